@@ -1,0 +1,343 @@
+// Command kube-triage-exporter probes a Kubernetes cluster the way its
+// debugging guides do and exports what it finds as Prometheus metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/server"
+)
+
+const (
+	program = "kube-triage-exporter"
+	// DefaultPort is free in the Prometheus default port allocations list
+	// (its 9100-9999 range is full; exporters continue above 10000).
+	DefaultPort = 10027
+)
+
+// flags is everything the command line sets.
+type flags struct {
+	app            *kingpin.Application
+	web            *web.FlagConfig
+	log            promslog.Config
+	telemetryPath  string
+	maxRequests    int
+	scrapeTimeout  time.Duration
+	timeoutOffset  time.Duration
+	kubeconfig     string
+	kubeQPS        float32
+	kubeBurst      int
+	role           string
+	nodeName       string
+	collectors     map[string]*collectorFlag
+	collectorOrder []string
+	config         collector.Config
+}
+
+type collectorFlag struct {
+	spec    collector.Spec
+	enabled bool
+	set     bool // given on the command line
+}
+
+func newFlags(specs []collector.Spec) *flags {
+	f := &flags{
+		app:        kingpin.New(program, "Probes a Kubernetes cluster the way its debugging guides do (DNS, Service endpoints, kube-proxy, pod terminations, the control plane) and exports what it finds as Prometheus metrics.").UsageWriter(os.Stdout),
+		log:        promslog.Config{},
+		collectors: map[string]*collectorFlag{},
+	}
+	a := f.app
+	a.HelpFlag.Short('h')
+	a.Version(version.Print(program))
+
+	a.Flag("role", "What this instance watches: cluster (one Deployment: the API, the control plane, cluster DNS) or node (a DaemonSet: probes from its own node). Chooses the default collectors.").
+		Default(string(collector.RoleCluster)).EnumVar(&f.role, roleNames()...)
+	a.Flag("node-name", "Name of the node this instance runs on; required with --role=node.").
+		Envar("NODE_NAME").StringVar(&f.nodeName)
+	a.Flag("kubeconfig", "Path to a kubeconfig file. Default: the in-cluster service account, else $KUBECONFIG or ~/.kube/config.").
+		PlaceHolder("PATH").StringVar(&f.kubeconfig)
+	valueFlag(a, "kube.qps", "Queries per second to the Kubernetes API (list and watch).", "20", &f.kubeQPS, parseFloat32)
+	valueFlag(a, "kube.burst", "Burst of queries to the Kubernetes API.", "40", &f.kubeBurst, strconv.Atoi)
+
+	f.web = kingpinflag.AddFlags(a, fmt.Sprintf(":%d", DefaultPort))
+	a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.telemetryPath)
+	valueFlag(a, "web.max-requests", "Maximum number of concurrent scrapes; 0 means no limit.", "40", &f.maxRequests, strconv.Atoi)
+	valueFlag(a, "scrape.timeout", "Deadline for each collector in a scrape when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.",
+		"10s", &f.scrapeTimeout, time.ParseDuration)
+	valueFlag(a, "scrape.timeout-offset", "Subtracted from Prometheus's scrape timeout to leave time to send the answer.",
+		"500ms", &f.timeoutOffset, time.ParseDuration)
+
+	for _, s := range specs {
+		cf := &collectorFlag{spec: s}
+		a.Flag("collector."+s.Name, fmt.Sprintf("%s (default: %s).", s.Help, defaultsText(s))).
+			IsSetByUser(&cf.set).BoolVar(&cf.enabled)
+		f.collectors[s.Name] = cf
+		f.collectorOrder = append(f.collectorOrder, s.Name)
+	}
+	valueFlag(a, "collector.apiserver.interval", "How often the apiserver collector probes /livez and /readyz.",
+		"10s", &f.config.APIServer.Interval, time.ParseDuration)
+	valueFlag(a, "collector.apiserver.timeout", "Timeout of each apiserver probe request.",
+		"5s", &f.config.APIServer.Timeout, time.ParseDuration)
+
+	promslogflag.AddFlags(a, &f.log)
+	return f
+}
+
+// parsedValue is a flag value whose parse error names the flag, which
+// kingpin's own typed flags do not.
+type parsedValue[T any] struct {
+	name  string
+	dst   *T
+	parse func(string) (T, error)
+}
+
+func (v *parsedValue[T]) Set(s string) error {
+	x, err := v.parse(s)
+	if err != nil {
+		return fmt.Errorf("--%s=%s: %w", v.name, s, err)
+	}
+	*v.dst = x
+	return nil
+}
+
+func (v *parsedValue[T]) String() string { return fmt.Sprint(*v.dst) }
+
+func valueFlag[T any](a *kingpin.Application, name, help, def string, dst *T, parse func(string) (T, error)) {
+	a.Flag(name, help).Default(def).SetValue(&parsedValue[T]{name: name, dst: dst, parse: parse})
+}
+
+func parseFloat32(s string) (float32, error) {
+	f, err := strconv.ParseFloat(s, 32)
+	return float32(f), err
+}
+
+func roleNames() []string {
+	names := make([]string, len(collector.Roles))
+	for i, r := range collector.Roles {
+		names[i] = string(r)
+	}
+	return names
+}
+
+func defaultsText(s collector.Spec) string {
+	if len(s.DefaultOn) == 0 {
+		return "off"
+	}
+	var on []string
+	for _, r := range s.DefaultOn {
+		on = append(on, string(r))
+	}
+	return "on in role " + strings.Join(on, " and ")
+}
+
+// enabledSpecs applies the role's defaults to the collectors not set on the
+// command line.
+func (f *flags) enabledSpecs() []collector.Spec {
+	var specs []collector.Spec
+	for _, name := range f.collectorOrder {
+		cf := f.collectors[name]
+		on := cf.enabled
+		if !cf.set {
+			on = cf.spec.EnabledByDefault(collector.Role(f.role))
+		}
+		if on {
+			specs = append(specs, cf.spec)
+		}
+	}
+	return specs
+}
+
+// validate checks what the flag parser cannot.
+func (f *flags) validate() error {
+	if f.role == string(collector.RoleNode) && f.nodeName == "" {
+		return errors.New("--role=node needs --node-name (or the NODE_NAME environment variable)")
+	}
+	if !strings.HasPrefix(f.telemetryPath, "/") {
+		return fmt.Errorf("--web.telemetry-path=%q must start with /", f.telemetryPath)
+	}
+	if f.scrapeTimeout <= 0 {
+		return fmt.Errorf("--scrape.timeout=%s must be positive", f.scrapeTimeout)
+	}
+	if f.timeoutOffset < 0 {
+		return fmt.Errorf("--scrape.timeout-offset=%s must not be negative", f.timeoutOffset)
+	}
+	if f.config.APIServer.Interval <= 0 || f.config.APIServer.Timeout <= 0 {
+		return errors.New("--collector.apiserver.interval and --collector.apiserver.timeout must be positive")
+	}
+	if err := web.Validate(*f.web.WebConfigFile); err != nil {
+		return fmt.Errorf("--web.config.file=%s: %w", *f.web.WebConfigFile, err)
+	}
+	return nil
+}
+
+func main() {
+	f := newFlags(collector.Specs())
+	if _, err := f.app.Parse(os.Args[1:]); err != nil {
+		f.app.Fatalf("%s, try --help", err)
+	}
+	if err := f.validate(); err != nil {
+		f.app.Fatalf("%s", err)
+	}
+	if err := run(f, os.Stderr); err != nil {
+		f.app.Fatalf("%s", err)
+	}
+}
+
+// run starts the exporter and serves until SIGTERM or SIGINT. Errors it
+// returns are start-up errors; run-time failures become metrics and logs.
+func run(f *flags, logOut io.Writer) error {
+	f.log.Writer = logOut
+	logger := promslog.New(&f.log)
+	role := collector.Role(f.role)
+
+	// Bind first, so that a bad or busy address stops start-up at once.
+	listeners, err := listen(f.web)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+
+	restCfg, source, err := kube.LoadConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	kc, err := kube.NewClient(restCfg, source, f.kubeQPS, f.kubeBurst)
+	if err != nil {
+		return err
+	}
+
+	specs := f.enabledSpecs()
+	exp, err := collector.NewExporter(specs, collector.Deps{
+		Logger:   logger,
+		Role:     role,
+		NodeName: f.nodeName,
+		Config:   f.config,
+		Kube:     kc,
+	})
+	if err != nil {
+		return err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		versioncollector.NewCollector("kube_triage"),
+		promcollectors.NewGoCollector(),
+		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}),
+	)
+	handler, err := server.New(exp, registry, server.Options{
+		TelemetryPath:  f.telemetryPath,
+		MaxRequests:    f.maxRequests,
+		DefaultTimeout: f.scrapeTimeout,
+		TimeoutOffset:  f.timeoutOffset,
+		Ready:          ready(kc.Informers),
+		Version:        version.Info(),
+		Role:           role,
+	}, logger)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	logger.Info("starting "+program, "version", version.Info(), "role", role, "node", f.nodeName,
+		"kubernetes", kc.Source, "apiserver", restCfg.Host, "collectors", strings.Join(names, ","))
+
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() {
+		if listeners == nil { // systemd socket activation or vsock
+			serveErr <- web.ListenAndServe(srv, f.web, logger)
+			return
+		}
+		serveErr <- web.ServeMultiple(listeners, srv, f.web, logger)
+	}()
+
+	background := make(chan struct{})
+	go func() {
+		exp.Run(ctx)
+		close(background)
+	}()
+
+	select {
+	case err := <-serveErr:
+		stop()
+		<-background
+		return fmt.Errorf("serving HTTP on %s: %w", strings.Join(*f.web.WebListenAddresses, ","), err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("HTTP shutdown", "err", err)
+	}
+	<-background
+	return nil
+}
+
+// listen binds the TCP listen addresses. It returns no listeners when
+// exporter-toolkit must listen itself (systemd socket activation, vsock).
+func listen(w *web.FlagConfig) ([]net.Listener, error) {
+	if *w.WebSystemdSocket {
+		return nil, nil
+	}
+	for _, addr := range *w.WebListenAddresses {
+		if strings.HasPrefix(addr, "vsock://") {
+			return nil, nil
+		}
+	}
+	var ls []net.Listener
+	for _, addr := range *w.WebListenAddresses {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("--web.listen-address=%s: %w", addr, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// ready is /readyz: ready once every informer has completed its first list.
+func ready(inf *kube.Informers) func() error {
+	return func() error {
+		if pending := inf.Pending(); len(pending) > 0 {
+			return fmt.Errorf("waiting for the initial list of %s", strings.Join(pending, ", "))
+		}
+		return nil
+	}
+}

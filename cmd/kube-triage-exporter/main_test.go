@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/docs"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// --- flags ---------------------------------------------------------------
+
+func TestCollectorDefaultsFollowRole(t *testing.T) {
+	specs := []collector.Spec{
+		{Name: "both", Help: "x", DefaultOn: []collector.Role{collector.RoleCluster, collector.RoleNode}},
+		{Name: "clusteronly", Help: "x", DefaultOn: []collector.Role{collector.RoleCluster}},
+		{Name: "nodeonly", Help: "x", DefaultOn: []collector.Role{collector.RoleNode}},
+		{Name: "off", Help: "x"},
+	}
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"both", "clusteronly"}},
+		{[]string{"--role=node", "--node-name=n1"}, []string{"both", "nodeonly"}},
+		{[]string{"--no-collector.both", "--collector.off"}, []string{"clusteronly", "off"}},
+		{[]string{"--role=node", "--node-name=n1", "--collector.clusteronly", "--no-collector.nodeonly"}, []string{"both", "clusteronly"}},
+	}
+	for _, tc := range cases {
+		f := newFlags(specs)
+		if _, err := f.app.Parse(tc.args); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		var got []string
+		for _, s := range f.enabledSpecs() {
+			got = append(got, s.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%v: enabled %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// Every flag is documented in the README, and the README names no flag that
+// does not exist.
+func TestFlagsDocumentedInREADME(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(collector.Specs())
+	known := map[string]bool{}
+	for _, fl := range f.app.Model().Flags {
+		known[fl.Name] = true
+		if fl.Hidden {
+			continue
+		}
+		if !bytes.Contains(readme, []byte("--"+fl.Name)) && !bytes.Contains(readme, []byte("--[no-]"+fl.Name)) {
+			t.Errorf("flag --%s is not documented in README.md", fl.Name)
+		}
+	}
+	for _, m := range regexp.MustCompile("`--(?:\\[no-\\])?([a-z][a-z0-9.-]*)(<?)").FindAllSubmatch(readme, -1) {
+		name := string(m[1])
+		if len(m[2]) > 0 {
+			continue // a pattern such as --collector.<name>
+		}
+		if !known[name] && !known[strings.TrimPrefix(name, "no-")] {
+			t.Errorf("README.md documents --%s, which is not a flag", name)
+		}
+	}
+}
+
+// --- the binary, as a user runs it ---------------------------------------
+
+// exporter is a running kube-triage-exporter process.
+type exporter struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { b := &syncBuffer{mu: make(chan struct{}, 1)}; return b }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// deadKubeconfig points at a port where nothing listens.
+func deadKubeconfig(t *testing.T) string {
+	t.Helper()
+	dead := freeAddr(t)
+	return writeFile(t, "kubeconfig", fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: dead
+  cluster: {server: "https://%s", insecure-skip-tls-verify: true}
+contexts:
+- name: dead
+  context: {cluster: dead, user: u}
+current-context: dead
+users:
+- name: u
+  user: {token: not-a-real-token}
+`, dead))
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func startExporter(t *testing.T, args ...string) *exporter {
+	t.Helper()
+	e := &exporter{addr: freeAddr(t), stderr: newSyncBuffer(), done: make(chan error, 1)}
+	e.cmd = exec.Command(testenv.Exporter(t), append([]string{"--web.listen-address=" + e.addr}, args...)...)
+	e.cmd.Stderr = e.stderr
+	e.cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent")
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.done <- e.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = e.cmd.Process.Kill()
+		if err := <-e.done; err != nil {
+			t.Logf("exporter exit: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("exporter log:\n%s", e.stderr.String())
+		}
+	})
+	return e
+}
+
+// waitFor polls until cond holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}
+
+func get(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// Bad input stops start-up at once, with one line that names the problem.
+func TestBadInputStopsStartup(t *testing.T) {
+	garbage := writeFile(t, "garbage.kubeconfig", "this: [is not a kubeconfig")
+	badTLS := writeFile(t, "web.yml", "tls_server_config:\n  cert_file: /nonexistent/tls.crt\n  key_file: /nonexistent/tls.key\n")
+	badWebYAML := writeFile(t, "web-bad.yml", "tls_server_config: [oops\n")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dead := deadKubeconfig(t)
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--bogus"}, "unknown long flag '--bogus'"},
+		{"bad role", []string{"--role=banana"}, "enum value must be one of cluster,node, got 'banana'"},
+		{"bad duration", []string{"--collector.apiserver.interval=soon"}, "collector.apiserver.interval"},
+		{"zero interval", []string{"--kubeconfig=" + dead, "--collector.apiserver.interval=0s"}, "--collector.apiserver.interval and --collector.apiserver.timeout must be positive"},
+		{"node role without node name", []string{"--role=node"}, "--role=node needs --node-name"},
+		{"missing kubeconfig", []string{"--kubeconfig=/nonexistent/kubeconfig"}, "kubeconfig /nonexistent/kubeconfig: stat /nonexistent/kubeconfig: no such file or directory"},
+		{"unparsable kubeconfig", []string{"--kubeconfig=" + garbage}, "kubeconfig " + garbage},
+		{"no kubeconfig anywhere", nil, "no Kubernetes configuration"},
+		{"web config with a bad TLS path", []string{"--kubeconfig=" + dead, "--web.config.file=" + badTLS}, "--web.config.file=" + badTLS},
+		{"web config that is not YAML", []string{"--kubeconfig=" + dead, "--web.config.file=" + badWebYAML}, "--web.config.file=" + badWebYAML},
+		{"invalid listen address", []string{"--kubeconfig=" + dead, "--web.listen-address=not-an-address"}, "--web.listen-address=not-an-address"},
+		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, testenv.Exporter(t), tc.args...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent", "NODE_NAME=")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("did not stop at once; stderr:\n%s", stderr.String())
+			}
+			if err == nil {
+				t.Fatalf("exited 0; want a start-up error")
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(lines) != 1 {
+				t.Errorf("want one line on stderr, got %d:\n%s", len(lines), stderr.String())
+			}
+			if !strings.HasPrefix(lines[0], "kube-triage-exporter: error: ") || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("stderr %q does not name the problem (want it to contain %q)", lines[0], tc.want)
+			}
+		})
+	}
+}
+
+// An apiserver that does not answer is a run-time condition: the exporter
+// serves, says so in its metrics, and every metric it exports is documented
+// and passes promtool check metrics.
+func TestDeadAPIServerKeepsServing(t *testing.T) {
+	e := startExporter(t, "--kubeconfig="+deadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
+	base := "http://" + e.addr
+	var body string
+	waitFor(t, "kube_triage_apiserver_reachable 0", 10*time.Second, func() (bool, error) {
+		_, b, err := get(http.DefaultClient, base+"/metrics")
+		body = b
+		return strings.Contains(b, "\nkube_triage_apiserver_reachable 0\n"), err
+	})
+	for _, want := range []string{
+		`kube_triage_apiserver_probe_success{endpoint="readyz"} 0`,
+		`kube_triage_scrape_collector_success{collector="apiserver"} 1`,
+		`kube_triage_build_info{`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`kube_triage_apiserver_probe_failures_total\{endpoint="readyz",reason="connection"\} [1-9]`).MatchString(body) {
+		t.Errorf("connection failures not counted:\n%s", body)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/docs/metrics": 200, "/nope": 404} {
+		code, _, err := get(http.DefaultClient, base+path)
+		if err != nil || code != want {
+			t.Errorf("GET %s: %d %v, want %d", path, code, err, want)
+		}
+	}
+
+	t.Run("every exported metric is documented", func(t *testing.T) {
+		documented := string(docs.Metrics)
+		for _, name := range metricFamilies(body) {
+			if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {
+				continue
+			}
+			if !strings.Contains(documented, "| `"+name+"` |") {
+				t.Errorf("%s is exported but not documented in docs/metrics.md", name)
+			}
+		}
+	})
+	t.Run("promtool check metrics", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds promtool; run without -short")
+		}
+		out, err := testenv.Promtool(t, []byte(body), "check", "metrics")
+		if err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	})
+}
+
+func metricFamilies(exposition string) []string {
+	var names []string
+	s := bufio.NewScanner(strings.NewReader(exposition))
+	for s.Scan() {
+		if f := strings.Fields(s.Text()); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			names = append(names, f[2])
+		}
+	}
+	return names
+}
+
+func TestGracefulShutdownOnSIGTERM(t *testing.T) {
+	e := startExporter(t, "--kubeconfig="+deadKubeconfig(t))
+	waitFor(t, "/healthz", 10*time.Second, func() (bool, error) {
+		code, _, err := get(http.DefaultClient, "http://"+e.addr+"/healthz")
+		return code == 200, err
+	})
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-e.done:
+		e.done <- err // for the cleanup
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v; want status 0", err)
+		}
+		if !strings.Contains(e.stderr.String(), "shutting down") {
+			t.Errorf("no shutdown log line:\n%s", e.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after SIGTERM")
+	}
+}
+
+// /metrics over TLS with basic auth, configured through --web.config.file.
+func TestTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSignedCert(t)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	for p, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := writeFile(t, "web.yml", fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash))
+
+	e := startExporter(t, "--kubeconfig="+deadKubeconfig(t), "--web.config.file="+webConfig)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	url := "https://" + e.addr + "/metrics"
+
+	request := func(user, pass string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	waitFor(t, "the TLS listener", 10*time.Second, func() (bool, error) {
+		code, _, err := request("", "")
+		return code != 0, err
+	})
+	if code, _, err := request("", ""); code != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d %v, want 401", code, err)
+	}
+	if code, _, err := request("prometheus", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d %v, want 401", code, err)
+	}
+	code, body, err := request("prometheus", "s3cret")
+	if code != http.StatusOK || !strings.Contains(body, "kube_triage_build_info") {
+		t.Errorf("right password: %d %v, want 200 with metrics", code, err)
+	}
+	if code, _, err := get(&http.Client{Timeout: 5 * time.Second}, "http://"+e.addr+"/metrics"); code == http.StatusOK {
+		t.Errorf("plain HTTP answered 200 (%v); want TLS only", err)
+	}
+}
+
+func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kube-triage-exporter test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}

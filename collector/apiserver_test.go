@@ -1,0 +1,200 @@
+package collector
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/promslog"
+	"k8s.io/client-go/rest"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+// Verbose answers as kube-apiserver writes them (trimmed).
+const (
+	livezOK = `[+]ping ok
+[+]log ok
+[+]etcd ok
+[+]poststarthook/start-apiserver-admission-initializer ok
+livez check passed
+`
+	readyzOK = `[+]ping ok
+[+]log ok
+[+]etcd ok
+[+]etcd-readiness ok
+[+]informer-sync ok
+[+]shutdown ok
+readyz check passed
+`
+	readyzEtcdDown = `[+]ping ok
+[+]log ok
+[-]etcd failed: reason withheld
+[-]etcd-readiness failed: reason withheld
+[+]informer-sync ok
+[+]shutdown ok
+readyz check failed
+`
+)
+
+// fakeAPIServer answers /livez and /readyz with fixed statuses and bodies.
+func fakeAPIServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(handle))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func answer(livezStatus int, livez string, readyzStatus int, readyz string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.URL.Query()["verbose"]; !ok {
+			http.Error(w, "probe must ask for verbose output", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Path {
+		case "/livez":
+			w.WriteHeader(livezStatus)
+			_, _ = w.Write([]byte(livez))
+		case "/readyz":
+			w.WriteHeader(readyzStatus)
+			_, _ = w.Write([]byte(readyz))
+		default:
+			http.NotFound(w, r)
+		}
+	}
+}
+
+func newTestAPIServerCollector(t *testing.T, host string, timeout time.Duration) *apiserverCollector {
+	t.Helper()
+	c, err := newAPIServerCollector(Deps{
+		Logger: promslog.NewNopLogger(),
+		Config: Config{APIServer: APIServerConfig{Interval: time.Hour, Timeout: timeout}},
+		Kube:   &kube.Client{Config: &rest.Config{Host: host}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*apiserverCollector)
+}
+
+// apiserverGolden are the families whose values do not depend on timing.
+var apiserverGolden = []string{
+	"kube_triage_apiserver_reachable", "kube_triage_apiserver_probe_success",
+	"kube_triage_apiserver_probe_http_status_code", "kube_triage_apiserver_check_success",
+	"kube_triage_apiserver_probes_total", "kube_triage_apiserver_probe_failures_total",
+}
+
+func scrapeOnce(t *testing.T, c Collector) *testExporterRegistry {
+	return &testExporterRegistry{gatherScrape(t, &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"apiserver", c}}}, 5*time.Second)}
+}
+
+func TestAPIServerHealthy(t *testing.T) {
+	srv := fakeAPIServer(t, answer(200, livezOK, 200, readyzOK))
+	c := newTestAPIServerCollector(t, srv.URL, time.Second)
+	c.probeRound(context.Background())
+	golden(t, scrapeOnce(t, c), "apiserver_healthy.prom", apiserverGolden...)
+}
+
+// The storage scenario: the apiserver answers, but its etcd checks fail.
+// It must read differently from "apiserver down": reachable stays 1.
+func TestAPIServerEtcdDown(t *testing.T) {
+	srv := fakeAPIServer(t, answer(200, livezOK, 500, readyzEtcdDown))
+	c := newTestAPIServerCollector(t, srv.URL, time.Second)
+	c.probeRound(context.Background())
+	c.probeRound(context.Background())
+	golden(t, scrapeOnce(t, c), "apiserver_etcd_down.prom", apiserverGolden...)
+}
+
+func TestAPIServerFailureReasons(t *testing.T) {
+	cases := []struct {
+		name       string
+		url        func(t *testing.T) string
+		reason     string
+		reachable  float64
+		statusCode float64
+	}{
+		{"unauthorized", func(t *testing.T) string {
+			return fakeAPIServer(t, answer(401, "Unauthorized", 401, "Unauthorized")).URL
+		}, "auth", 1, 401},
+		{"server error without checks", func(t *testing.T) string {
+			return fakeAPIServer(t, answer(503, "overloaded", 503, "overloaded")).URL
+		}, "http_status", 1, 503},
+		{"timeout", func(t *testing.T) string {
+			return fakeAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+			}).URL
+		}, "timeout", 0, 0},
+		{"nothing listening", func(t *testing.T) string {
+			srv := httptest.NewServer(http.NotFoundHandler())
+			srv.Close()
+			return srv.URL
+		}, "connection", 0, 0},
+		{"plain HTTP server behind an https URL", func(t *testing.T) string {
+			return "https://" + strings.TrimPrefix(fakeAPIServer(t, answer(200, livezOK, 200, readyzOK)).URL, "http://")
+		}, "tls", 0, 0},
+		{"certificate from an unknown authority", func(t *testing.T) string {
+			srv := httptest.NewTLSServer(http.HandlerFunc(answer(200, livezOK, 200, readyzOK)))
+			t.Cleanup(srv.Close)
+			return srv.URL
+		}, "tls", 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestAPIServerCollector(t, tc.url(t), 200*time.Millisecond)
+			c.probeRound(context.Background())
+			want := `
+# HELP kube_triage_apiserver_reachable 1 if the last probe round got an HTTP response from the apiserver (whatever its status), 0 if it could not connect or timed out.
+# TYPE kube_triage_apiserver_reachable gauge
+kube_triage_apiserver_reachable ` + ftoa(tc.reachable) + `
+# HELP kube_triage_apiserver_probe_http_status_code HTTP status of the last probe of the health endpoint; 0 when no response came.
+# TYPE kube_triage_apiserver_probe_http_status_code gauge
+kube_triage_apiserver_probe_http_status_code{endpoint="livez"} ` + ftoa(tc.statusCode) + `
+kube_triage_apiserver_probe_http_status_code{endpoint="readyz"} ` + ftoa(tc.statusCode) + `
+`
+			g := scrapeOnce(t, c)
+			if err := testutil.GatherAndCompare(g, strings.NewReader(want),
+				"kube_triage_apiserver_reachable", "kube_triage_apiserver_probe_http_status_code"); err != nil {
+				t.Error(err)
+			}
+			for _, ep := range apiserverEndpoints {
+				if got := c.failures[[2]string{ep, tc.reason}]; got != 1 {
+					t.Errorf("%s: failures{reason=%q} = %v, want 1 (all: %v)", ep, tc.reason, got, c.failures)
+				}
+			}
+		})
+	}
+}
+
+func TestAPIServerNoGaugesBeforeFirstProbe(t *testing.T) {
+	c := newTestAPIServerCollector(t, "https://127.0.0.1:1", time.Second)
+	n, err := testutil.GatherAndCount(scrapeOnce(t, c), "kube_triage_apiserver_reachable", "kube_triage_apiserver_probe_success")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("got %d gauge series before any probe; want none rather than false zeros", n)
+	}
+}
+
+func TestParseHealthChecksBadInput(t *testing.T) {
+	body := "[+]ping ok\n[+]ping ok\n[-]etcd failed: reason withheld\n" +
+		"[+]bad\xffname ok\n[+]" + strings.Repeat("x", 200) + " ok\n" +
+		"[+]informer-sync excluded: skipped\ngarbage\n[?]what ok\n"
+	got := parseHealthChecks([]byte(body))
+	want := []healthCheck{{"ping", true}, {"etcd", false}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("check %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+}

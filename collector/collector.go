@@ -1,0 +1,234 @@
+// Package collector holds the exporter's collectors and the framework that
+// runs them: each collector keeps its own state up to date in the background,
+// and a scrape only reads that state, under a deadline, with every collector's
+// success and duration reported so that one failing collector never fails the
+// scrape.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+// Role is what part of the cluster an exporter instance watches.
+type Role string
+
+const (
+	// RoleCluster is the Deployment: it watches the API and probes the
+	// control plane and cluster DNS.
+	RoleCluster Role = "cluster"
+	// RoleNode is the DaemonSet: it probes from one node's point of view.
+	RoleNode Role = "node"
+)
+
+// Roles lists the valid roles, in the order the flag help shows them.
+var Roles = []Role{RoleCluster, RoleNode}
+
+// Collector exports the current metrics of one area. Update must not do slow
+// work: it reads what the collector keeps up to date in the background, and
+// it must return when ctx, which carries the scrape's deadline, is done.
+type Collector interface {
+	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// Runner is a Collector that probes in the background. Run blocks until ctx
+// is done.
+type Runner interface {
+	Run(ctx context.Context)
+}
+
+// Config holds the settings of every collector; main fills it from flags.
+type Config struct {
+	APIServer APIServerConfig
+}
+
+// Deps is what a collector is built from.
+type Deps struct {
+	Logger   *slog.Logger
+	Role     Role
+	NodeName string
+	Config   Config
+	Kube     *kube.Client
+}
+
+// Spec registers a collector: its name (which becomes the
+// --[no-]collector.<name> flag), the roles it is on by default in, the
+// metric families it exports and its constructor.
+type Spec struct {
+	Name      string
+	Help      string
+	DefaultOn []Role
+	Metrics   []*Metric
+	New       func(Deps) (Collector, error)
+}
+
+// EnabledByDefault reports whether the collector is on by default in role.
+func (s Spec) EnabledByDefault(role Role) bool {
+	for _, r := range s.DefaultOn {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Specs is the registry of collectors, in flag order.
+func Specs() []Spec {
+	return []Spec{
+		apiserverSpec,
+	}
+}
+
+var (
+	scrapeSuccess = newMetric("scrape_collector_success", prometheus.GaugeValue,
+		"1 if the collector's last scrape succeeded within its deadline, else 0.", "collector")
+	scrapeDuration = newMetric("scrape_collector_duration_seconds", prometheus.GaugeValue,
+		"How long the collector took to report in the last scrape.", "collector")
+	watchErrors = newMetric("kubernetes_watch_errors_total", prometheus.CounterValue,
+		"List or watch failures of the informer for a Kubernetes resource; it retries with backoff.", "resource")
+	informerSynced = newMetric("kubernetes_informer_synced", prometheus.GaugeValue,
+		"1 once the informer for a Kubernetes resource has completed its initial list.", "resource")
+)
+
+// FrameworkMetrics are the families the framework itself exports.
+func FrameworkMetrics() []*Metric {
+	return []*Metric{scrapeSuccess, scrapeDuration, watchErrors, informerSynced}
+}
+
+type namedCollector struct {
+	name string
+	c    Collector
+}
+
+// Exporter runs a set of collectors.
+type Exporter struct {
+	logger     *slog.Logger
+	collectors []namedCollector
+	informers  *kube.Informers
+}
+
+// NewExporter builds the collectors of specs from deps.
+func NewExporter(specs []Spec, deps Deps) (*Exporter, error) {
+	e := &Exporter{logger: deps.Logger}
+	if deps.Kube != nil {
+		e.informers = deps.Kube.Informers
+	}
+	for _, s := range specs {
+		d := deps
+		d.Logger = deps.Logger.With("collector", s.Name)
+		c, err := s.New(d)
+		if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", s.Name, err)
+		}
+		e.collectors = append(e.collectors, namedCollector{s.Name, c})
+	}
+	return e, nil
+}
+
+// Run starts every collector's background work and the informers the
+// collectors asked for, and blocks until ctx is done and all have stopped.
+func (e *Exporter) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, nc := range e.collectors {
+		if r, ok := nc.c.(Runner); ok {
+			wg.Go(func() { r.Run(ctx) })
+		}
+	}
+	if e.informers != nil {
+		e.informers.Start(ctx)
+	}
+	wg.Wait()
+}
+
+// Scrape returns a prometheus.Collector bound to one scrape: every collector
+// gets the deadline of ctx.
+func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
+	return scrape{e: e, ctx: ctx}
+}
+
+type scrape struct {
+	e   *Exporter
+	ctx context.Context
+}
+
+// Describe sends nothing: the set of series changes with the cluster, so the
+// scrape collector is unchecked.
+func (scrape) Describe(chan<- *prometheus.Desc) {}
+
+func (s scrape) Collect(ch chan<- prometheus.Metric) {
+	var wg sync.WaitGroup
+	for _, nc := range s.e.collectors {
+		wg.Go(func() { s.e.collect(s.ctx, nc, ch) })
+	}
+	wg.Wait()
+	if s.e.informers != nil {
+		for _, st := range s.e.informers.Stats() {
+			ch <- watchErrors.value(float64(st.WatchErrors), st.Resource)
+			ch <- informerSynced.value(boolFloat(st.Synced), st.Resource)
+		}
+	}
+}
+
+// errDeadline marks a collector that did not finish before the scrape's
+// deadline.
+var errDeadline = errors.New("deadline exceeded")
+
+// collect runs one collector. Its samples are buffered so that a collector
+// that overruns the deadline is cut off cleanly: the scrape goes on without
+// it and its late samples are dropped. A collector that fails early keeps
+// the samples it sent before failing, as in node_exporter.
+func (e *Exporter) collect(ctx context.Context, nc namedCollector, ch chan<- prometheus.Metric) {
+	begin := time.Now()
+	buf := make(chan prometheus.Metric, 64)
+	done := make(chan error, 1)
+	go func() {
+		defer close(buf)
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("panic: %v", r)
+			}
+		}()
+		done <- nc.c.Update(ctx, buf)
+	}()
+
+	var samples []prometheus.Metric
+	var err error
+receive:
+	for {
+		select {
+		case m, ok := <-buf:
+			if !ok {
+				err = <-done
+				break receive
+			}
+			samples = append(samples, m)
+		case <-ctx.Done():
+			err = errDeadline
+			samples = nil
+			go func() { // let the late collector finish without blocking
+				for range buf {
+				}
+			}()
+			break receive
+		}
+	}
+	for _, m := range samples {
+		ch <- m
+	}
+	duration := time.Since(begin).Seconds()
+	if err != nil {
+		e.logger.Error("collector failed", "collector", nc.name, "duration_seconds", duration, "err", err)
+	} else {
+		e.logger.Debug("collector succeeded", "collector", nc.name, "duration_seconds", duration)
+	}
+	ch <- scrapeDuration.value(duration, nc.name)
+	ch <- scrapeSuccess.value(boolFloat(err == nil), nc.name)
+}

@@ -1,0 +1,92 @@
+package docs
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+)
+
+// DocumentedMetric is one row of a metrics table in metrics.md.
+type documentedMetric struct {
+	typ    string
+	labels []string
+}
+
+var backticked = regexp.MustCompile("`([^`]+)`")
+
+// documentedMetrics parses the metric tables of metrics.md.
+func documentedMetrics(t *testing.T) map[string]documentedMetric {
+	t.Helper()
+	docs := map[string]documentedMetric{}
+	for i, line := range strings.Split(string(Metrics), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cols := strings.Split(line, "|")
+		if len(cols) < 6 {
+			t.Errorf("metrics.md:%d: want 5 columns (metric, type, labels, meaning, guide step): %s", i+1, line)
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(cols[1]), "`")
+		var labels []string
+		for _, m := range backticked.FindAllStringSubmatch(cols[3], -1) {
+			labels = append(labels, m[1])
+		}
+		if _, dup := docs[name]; dup {
+			t.Errorf("metrics.md:%d: %s documented twice", i+1, name)
+		}
+		docs[name] = documentedMetric{typ: strings.TrimSpace(cols[2]), labels: labels}
+	}
+	return docs
+}
+
+// declaredMetrics is every metric family the code declares.
+func declaredMetrics() []*collector.Metric {
+	metrics := collector.FrameworkMetrics()
+	for _, s := range collector.Specs() {
+		metrics = append(metrics, s.Metrics...)
+	}
+	return metrics
+}
+
+// notDeclared are documented families that come from client_golang rather
+// than a collector's table.
+var notDeclared = []string{"kube_triage_build_info"}
+
+func TestEveryDeclaredMetricIsDocumented(t *testing.T) {
+	docs := documentedMetrics(t)
+	for _, m := range declaredMetrics() {
+		d, ok := docs[m.Name]
+		if !ok {
+			t.Errorf("%s is exported but not documented in docs/metrics.md", m.Name)
+			continue
+		}
+		if d.typ != m.TypeName() {
+			t.Errorf("%s: documented as %s, exported as %s", m.Name, d.typ, m.TypeName())
+		}
+		if !slices.Equal(sorted(d.labels), sorted(m.Labels)) {
+			t.Errorf("%s: documented labels %v, exported labels %v", m.Name, d.labels, m.Labels)
+		}
+	}
+}
+
+func TestEveryDocumentedMetricExists(t *testing.T) {
+	declared := map[string]bool{}
+	for _, m := range declaredMetrics() {
+		declared[m.Name] = true
+	}
+	for name := range documentedMetrics(t) {
+		if !declared[name] && !slices.Contains(notDeclared, name) {
+			t.Errorf("docs/metrics.md documents %s, which no collector exports", name)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

@@ -1,0 +1,113 @@
+package kube
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Informers wraps the one shared informer factory of the process. Collectors
+// ask it for the informers they need before Start; it counts each informer's
+// list/watch failures and knows whether its initial list has completed.
+type Informers struct {
+	factory informers.SharedInformerFactory
+
+	mu      sync.Mutex
+	tracked map[string]*tracked
+}
+
+type tracked struct {
+	informer    cache.SharedIndexInformer
+	watchErrors atomic.Uint64
+}
+
+// Stat is one informer's state, for the framework's metrics and /readyz.
+type Stat struct {
+	Resource    string
+	Synced      bool
+	WatchErrors uint64
+}
+
+// NewInformers creates the factory. Informers never resync: collectors read
+// the caches and need no periodic replay of every object.
+func NewInformers(cs kubernetes.Interface) *Informers {
+	return &Informers{
+		factory: informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(Trim)),
+		tracked: map[string]*tracked{},
+	}
+}
+
+// Informer returns the informer for resource, creating it with get on first
+// use. resource names it in metrics (e.g. "services").
+func (i *Informers) Informer(resource string, get func(informers.SharedInformerFactory) cache.SharedIndexInformer) cache.SharedIndexInformer {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if t, ok := i.tracked[resource]; ok {
+		return t.informer
+	}
+	t := &tracked{informer: get(i.factory)}
+	// The default handler logs; ours also counts, and client-go still retries
+	// with backoff after it returns.
+	_ = t.informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		t.watchErrors.Add(1)
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+	})
+	i.tracked[resource] = t
+	return t.informer
+}
+
+// Start runs every informer asked for so far. It does not wait for them to
+// sync: /readyz reports that.
+func (i *Informers) Start(ctx context.Context) {
+	i.factory.Start(ctx.Done())
+}
+
+// Stats reports every informer's state, sorted by resource.
+func (i *Informers) Stats() []Stat {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	stats := make([]Stat, 0, len(i.tracked))
+	for name, t := range i.tracked {
+		stats = append(stats, Stat{Resource: name, Synced: t.informer.HasSynced(), WatchErrors: t.watchErrors.Load()})
+	}
+	sort.Slice(stats, func(a, b int) bool { return stats[a].Resource < stats[b].Resource })
+	return stats
+}
+
+// Pending lists the resources whose initial list has not completed.
+func (i *Informers) Pending() []string {
+	var pending []string
+	for _, s := range i.Stats() {
+		if !s.Synced {
+			pending = append(pending, s.Resource)
+		}
+	}
+	return pending
+}
+
+// lastApplied is kubectl's copy of the whole object; no collector reads it.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// Trim is the factory's transform: it drops what no collector reads before an
+// object enters a cache. Fields that only some collectors need are trimmed
+// per type as those collectors are added.
+func Trim(obj any) (any, error) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return d, nil
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return obj, nil //nolint:nilerr // not an object with metadata: keep it as is
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a[lastApplied] != "" {
+		delete(a, lastApplied)
+	}
+	return obj, nil
+}

@@ -1,0 +1,114 @@
+// Package server is the exporter's HTTP surface: the landing page, /metrics
+// with a per-scrape deadline, /healthz, /readyz and the metrics reference.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/docs"
+)
+
+// Options configures the handler.
+type Options struct {
+	TelemetryPath string
+	// MaxRequests bounds concurrent scrapes; 0 means no bound.
+	MaxRequests int
+	// DefaultTimeout is each collector's deadline when the scraper sends no
+	// X-Prometheus-Scrape-Timeout-Seconds header.
+	DefaultTimeout time.Duration
+	// TimeoutOffset is subtracted from the scraper's timeout, leaving time
+	// to send the answer.
+	TimeoutOffset time.Duration
+	// Ready reports why the exporter is not ready yet, or nil.
+	Ready   func() error
+	Version string
+	Role    collector.Role
+}
+
+// DocsPath serves docs/metrics.md, the reference of every metric.
+const DocsPath = "/docs/metrics"
+
+// New builds the handler. registry holds the exporter's own metrics (build
+// info, Go and process); the collectors' metrics are gathered per scrape.
+func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.Handle(opts.TelemetryPath, metricsHandler(exp, registry, opts, logger))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := opts.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc(DocsPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		_, _ = w.Write(docs.Metrics)
+	})
+	if opts.TelemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "kube-triage-exporter",
+			Description: fmt.Sprintf("Probes a Kubernetes cluster the way its debugging guides do and exports what it finds (role %s).", opts.Role),
+			Version:     opts.Version,
+			Links: []web.LandingLinks{
+				{Address: opts.TelemetryPath, Text: "Metrics"},
+				{Address: "/healthz", Text: "Health", Description: "200 while the process is healthy"},
+				{Address: "/readyz", Text: "Readiness", Description: "200 once the Kubernetes caches have synced"},
+				{Address: DocsPath, Text: "Metrics reference", Description: "every metric, its labels and the guide step it automates"},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("landing page: %w", err)
+		}
+		mux.Handle("/", landing)
+	}
+	return mux, nil
+}
+
+func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) http.Handler {
+	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelError)
+	scrapes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, opts))
+		defer cancel()
+		perScrape := prometheus.NewRegistry()
+		perScrape.MustRegister(exp.Scrape(ctx))
+		promhttp.HandlerFor(prometheus.Gatherers{registry, perScrape}, promhttp.HandlerOpts{
+			ErrorLog:            errorLog,
+			ErrorHandling:       promhttp.ContinueOnError,
+			MaxRequestsInFlight: opts.MaxRequests,
+			Registry:            registry,
+		}).ServeHTTP(w, r)
+	})
+	return promhttp.InstrumentMetricHandler(registry, scrapes)
+}
+
+// scrapeTimeout is the scraper's timeout less the offset, as in
+// blackbox_exporter, or the default when the scraper does not say.
+func scrapeTimeout(r *http.Request, opts Options) time.Duration {
+	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
+	if v == "" {
+		return opts.DefaultTimeout
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || secs <= 0 {
+		return opts.DefaultTimeout
+	}
+	t := time.Duration(secs * float64(time.Second))
+	if t > opts.TimeoutOffset {
+		t -= opts.TimeoutOffset
+	}
+	return t
+}
