@@ -1,0 +1,100 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+)
+
+func services(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	return f.Core().V1().Services().Informer()
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestInformersSyncAndTrim(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{
+		Name: "hostnames", Namespace: "default",
+		Annotations:   map[string]string{lastApplied: `{"big":"json"}`, "keep": "me"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+	}}
+	inf := NewInformers(fake.NewClientset(svc))
+	si := inf.Informer("services", services)
+	if again := inf.Informer("services", services); again != si {
+		t.Error("asking twice for the same resource gave two informers")
+	}
+	if got := inf.Pending(); len(got) != 1 || got[0] != "services" {
+		t.Errorf("before start: pending %v, want [services]", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inf.Start(ctx)
+	waitUntil(t, "sync", func() bool { return len(inf.Pending()) == 0 })
+
+	obj, ok, err := si.GetStore().GetByKey("default/hostnames")
+	if err != nil || !ok {
+		t.Fatalf("service not cached: %v", err)
+	}
+	cached := obj.(*corev1.Service)
+	if len(cached.ManagedFields) != 0 {
+		t.Error("managedFields kept in the cache")
+	}
+	if _, ok := cached.Annotations[lastApplied]; ok {
+		t.Error("last-applied-configuration kept in the cache")
+	}
+	if cached.Annotations["keep"] != "me" {
+		t.Error("other annotations must be kept")
+	}
+	if st := inf.Stats(); len(st) != 1 || !st[0].Synced || st[0].WatchErrors != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// A failing list is counted, keeps the informer unsynced, and is retried.
+func TestInformersCountListErrors(t *testing.T) {
+	cs := fake.NewClientset()
+	cs.PrependReactor("list", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("apiserver unreachable")
+	})
+	inf := NewInformers(cs)
+	inf.Informer("services", services)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inf.Start(ctx)
+	waitUntil(t, "a counted list error", func() bool { return inf.Stats()[0].WatchErrors >= 1 })
+	if st := inf.Stats()[0]; st.Synced {
+		t.Errorf("synced despite failing lists: %+v", st)
+	}
+	if got := inf.Pending(); len(got) != 1 {
+		t.Errorf("pending %v, want [services]", got)
+	}
+}
+
+func TestTrimKeepsTombstones(t *testing.T) {
+	d := cache.DeletedFinalStateUnknown{Key: "a/b"}
+	got, err := Trim(d)
+	if err != nil || got != d {
+		t.Errorf("Trim(tombstone) = %v, %v", got, err)
+	}
+	if got, err := Trim("not an object"); err != nil || got != "not an object" {
+		t.Errorf("Trim(string) = %v, %v", got, err)
+	}
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+)
+
+func TestScrapeTimeout(t *testing.T) {
+	opts := Options{DefaultTimeout: 10 * time.Second, TimeoutOffset: 500 * time.Millisecond}
+	cases := map[string]time.Duration{
+		"":     10 * time.Second,
+		"15":   14500 * time.Millisecond,
+		"2.5":  2 * time.Second,
+		"0.2":  200 * time.Millisecond, // shorter than the offset: use it whole
+		"junk": 10 * time.Second,
+		"-1":   10 * time.Second,
+	}
+	for header, want := range cases {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if header != "" {
+			r.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", header)
+		}
+		if got := scrapeTimeout(r, opts); got != want {
+			t.Errorf("header %q: timeout %s, want %s", header, got, want)
+		}
+	}
+}
+
+// deadlineCollector reports how much time its scrape context had left.
+type deadlineCollector struct{ left chan time.Duration }
+
+func (d deadlineCollector) Update(ctx context.Context, _ chan<- prometheus.Metric) error {
+	dl, _ := ctx.Deadline()
+	d.left <- time.Until(dl)
+	return nil
+}
+
+func newHandler(t *testing.T, ready func() error, specs ...collector.Spec) http.Handler {
+	t.Helper()
+	exp, err := collector.NewExporter(specs, collector.Deps{Logger: promslog.NewNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(exp, prometheus.NewRegistry(), Options{
+		TelemetryPath: "/metrics", DefaultTimeout: 10 * time.Second, TimeoutOffset: 500 * time.Millisecond,
+		Ready: ready, Version: "test", Role: collector.RoleCluster,
+	}, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func serve(h http.Handler, r *http.Request) (int, string) {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	body, _ := io.ReadAll(w.Result().Body)
+	return w.Code, string(body)
+}
+
+func TestMetricsPassesScrapeDeadlineToCollectors(t *testing.T) {
+	left := make(chan time.Duration, 1)
+	h := newHandler(t, func() error { return nil }, collector.Spec{Name: "probe", New: func(collector.Deps) (collector.Collector, error) {
+		return deadlineCollector{left}, nil
+	}})
+	r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	r.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "3")
+	code, body := serve(h, r)
+	if code != 200 || !strings.Contains(body, `kube_triage_scrape_collector_success{collector="probe"} 1`) {
+		t.Fatalf("GET /metrics: %d\n%s", code, body)
+	}
+	if l := <-left; l > 2500*time.Millisecond || l < 2*time.Second {
+		t.Errorf("collector had %s left; want about 2.5s (3s less the 0.5s offset)", l)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	var notReady error = errors.New("waiting for the initial list of pods")
+	h := newHandler(t, func() error { return notReady })
+	if code, body := serve(h, httptest.NewRequest(http.MethodGet, "/readyz", nil)); code != 503 || !strings.Contains(body, "pods") {
+		t.Errorf("not ready: %d %q, want 503 naming what is pending", code, body)
+	}
+	notReady = nil
+	if code, _ := serve(h, httptest.NewRequest(http.MethodGet, "/readyz", nil)); code != 200 {
+		t.Errorf("ready: %d, want 200", code)
+	}
+	if code, _ := serve(h, httptest.NewRequest(http.MethodGet, "/healthz", nil)); code != 200 {
+		t.Errorf("healthz: %d, want 200", code)
+	}
+	code, body := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+	for _, link := range []string{`href="/metrics"`, `href="/healthz"`, `href="/readyz"`, `href="/docs/metrics"`} {
+		if code != 200 || !strings.Contains(body, link) {
+			t.Errorf("landing page lacks %s", link)
+		}
+	}
+	if code, body := serve(h, httptest.NewRequest(http.MethodGet, DocsPath, nil)); code != 200 || !strings.Contains(body, "kube_triage_apiserver_reachable") {
+		t.Errorf("docs page: %d", code)
+	}
+}
