@@ -8,7 +8,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
-	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(USER)@$(shell hostname) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
 	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 PROMTOOL := $(GO) tool -modfile=tools/go.mod promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
@@ -22,7 +22,7 @@ build: ## Build the exporter into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-triage-exporter
 
 test: lint promtool ## Run the whole test suite (unit, integration, promtool checks).
-	PROMTOOL="$(PROMTOOL)" $(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 unit: ## Run the unit tests only (no binaries to build).
 	$(GO) test -count=1 -short ./...

@@ -86,7 +86,7 @@ func TestMetricsPassesScrapeDeadlineToCollectors(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
-	var notReady error = errors.New("waiting for the initial list of pods")
+	notReady := errors.New("waiting for the initial list of pods")
 	h := newHandler(t, func() error { return notReady })
 	if code, body := serve(h, httptest.NewRequest(http.MethodGet, "/readyz", nil)); code != 503 || !strings.Contains(body, "pods") {
 		t.Errorf("not ready: %d %q, want 503 naming what is pending", code, body)
