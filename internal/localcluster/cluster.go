@@ -1,0 +1,541 @@
+// Package localcluster runs a real Kubernetes control plane on loopback for
+// integration tests and `make demo`: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and CoreDNS built from their Go
+// modules, and kwok simulating nodes. It is a simulator only in the nodes:
+// no kubelet runs, so kwok moves scheduled pods to Running and Ready and
+// renews node Leases; everything else (EndpointSlices, DNS answers, leader
+// Leases) comes from the real components.
+package localcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Component names, for StopComponent and StartComponent.
+const (
+	Etcd              = "etcd"
+	APIServer         = "kube-apiserver"
+	ControllerManager = "kube-controller-manager"
+	Scheduler         = "kube-scheduler"
+	CoreDNS           = "coredns"
+	// Kwok is the binary that simulates a node's kubelet; each node has its
+	// own process, named by NodeAgent.
+	Kwok = "kwok"
+)
+
+// NodeAgent names the kwok process that plays the kubelet of node.
+func NodeAgent(node string) string { return "kwok-" + node }
+
+// Binaries are the programs a cluster runs, as hack/build-bins.sh names them.
+var Binaries = []string{Etcd, APIServer, ControllerManager, Scheduler, CoreDNS, Kwok}
+
+// Options configure a cluster.
+type Options struct {
+	// Root is the repository root (for .cache/bin and tools/kwok/stages).
+	Root string
+	// Nodes are the simulated nodes to register; default node-a and node-b.
+	Nodes []string
+	// Logf receives progress lines (start-up timings); nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	// Dir holds the certificates, data and logs (<component>.log).
+	Dir string
+	// Kubeconfig is the admin kubeconfig file.
+	Kubeconfig string
+	// Config and Client talk to the apiserver as cluster admin.
+	Config *rest.Config
+	Client kubernetes.Interface
+	// DNSAddr is CoreDNS's UDP/TCP address (127.0.0.1:port), serving
+	// cluster.local from the apiserver.
+	DNSAddr string
+	// ServiceCIDR is the range ClusterIPs come from.
+	ServiceCIDR string
+	// Nodes are the simulated nodes.
+	Nodes []string
+
+	opts       Options
+	kwokStages string
+	mu         sync.Mutex // guards components and order: nodes can be added later
+	components map[string]*component
+	order      []string
+	nodeAgents int
+	stopOnce   sync.Once
+}
+
+const (
+	serviceCIDR = "10.96.0.0/16"
+	podCIDR     = "10.244.0.0/16"
+)
+
+// Start builds (if needed) and starts a cluster. On error nothing is left
+// running and the directory is removed.
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if len(opts.Nodes) == 0 {
+		opts.Nodes = []string{"node-a", "node-b"}
+	}
+	if err := EnsureBinaries(opts.Root, opts.Logf, Binaries...); err != nil {
+		return nil, err
+	}
+	sweepStaleDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, ServiceCIDR: serviceCIDR, Nodes: opts.Nodes, opts: opts, components: map[string]*component{}}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	begin := time.Now()
+	if err := c.configure(); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{Etcd, APIServer} {
+		if err := c.startComponent(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	// The rest only need the apiserver; start them side by side.
+	errs := make(chan error, 3)
+	for _, name := range []string{ControllerManager, Scheduler, CoreDNS} {
+		go func() { errs <- c.startComponent(ctx, name) }()
+	}
+	for range 3 {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range opts.Nodes {
+		if err := c.AddNode(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	opts.Logf("localcluster: control plane ready in %.1fs (dir %s)", time.Since(begin).Seconds(), dir)
+	return c, nil
+}
+
+// Stop ends every component and removes the directory. It is safe to call
+// more than once.
+func (c *Cluster) Stop() {
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		order := slices.Clone(c.order)
+		c.mu.Unlock()
+		for i := len(order) - 1; i >= 0; i-- {
+			c.component(order[i]).stop()
+		}
+		os.RemoveAll(c.Dir)
+	})
+}
+
+// StopComponent stops one component gracefully (SIGTERM), as an operator
+// or a crash-looping process would leave it.
+func (c *Cluster) StopComponent(name string) error {
+	comp := c.component(name)
+	if comp == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	comp.stop()
+	return nil
+}
+
+func (c *Cluster) component(name string) *component {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.components[name]
+}
+
+// KillComponent kills one component at once (SIGKILL), as a VM crash would.
+func (c *Cluster) KillComponent(name string) error {
+	comp := c.component(name)
+	if comp == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	comp.kill()
+	return nil
+}
+
+// StartComponent starts a stopped component again with the same ports and
+// data, and waits until it is ready.
+func (c *Cluster) StartComponent(ctx context.Context, name string) error {
+	comp := c.component(name)
+	if comp == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	if comp.running() {
+		return nil
+	}
+	return comp.start(ctx, startTimeout)
+}
+
+// Log returns a component's log so far.
+func (c *Cluster) Log(name string) string {
+	data, _ := os.ReadFile(filepath.Join(c.Dir, name+".log"))
+	return string(data)
+}
+
+const startTimeout = 60 * time.Second
+
+func (c *Cluster) startComponent(ctx context.Context, name string) error {
+	begin := time.Now()
+	if err := c.component(name).start(ctx, startTimeout); err != nil {
+		return err
+	}
+	c.opts.Logf("localcluster: %s ready in %.1fs", name, time.Since(begin).Seconds())
+	return nil
+}
+
+// configure writes keys, the kubeconfig and the config files, and defines
+// every component with free loopback ports.
+func (c *Cluster) configure() error {
+	ports, err := freePorts(9)
+	if err != nil {
+		return err
+	}
+	etcdClient, etcdPeer, etcdMetrics, apiPort, kcmPort, schedPort, dnsPort, dnsHealth, dnsReady :=
+		ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8]
+
+	saKey, err := writeServiceAccountKey(c.Dir)
+	if err != nil {
+		return err
+	}
+	token := make([]byte, 16)
+	if _, err := rand.Read(token); err != nil {
+		return err
+	}
+	tokenHex := hex.EncodeToString(token)
+	tokens := filepath.Join(c.Dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte(tokenHex+",admin,admin,system:masters\n"), 0o600); err != nil {
+		return err
+	}
+
+	host := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	certDir := filepath.Join(c.Dir, "certs")
+	caFile := filepath.Join(certDir, "apiserver.crt") // the apiserver writes it on first start
+	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
+	c.DNSAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	bin := func(name string) string { return filepath.Join(BinDir(c.opts.Root), name) }
+	logOf := func(name string) string { return filepath.Join(c.Dir, name+".log") }
+	kc := c.Kubeconfig
+
+	c.define(&component{
+		name: Etcd, bin: bin(Etcd), log: logOf(Etcd),
+		args: []string{
+			"--name=local", "--data-dir=" + filepath.Join(c.Dir, "etcd"),
+			"--listen-client-urls=" + etcdURL, "--advertise-client-urls=" + etcdURL,
+			fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", etcdPeer),
+			fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", etcdPeer),
+			fmt.Sprintf("--initial-cluster=local=http://127.0.0.1:%d", etcdPeer),
+			fmt.Sprintf("--listen-metrics-urls=http://127.0.0.1:%d", etcdMetrics),
+			"--log-level=warn", "--unsafe-no-fsync=true",
+		},
+		ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/health", etcdMetrics), nil),
+	})
+	c.define(&component{
+		name: APIServer, bin: bin(APIServer), log: logOf(APIServer),
+		args: []string{
+			"--etcd-servers=" + etcdURL,
+			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", apiPort),
+			"--cert-dir=" + certDir, "--token-auth-file=" + tokens, "--authorization-mode=RBAC",
+			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+			"--service-account-key-file=" + saKey, "--service-account-signing-key-file=" + saKey,
+			"--service-cluster-ip-range=" + serviceCIDR,
+			// On loopback the apiserver cannot publish its own endpoints.
+			"--endpoint-reconciler-type=none",
+		},
+		ready: func(ctx context.Context) error {
+			if err := c.writeKubeconfig(host, caFile, tokenHex); err != nil {
+				return err
+			}
+			return httpReady(host+"/readyz", c.Config)(ctx)
+		},
+	})
+	controlPlaneArgs := func(port int) []string {
+		return []string{
+			"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+			"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
+			"--leader-elect-lease-duration=8s", "--leader-elect-renew-deadline=6s", "--leader-elect-retry-period=2s",
+		}
+	}
+	c.define(&component{
+		name: ControllerManager, bin: bin(ControllerManager), log: logOf(ControllerManager),
+		args: append(controlPlaneArgs(kcmPort),
+			"--service-account-private-key-file="+saKey, "--root-ca-file="+caFile,
+			"--use-service-account-credentials=true",
+			"--cluster-cidr="+podCIDR, "--service-cluster-ip-range="+serviceCIDR),
+		ready: httpReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), nil),
+	})
+	c.define(&component{
+		name: Scheduler, bin: bin(Scheduler), log: logOf(Scheduler),
+		args:  controlPlaneArgs(schedPort),
+		ready: httpReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), nil),
+	})
+
+	corefile := filepath.Join(c.Dir, "Corefile")
+	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`.:%d {
+    bind 127.0.0.1
+    errors
+    health 127.0.0.1:%d
+    ready 127.0.0.1:%d
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+}
+`, dnsPort, dnsHealth, dnsReady, kc)), 0o600); err != nil {
+		return err
+	}
+	c.define(&component{
+		name: CoreDNS, bin: bin(CoreDNS), log: logOf(CoreDNS),
+		args:  []string{"-conf", corefile},
+		ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/ready", dnsReady), nil),
+	})
+
+	stages, err := writeKwokStages(c.opts.Root, c.Dir)
+	if err != nil {
+		return err
+	}
+	c.kwokStages = stages
+	return nil
+}
+
+func (c *Cluster) define(comp *component) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.components[comp.name] = comp
+	c.order = append(c.order, comp.name)
+}
+
+// defineNodeAgent defines the kwok process that plays node's kubelet: it
+// keeps the node Ready, renews its Lease and runs the pods scheduled to it.
+func (c *Cluster) defineNodeAgent(node string) *component {
+	if comp := c.component(NodeAgent(node)); comp != nil {
+		return comp
+	}
+	name := NodeAgent(node)
+	c.mu.Lock()
+	c.nodeAgents++
+	podCIDR := fmt.Sprintf("10.244.%d.0/24", c.nodeAgents) // distinct pod IPs per node
+	c.mu.Unlock()
+	c.define(&component{
+		name: name, bin: filepath.Join(BinDir(c.opts.Root), Kwok), log: filepath.Join(c.Dir, name+".log"),
+		args: []string{
+			"--kubeconfig=" + c.Kubeconfig, "--config=" + c.kwokStages,
+			"--manage-single-node=" + node,
+			"--node-lease-duration-seconds=40", "--cidr=" + podCIDR, "--node-ip=127.0.0.1",
+			// Each node's kwok serves its own (unused) port; pick a free one.
+			"--server-address=127.0.0.1:0",
+		},
+		// kwok has no readiness endpoint; AddNode waits for the node to
+		// turn Ready instead.
+		ready: func(context.Context) error { return nil },
+	})
+	return c.component(name)
+}
+
+// writeKubeconfig writes the admin kubeconfig once the apiserver has made
+// its certificate, and builds the client.
+func (c *Cluster) writeKubeconfig(host, caFile, token string) error {
+	if c.Config != nil {
+		return nil
+	}
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return errNotReady
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: host, CertificateAuthorityData: ca}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
+	cfg.CurrentContext = "local"
+	if err := clientcmd.WriteToFile(*cfg, c.Kubeconfig); err != nil {
+		return err
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	restCfg.QPS, restCfg.Burst = 100, 200
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	c.Config, c.Client = restCfg, client
+	return nil
+}
+
+// httpReady returns a check that GETs url and wants 200. With cfg it uses
+// the admin credentials; without, it skips TLS verification (the
+// controller-manager's and scheduler's self-signed serving certificates).
+func httpReady(url string, cfg *rest.Config) func(ctx context.Context) error {
+	var client *http.Client
+	return func(ctx context.Context) error {
+		if client == nil {
+			if cfg != nil {
+				hc, err := rest.HTTPClientFor(cfg)
+				if err != nil {
+					return err
+				}
+				client = hc
+			} else {
+				client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a self-signed local component
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		return nil
+	}
+}
+
+func writeServiceAccountKey(dir string) (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "sa.key")
+	data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	return path, os.WriteFile(path, data, 0o600)
+}
+
+// writeKwokStages joins the stage configs kwok needs into one file.
+func writeKwokStages(root, dir string) (string, error) {
+	var parts []string
+	for _, f := range []string{
+		"node-fast/node-initialize.yaml",
+		"node-heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+		"pod-fast/pod-ready.yaml",
+		"pod-fast/pod-complete.yaml",
+		"pod-fast/pod-delete.yaml",
+	} {
+		data, err := os.ReadFile(filepath.Join(root, "tools", "kwok", "stages", f))
+		if err != nil {
+			return "", fmt.Errorf("kwok stages: %w", err)
+		}
+		parts = append(parts, strings.TrimSpace(string(data)))
+	}
+	path := filepath.Join(dir, "kwok-stages.yaml")
+	return path, os.WriteFile(path, []byte(strings.Join(parts, "\n---\n")+"\n"), 0o600)
+}
+
+// freePorts reserves n distinct free loopback ports. The listeners are
+// closed before return, so a port can in principle be taken meanwhile; the
+// component then fails to start with its log in the error.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// BinDir is where hack/build-bins.sh puts the binaries.
+func BinDir(root string) string { return filepath.Join(root, ".cache", "bin") }
+
+// EnsureBinaries runs hack/build-bins.sh for names: it builds what is
+// missing or out of date and returns at once when all are cached. A file
+// lock keeps concurrent test packages from building the same binary twice.
+func EnsureBinaries(root string, logf func(string, ...any), names ...string) error {
+	if err := os.MkdirAll(BinDir(root), 0o755); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(BinDir(root), ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file releases it too
+	begin := time.Now()
+	cmd := exec.Command("bash", append([]string{filepath.Join(root, "hack", "build-bins.sh")}, names...)...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("building %s: %w\n%s", strings.Join(names, ", "), err, out)
+	}
+	logf("localcluster: binaries ready in %.1fs\n%s", time.Since(begin).Seconds(), strings.TrimSpace(string(out)))
+	return nil
+}
+
+// dirPrefix names cluster directories: <prefix><pid>-<random>, so that a
+// later start can remove those whose process died without cleaning up.
+const dirPrefix = "kte-cluster-"
+
+func sweepStaleDirs() {
+	entries, _ := os.ReadDir(os.TempDir())
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), dirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package localcluster_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+)
+
+func TestMain(m *testing.M) { clustertest.Main(m) }
+
+func poll(t *testing.T, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// The chain is real: the scheduler places the pods on simulated nodes, kwok
+// runs them, the real controller-manager builds EndpointSlices from the
+// ready pods, and the real CoreDNS answers the Service's name with its
+// ClusterIP.
+func TestChainIsReal(t *testing.T) {
+	c := clustertest.Shared(t)
+	ctx := context.Background()
+	const ns = "chain"
+	if err := c.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"app": "hostnames"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "hostnames", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "hostnames", Image: "registry.k8s.io/serve_hostname",
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9376}},
+				}}},
+			},
+		},
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "hostnames", Namespace: ns},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{
+			Name: "default", Port: 80, TargetPort: intstr.FromInt32(9376),
+		}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	poll(t, "3 ready endpoints from the EndpointSlice controller", 60*time.Second, func(ctx context.Context) (bool, error) {
+		slices, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=hostnames"})
+		if err != nil {
+			return false, nil //nolint:nilerr // retried
+		}
+		ready := 0
+		for _, s := range slices.Items {
+			if s.Labels[discoveryv1.LabelManagedBy] != "endpointslice-controller.k8s.io" {
+				continue
+			}
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready && ep.NodeName != nil && strings.HasPrefix(*ep.NodeName, "node-") {
+					ready++
+				}
+			}
+		}
+		return ready == 3, nil
+	})
+
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, c.DNSAddr)
+	}}
+	var addrs []string
+	poll(t, "CoreDNS to answer hostnames.chain.svc.cluster.local", 30*time.Second, func(ctx context.Context) (bool, error) {
+		addrs, err = resolver.LookupHost(ctx, "hostnames.chain.svc.cluster.local.")
+		return err == nil, nil
+	})
+	if len(addrs) != 1 || addrs[0] != svc.Spec.ClusterIP {
+		t.Errorf("hostnames.chain.svc.cluster.local = %v, want [%s]", addrs, svc.Spec.ClusterIP)
+	}
+	if _, err := resolver.LookupHost(ctx, "nosuchservice.chain.svc.cluster.local."); err == nil || !err.(*net.DNSError).IsNotFound {
+		t.Errorf("a missing Service resolved or failed oddly: %v", err)
+	}
+}
+
+// The harness can take etcd away and give it back: the apiserver stays up
+// and says its etcd check fails, as in the "storage lost" scenario.
+func TestStopAndRestartEtcd(t *testing.T) {
+	c := clustertest.Shared(t)
+	ctx := context.Background()
+	// A failing /readyz is an error whose text carries the verbose body.
+	readyz := func(ctx context.Context) string {
+		body, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").Do(ctx).Raw()
+		if err != nil {
+			return err.Error()
+		}
+		return string(body)
+	}
+	if err := c.StopComponent(localcluster.Etcd); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the apiserver to report [-]etcd", 60*time.Second, func(ctx context.Context) (bool, error) {
+		return strings.Contains(readyz(ctx), "[-]etcd "), nil
+	})
+	if err := c.StartComponent(ctx, localcluster.Etcd); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the apiserver to report [+]etcd ok", 60*time.Second, func(ctx context.Context) (bool, error) {
+		return strings.Contains(readyz(ctx), "[+]etcd ok"), nil
+	})
+}
+
+// A node whose Lease renewal stops keeps its last renewTime.
+func TestStopLeaseRenewal(t *testing.T) {
+	c := clustertest.Shared(t)
+	ctx := context.Background()
+	node := c.Nodes[len(c.Nodes)-1]
+	renewTime := func(ctx context.Context) time.Time {
+		l, err := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return time.Time{}
+		}
+		return l.Spec.RenewTime.Time
+	}
+	poll(t, "a node Lease", 30*time.Second, func(ctx context.Context) (bool, error) { return !renewTime(ctx).IsZero(), nil })
+	if err := c.StopLeaseRenewal(node); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // let a renewal already under way land
+	stopped := renewTime(ctx)
+	time.Sleep(15 * time.Second) // kwok renews every 10s for a 40s Lease
+	if got := renewTime(ctx); !got.Equal(stopped) {
+		t.Errorf("Lease renewed at %s after renewal stopped at %s", got, stopped)
+	}
+	if err := c.ResumeLeaseRenewal(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "renewal to resume", 30*time.Second, func(ctx context.Context) (bool, error) { return renewTime(ctx).After(stopped), nil })
+}

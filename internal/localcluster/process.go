@@ -1,0 +1,155 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// component is one process of the local cluster.
+type component struct {
+	name  string
+	bin   string
+	args  []string
+	log   string                          // path of its combined output
+	ready func(ctx context.Context) error // nil once it serves
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+// spawner starts every child process from one OS thread that never exits,
+// so that Pdeathsig (sent when the parent thread dies) kills the children
+// exactly when the test or demo process dies, however it dies.
+var spawner = sync.OnceValue(func() chan func() {
+	ch := make(chan func())
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+		for f := range ch {
+			f()
+		}
+	}()
+	return ch
+})
+
+func startProcess(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	spawner() <- func() { errc <- cmd.Start() }
+	return <-errc
+}
+
+// start launches the component and waits until it is ready. A process that
+// exits or does not become ready within timeout is an error carrying the
+// tail of its log.
+func (c *component) start(ctx context.Context, timeout time.Duration) error {
+	logFile, err := os.OpenFile(c.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "\n==== %s starting %s %s\n", time.Now().Format(time.RFC3339Nano), c.bin, strings.Join(c.args, " "))
+
+	cmd := exec.Command(c.bin, c.args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := startProcess(cmd); err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	c.mu.Lock()
+	c.cmd, c.done = cmd, done
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited during start-up (%s); log tail:\n%s", c.name, cmd.ProcessState, tail(c.log, 20))
+		default:
+		}
+		if lastErr = c.ready(ctx); lastErr == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			c.stop()
+			return fmt.Errorf("%s not ready after %s (last check: %v); log tail:\n%s", c.name, timeout, lastErr, tail(c.log, 20))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after a grace period.
+func (c *component) stop() {
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// kill ends the process at once, as a crash or a power cut would.
+func (c *component) kill() {
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+func (c *component) running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// tail returns the last n lines of a file, for error messages.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+var errNotReady = errors.New("not ready")
