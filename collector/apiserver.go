@@ -126,16 +126,26 @@ func (c *apiserverCollector) Run(ctx context.Context) {
 	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, c.probeRound)
 }
 
-// probeRound probes each endpoint in turn, each with its own timeout.
+// probeRound probes the endpoints side by side, each with its own timeout:
+// with etcd down, /readyz takes as long as its two etcd checks time out
+// (2s each by default) and /livez as long as one.
 func (c *apiserverCollector) probeRound(ctx context.Context) {
+	results := make([]endpointResult, len(apiserverEndpoints))
+	var wg sync.WaitGroup
+	for i, ep := range apiserverEndpoints {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			defer cancel()
+			results[i] = c.probe(pctx, ep)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // shutting down: do not record failures we caused
+	}
 	round := &apiserverRound{endpoints: map[string]endpointResult{}}
-	for _, ep := range apiserverEndpoints {
-		pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-		r := c.probe(pctx, ep)
-		cancel()
-		if ctx.Err() != nil {
-			return // shutting down: do not record a failure we caused
-		}
+	for i, ep := range apiserverEndpoints {
+		r := results[i]
 		round.endpoints[ep] = r
 		round.reachable = round.reachable || r.status != 0
 		if r.reason != "" {

@@ -99,8 +99,8 @@ func newFlags(specs []collector.Spec) *flags {
 	}
 	valueFlag(a, "collector.apiserver.interval", "How often the apiserver collector probes /livez and /readyz.",
 		"10s", &f.config.APIServer.Interval, time.ParseDuration)
-	valueFlag(a, "collector.apiserver.timeout", "Timeout of each apiserver probe request.",
-		"5s", &f.config.APIServer.Timeout, time.ParseDuration)
+	valueFlag(a, "collector.apiserver.timeout", "Timeout of each apiserver probe request. With etcd down, /readyz answers only after its etcd checks time out (4s with the apiserver's defaults); a shorter timeout would report that as the apiserver being down.",
+		"8s", &f.config.APIServer.Timeout, time.ParseDuration)
 
 	promslogflag.AddFlags(a, &f.log)
 	return f
