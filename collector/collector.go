@@ -96,11 +96,13 @@ var (
 		"List or watch failures of the informer for a Kubernetes resource; it retries with backoff.", "resource")
 	informerSynced = newMetric("kubernetes_informer_synced", prometheus.GaugeValue,
 		"1 once the informer for a Kubernetes resource has completed its initial list.", "resource")
+	requestFailures = newMetric("kubernetes_request_failures_total", prometheus.CounterValue,
+		"Requests to the Kubernetes API for a resource that got no answer or a 5xx.", "resource")
 )
 
 // FrameworkMetrics are the families the framework itself exports.
 func FrameworkMetrics() []*Metric {
-	return []*Metric{scrapeSuccess, scrapeDuration, watchErrors, informerSynced}
+	return []*Metric{scrapeSuccess, scrapeDuration, watchErrors, informerSynced, requestFailures}
 }
 
 type namedCollector struct {
@@ -112,15 +114,12 @@ type namedCollector struct {
 type Exporter struct {
 	logger     *slog.Logger
 	collectors []namedCollector
-	informers  *kube.Informers
+	kube       *kube.Client // nil in tests of the framework alone
 }
 
 // NewExporter builds the collectors of specs from deps.
 func NewExporter(specs []Spec, deps Deps) (*Exporter, error) {
-	e := &Exporter{logger: deps.Logger}
-	if deps.Kube != nil {
-		e.informers = deps.Kube.Informers
-	}
+	e := &Exporter{logger: deps.Logger, kube: deps.Kube}
 	for _, s := range specs {
 		d := deps
 		d.Logger = deps.Logger.With("collector", s.Name)
@@ -142,8 +141,8 @@ func (e *Exporter) Run(ctx context.Context) {
 			wg.Go(func() { r.Run(ctx) })
 		}
 	}
-	if e.informers != nil {
-		e.informers.Start(ctx)
+	if e.kube != nil {
+		e.kube.Informers.Start(ctx)
 	}
 	wg.Wait()
 }
@@ -169,10 +168,13 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 		wg.Go(func() { s.e.collect(s.ctx, nc, ch) })
 	}
 	wg.Wait()
-	if s.e.informers != nil {
-		for _, st := range s.e.informers.Stats() {
+	if k := s.e.kube; k != nil {
+		for _, st := range k.Informers.Stats() {
 			ch <- watchErrors.value(float64(st.WatchErrors), st.Resource)
 			ch <- informerSynced.value(boolFloat(st.Synced), st.Resource)
+		}
+		for _, rc := range k.RequestFailures() {
+			ch <- requestFailures.value(float64(rc.Count), rc.Resource)
 		}
 	}
 }

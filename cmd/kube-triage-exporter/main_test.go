@@ -30,14 +30,11 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/docs"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // --- flags ---------------------------------------------------------------
 
@@ -112,7 +109,8 @@ type exporter struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *syncBuffer
-	done   chan error
+	done   chan struct{} // closed when the process has exited
+	exit   error         // its exit status, once done is closed
 }
 
 type syncBuffer struct {
@@ -172,19 +170,20 @@ func writeFile(t *testing.T, name, content string) string {
 
 func startExporter(t *testing.T, args ...string) *exporter {
 	t.Helper()
-	e := &exporter{addr: freeAddr(t), stderr: newSyncBuffer(), done: make(chan error, 1)}
+	e := &exporter{addr: freeAddr(t), stderr: newSyncBuffer(), done: make(chan struct{})}
 	e.cmd = exec.Command(testenv.Exporter(t), append([]string{"--web.listen-address=" + e.addr}, args...)...)
 	e.cmd.Stderr = e.stderr
 	e.cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent")
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.done <- e.cmd.Wait() }()
+	go func() {
+		e.exit = e.cmd.Wait()
+		close(e.done)
+	}()
 	t.Cleanup(func() {
 		_ = e.cmd.Process.Kill()
-		if err := <-e.done; err != nil {
-			t.Logf("exporter exit: %v", err)
-		}
+		<-e.done
 		if t.Failed() {
 			t.Logf("exporter log:\n%s", e.stderr.String())
 		}
@@ -307,6 +306,13 @@ func TestDeadAPIServerKeepsServing(t *testing.T) {
 		}
 	}
 
+	checkExposition(t, body)
+}
+
+// checkExposition checks a live /metrics answer: every family it exports is
+// documented, and promtool check metrics passes.
+func checkExposition(t *testing.T, body string) {
+	t.Helper()
 	t.Run("every exported metric is documented", func(t *testing.T) {
 		documented := string(docs.Metrics)
 		for _, name := range metricFamilies(body) {
@@ -320,13 +326,31 @@ func TestDeadAPIServerKeepsServing(t *testing.T) {
 	})
 	t.Run("promtool check metrics", func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("builds promtool; run without -short")
+			t.Skip("builds promtool; runs in make test, not under -short")
 		}
 		out, err := testenv.Promtool(t, []byte(body), "check", "metrics")
 		if err != nil {
 			t.Errorf("promtool check metrics: %v\n%s", err, out)
 		}
 	})
+}
+
+// The binary against the real local control plane: the apiserver answers
+// and its etcd check passes.
+func TestExporterOnLocalControlPlane(t *testing.T) {
+	cluster := clustertest.Shared(t)
+	e := startExporter(t, "--kubeconfig="+cluster.Kubeconfig, "--collector.apiserver.interval=300ms")
+	var body string
+	waitFor(t, "the apiserver reported reachable with its etcd check passing", 30*time.Second, func() (bool, error) {
+		_, b, err := get(http.DefaultClient, "http://"+e.addr+"/metrics")
+		body = b
+		return strings.Contains(b, "\nkube_triage_apiserver_reachable 1\n") &&
+			strings.Contains(b, `kube_triage_apiserver_check_success{check="etcd",endpoint="readyz"} 1`), err
+	})
+	if code, _, err := get(http.DefaultClient, "http://"+e.addr+"/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %v", code, err)
+	}
+	checkExposition(t, body)
 }
 
 func metricFamilies(exposition string) []string {
@@ -350,10 +374,9 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-e.done:
-		e.done <- err // for the cleanup
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v; want status 0", err)
+	case <-e.done:
+		if e.exit != nil {
+			t.Errorf("exit after SIGTERM: %v; want status 0", e.exit)
 		}
 		if !strings.Contains(e.stderr.String(), "shutting down") {
 			t.Errorf("no shutdown log line:\n%s", e.stderr.String())

@@ -6,6 +6,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	"k8s.io/client-go/kubernetes"
@@ -22,7 +23,13 @@ type Client struct {
 	Informers *Informers
 	// Source says where Config came from, for the start-up log.
 	Source string
+
+	failures *requestFailures
 }
+
+// RequestFailures counts the Clientset's requests that got no answer or a
+// 5xx, by resource.
+func (c *Client) RequestFailures() []ResourceCount { return c.failures.snapshot() }
 
 // LoadConfig finds the client configuration: the kubeconfig file at path if
 // one is given; else the in-cluster service account; else $KUBECONFIG or
@@ -66,9 +73,12 @@ func NewClient(cfg *rest.Config, source string, qps float32, burst int) (*Client
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = qps, burst
 	cfg.UserAgent = "kube-triage-exporter"
-	cs, err := kubernetes.NewForConfig(cfg)
+	failures := &requestFailures{counts: map[string]uint64{}}
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, f: failures} })
+	cs, err := kubernetes.NewForConfig(counted)
 	if err != nil {
 		return nil, fmt.Errorf("building Kubernetes client: %w", err)
 	}
-	return &Client{Config: cfg, Clientset: cs, Informers: NewInformers(cs), Source: source}, nil
+	return &Client{Config: cfg, Clientset: cs, Informers: NewInformers(cs), Source: source, failures: failures}, nil
 }

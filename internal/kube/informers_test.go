@@ -98,3 +98,23 @@ func TestTrimKeepsTombstones(t *testing.T) {
 		t.Errorf("Trim(string) = %v, %v", got, err)
 	}
 }
+
+func TestResourceOf(t *testing.T) {
+	for path, want := range map[string]string{
+		"/api/v1/nodes":                                                  "nodes",
+		"/api/v1/namespaces/default/pods":                                "pods",
+		"/api/v1/namespaces/default/pods/x/status":                       "pods",
+		"/api/v1/namespaces":                                             "namespaces",
+		"/api/v1/namespaces/kube-system":                                 "namespaces",
+		"/apis/discovery.k8s.io/v1/endpointslices":                       "endpointslices",
+		"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases": "leases",
+		"/livez":   "other",
+		"/version": "other",
+		"/apis":    "other",
+		"":         "other",
+	} {
+		if got := resourceOf(path); got != want {
+			t.Errorf("resourceOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

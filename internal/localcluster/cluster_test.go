@@ -2,6 +2,7 @@ package localcluster_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -97,7 +98,9 @@ func TestChainIsReal(t *testing.T) {
 	if len(addrs) != 1 || addrs[0] != svc.Spec.ClusterIP {
 		t.Errorf("hostnames.chain.svc.cluster.local = %v, want [%s]", addrs, svc.Spec.ClusterIP)
 	}
-	if _, err := resolver.LookupHost(ctx, "nosuchservice.chain.svc.cluster.local."); err == nil || !err.(*net.DNSError).IsNotFound {
+	_, err = resolver.LookupHost(ctx, "nosuchservice.chain.svc.cluster.local.")
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
 		t.Errorf("a missing Service resolved or failed oddly: %v", err)
 	}
 }

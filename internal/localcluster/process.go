@@ -88,7 +88,7 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			c.stop()
-			return fmt.Errorf("%s not ready after %s (last check: %v); log tail:\n%s", c.name, timeout, lastErr, tail(c.log, 20))
+			return fmt.Errorf("%s not ready after %s (last check: %w); log tail:\n%s", c.name, timeout, lastErr, tail(c.log, 20))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -1,0 +1,124 @@
+package collector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+)
+
+// sample finds the value of the series name{labels} in a scrape; ok is
+// false when the series is absent.
+func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.Metric {
+			for _, lp := range m.Label {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// The apiserver collector against a real kube-apiserver and etcd: healthy,
+// then etcd stopped (the apiserver answers, its etcd check fails), then
+// the apiserver killed (nothing answers), each back to healthy.
+func TestAPIServerOnRealControlPlane(t *testing.T) {
+	cluster := clustertest.Shared(t)
+	kc, err := kube.NewClient(cluster.Config, "local control plane", 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newAPIServerCollector(Deps{
+		Logger: promslog.NewNopLogger(),
+		Config: Config{APIServer: APIServerConfig{Interval: 300 * time.Millisecond, Timeout: 8 * time.Second}},
+		Kube:   kc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.(Runner).Run(ctx)
+
+	type want struct {
+		reachable, readyzSuccess float64
+		etcd                     float64 // -1: series must be absent
+	}
+	waitForState := func(what string, w want) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		var reachable, ready, etcd float64
+		var etcdPresent bool
+		for time.Now().Before(deadline) {
+			g := scrapeOnce(t, c)
+			reachable, _ = sample(t, g, "kube_triage_apiserver_reachable", nil)
+			ready, _ = sample(t, g, "kube_triage_apiserver_probe_success", map[string]string{"endpoint": "readyz"})
+			etcd, etcdPresent = sample(t, g, "kube_triage_apiserver_check_success", map[string]string{"endpoint": "readyz", "check": "etcd"})
+			if !etcdPresent {
+				etcd = -1
+			}
+			if reachable == w.reachable && ready == w.readyzSuccess && etcd == w.etcd {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("%s: reachable=%v readyz=%v etcd check=%v, want %+v", what, reachable, ready, etcd, w)
+	}
+	failures := func(reason string) float64 {
+		v, _ := sample(t, scrapeOnce(t, c), "kube_triage_apiserver_probe_failures_total", map[string]string{"endpoint": "readyz", "reason": reason})
+		return v
+	}
+
+	waitForState("healthy", want{reachable: 1, readyzSuccess: 1, etcd: 1})
+
+	if err := cluster.StopComponent(localcluster.Etcd); err != nil {
+		t.Fatal(err)
+	}
+	waitForState("etcd stopped", want{reachable: 1, readyzSuccess: 0, etcd: 0})
+	if failures("check_failed") == 0 {
+		t.Error("etcd stopped: no check_failed failure counted")
+	}
+	if failures("timeout") != 0 {
+		t.Error("etcd stopped read as a timeout: the probe timeout is too short for the etcd checks")
+	}
+	if err := cluster.StartComponent(ctx, localcluster.Etcd); err != nil {
+		t.Fatal(err)
+	}
+	waitForState("etcd back", want{reachable: 1, readyzSuccess: 1, etcd: 1})
+
+	if err := cluster.KillComponent(localcluster.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	waitForState("apiserver killed", want{reachable: 0, readyzSuccess: 0, etcd: -1})
+	if failures("connection") == 0 {
+		t.Error("apiserver killed: no connection failure counted")
+	}
+	if err := cluster.StartComponent(ctx, localcluster.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	waitForState("apiserver back", want{reachable: 1, readyzSuccess: 1, etcd: 1})
+}

@@ -1,0 +1,9 @@
+package collector
+
+import (
+	"testing"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+)
+
+func TestMain(m *testing.M) { clustertest.Main(m) }
