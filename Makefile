@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision
 PROMTOOL := $(GO) tool -modfile=tools/go.mod promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
-.PHONY: help build test unit lint fmt vet promtool bins run image image-offline clean
+.PHONY: help build demo test unit lint fmt vet promtool bins run image image-offline clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -21,7 +21,11 @@ help: ## Show this help.
 build: ## Build the exporter into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-triage-exporter
 
-test: lint promtool ## Run the whole test suite (unit, integration, promtool checks).
+demo: build ## Start a local control plane with the guides' cases and run the exporter on it (Ctrl-C stops).
+	$(GO) build -o bin/kube-triage-demo ./cmd/kube-triage-demo
+	bin/kube-triage-demo --exporter=$(BIN) $(ARGS)
+
+test: lint promtool bins ## Run the whole test suite (unit, integration, promtool checks).
 	$(GO) test -count=1 -timeout 30m ./...
 
 unit: ## Run the unit tests only (no binaries to build).

@@ -1,0 +1,237 @@
+// Command kube-triage-demo starts a local control plane (real etcd,
+// kube-apiserver, controller-manager, scheduler and CoreDNS; kwok playing
+// the kubelets), fills it with the cases of the "Debug Services" and "Pod
+// failure" guides, runs kube-triage-exporter against it and prints what the
+// exporter finds. `make demo` runs it; Ctrl-C stops everything.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+)
+
+func main() {
+	app := kingpin.New("kube-triage-demo", "Run kube-triage-exporter against a local control plane filled with the debugging guides' cases.")
+	root := app.Flag("root", "Repository root (for .cache/bin and tools/).").Default(".").String()
+	exporterBin := app.Flag("exporter", "The kube-triage-exporter binary to run.").Default("bin/kube-triage-exporter").String()
+	listen := app.Flag("listen", "Address for the exporter's /metrics.").Default("127.0.0.1:10027").String()
+	runFor := app.Flag("for", "Stop after this long; 0 runs until Ctrl-C.").Default("0s").Duration()
+	kingpin.MustParse(app.Parse(os.Args[1:]))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *runFor)
+		defer cancel()
+	}
+	if err := run(ctx, *root, *exporterBin, *listen); err != nil {
+		fmt.Fprintln(os.Stderr, "kube-triage-demo: error:", err)
+		os.Exit(1)
+	}
+}
+
+func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+func run(ctx context.Context, root, exporterBin, listen string) error {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, "hack", "build-bins.sh")); err != nil {
+		return fmt.Errorf("--root=%s is not the kube-triage-exporter repository: %w", root, err)
+	}
+	say("Building the control-plane binaries (only the first run compiles; that takes 10-20 minutes on 2 cores)...")
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		Root:  root,
+		Nodes: []string{"node-a", "node-b", "node-c"},
+		Logf:  func(format string, args ...any) { say(format, args...) },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("Stopping the local control plane...")
+		cluster.Stop()
+	}()
+
+	say("Creating the demo namespace (the guides' cases)...")
+	scenario, err := setUp(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	go scenario.keepFailing(ctx)
+
+	exporter := exec.Command(exporterBin,
+		"--kubeconfig="+cluster.Kubeconfig,
+		"--web.listen-address="+listen,
+		"--collector.apiserver.interval=2s",
+	)
+	logPath := filepath.Join(cluster.Dir, "exporter.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	exporter.Stdout, exporter.Stderr = logFile, logFile
+	if err := exporter.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w (run `make build` first)", exporterBin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- exporter.Wait() }()
+	defer func() {
+		_ = exporter.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = exporter.Process.Kill()
+			<-exited
+		}
+	}()
+
+	url := "http://" + listen + "/metrics"
+	say("")
+	say("kube-triage-exporter is running: %s", url)
+	say("  kubeconfig of the local cluster: %s", cluster.Kubeconfig)
+	say("  exporter log: %s", logPath)
+	say("  Ctrl-C stops everything.")
+
+	ticker := time.NewTicker(15 * time.Second)
+	defer ticker.Stop()
+	first := time.After(5 * time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("the exporter exited: %v; log tail:\n%s", err, lastLines(logPath, 15))
+		case <-first:
+			summarize(ctx, url)
+		case <-ticker.C:
+			summarize(ctx, url)
+		}
+	}
+}
+
+// summarize prints what the exporter reports, a line per finding.
+func summarize(ctx context.Context, url string) {
+	samples, err := scrape(ctx, url)
+	if err != nil {
+		say("[%s] cannot scrape %s: %v", time.Now().Format("15:04:05"), url, err)
+		return
+	}
+	say("")
+	say("[%s] what kube-triage-exporter found:", time.Now().Format("15:04:05"))
+	for _, line := range findings(samples) {
+		say("  %s", line)
+	}
+}
+
+// findings turns a scrape into the summary lines. Each collector adds its
+// own as it lands.
+func findings(samples map[string]float64) []string {
+	var lines []string
+	if v, ok := samples["kube_triage_apiserver_reachable"]; ok {
+		state := "reachable"
+		if v == 0 {
+			state = "UNREACHABLE"
+		}
+		var failing []string
+		for k, v := range samples {
+			if strings.HasPrefix(k, "kube_triage_apiserver_check_success{") && v == 0 {
+				failing = append(failing, k)
+			}
+		}
+		sort.Strings(failing)
+		if len(failing) == 0 {
+			lines = append(lines, fmt.Sprintf("apiserver: %s, every /livez and /readyz check passing", state))
+		} else {
+			lines = append(lines, fmt.Sprintf("apiserver: %s, failing checks: %s", state, strings.Join(failing, ", ")))
+		}
+	}
+	var ok, failed []string
+	for k, v := range samples {
+		if name, found := strings.CutPrefix(k, `kube_triage_scrape_collector_success{collector="`); found {
+			name = strings.TrimSuffix(name, `"}`)
+			if v == 1 {
+				ok = append(ok, name)
+			} else {
+				failed = append(failed, name)
+			}
+		}
+	}
+	sort.Strings(ok)
+	sort.Strings(failed)
+	lines = append(lines, fmt.Sprintf("collectors: %d ok (%s), %d failing %v", len(ok), strings.Join(ok, ", "), len(failed), failed))
+	n := 0
+	for k := range samples {
+		if strings.HasPrefix(k, "kube_triage_") {
+			n++
+		}
+	}
+	lines = append(lines, fmt.Sprintf("series: %d kube_triage_* series exported", n))
+	return lines
+}
+
+// scrape reads /metrics into a map from series (name and labels, as
+// written) to value.
+func scrape(ctx context.Context, url string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.New(resp.Status)
+	}
+	samples := map[string]float64{}
+	s := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[i+1:], &v); err == nil {
+			samples[line[:i]] = v
+		}
+	}
+	return samples, s.Err()
+}
+
+func lastLines(path string, n int) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
