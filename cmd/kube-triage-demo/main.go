@@ -93,8 +93,12 @@ func run(ctx context.Context, root, exporterBin, listen string) error {
 	if err := exporter.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w (run `make build` first)", exporterBin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- exporter.Wait() }()
+	exited := make(chan struct{})
+	var exitErr error
+	go func() {
+		exitErr = exporter.Wait()
+		close(exited)
+	}()
 	defer func() {
 		_ = exporter.Process.Signal(syscall.SIGTERM)
 		select {
@@ -119,9 +123,8 @@ func run(ctx context.Context, root, exporterBin, listen string) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("the exporter exited: %v; log tail:\n%s", err, lastLines(logPath, 15))
+		case <-exited:
+			return fmt.Errorf("the exporter exited: %w; log tail:\n%s", exitErr, lastLines(logPath, 15))
 		case <-first:
 			summarize(ctx, url)
 		case <-ticker.C:
