@@ -72,32 +72,33 @@ func loadManifests(t *testing.T) manifests {
 					t.Errorf("%s: namespace %q, kustomization says %q", where, ns.Name, k.Namespace)
 				}
 			case "Deployment":
-				m.deployments = append(m.deployments, appsv1.Deployment{})
-				readStrict(t, where, []byte(doc), &m.deployments[len(m.deployments)-1])
+				m.deployments = appendDecoded(t, where, doc, m.deployments)
 			case "DaemonSet":
-				m.daemonSets = append(m.daemonSets, appsv1.DaemonSet{})
-				readStrict(t, where, []byte(doc), &m.daemonSets[len(m.daemonSets)-1])
+				m.daemonSets = appendDecoded(t, where, doc, m.daemonSets)
 			case "Service":
-				m.services = append(m.services, corev1.Service{})
-				readStrict(t, where, []byte(doc), &m.services[len(m.services)-1])
+				m.services = appendDecoded(t, where, doc, m.services)
 			case "ServiceAccount":
-				m.serviceAccounts = append(m.serviceAccounts, corev1.ServiceAccount{})
-				readStrict(t, where, []byte(doc), &m.serviceAccounts[len(m.serviceAccounts)-1])
+				m.serviceAccounts = appendDecoded(t, where, doc, m.serviceAccounts)
 			case "ClusterRole":
-				m.clusterRoles = append(m.clusterRoles, rbacv1.ClusterRole{})
-				readStrict(t, where, []byte(doc), &m.clusterRoles[len(m.clusterRoles)-1])
+				m.clusterRoles = appendDecoded(t, where, doc, m.clusterRoles)
 			case "ClusterRoleBinding":
-				m.bindings = append(m.bindings, rbacv1.ClusterRoleBinding{})
-				readStrict(t, where, []byte(doc), &m.bindings[len(m.bindings)-1])
+				m.bindings = appendDecoded(t, where, doc, m.bindings)
 			case "ServiceMonitor":
-				m.serviceMonitors = append(m.serviceMonitors, monitoringv1.ServiceMonitor{})
-				readStrict(t, where, []byte(doc), &m.serviceMonitors[len(m.serviceMonitors)-1])
+				m.serviceMonitors = appendDecoded(t, where, doc, m.serviceMonitors)
 			default:
 				t.Errorf("%s: unexpected kind %q", where, meta.Kind)
 			}
 		}
 	}
 	return m
+}
+
+// appendDecoded decodes doc strictly as a T and appends it.
+func appendDecoded[T any](t *testing.T, where, doc string, to []T) []T {
+	t.Helper()
+	var v T
+	readStrict(t, where, []byte(doc), &v)
+	return append(to, v)
 }
 
 func mustRead(t *testing.T, path string) string {

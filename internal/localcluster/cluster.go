@@ -165,12 +165,20 @@ func (c *Cluster) Stop() {
 // StopComponent stops one component gracefully (SIGTERM), as an operator
 // or a crash-looping process would leave it.
 func (c *Cluster) StopComponent(name string) error {
-	comp := c.component(name)
-	if comp == nil {
-		return fmt.Errorf("no component %q", name)
+	comp, err := c.lookup(name)
+	if err == nil {
+		comp.stop()
 	}
-	comp.stop()
-	return nil
+	return err
+}
+
+// KillComponent kills one component at once (SIGKILL), as a VM crash would.
+func (c *Cluster) KillComponent(name string) error {
+	comp, err := c.lookup(name)
+	if err == nil {
+		comp.kill()
+	}
+	return err
 }
 
 func (c *Cluster) component(name string) *component {
@@ -179,22 +187,19 @@ func (c *Cluster) component(name string) *component {
 	return c.components[name]
 }
 
-// KillComponent kills one component at once (SIGKILL), as a VM crash would.
-func (c *Cluster) KillComponent(name string) error {
-	comp := c.component(name)
-	if comp == nil {
-		return fmt.Errorf("no component %q", name)
+func (c *Cluster) lookup(name string) (*component, error) {
+	if comp := c.component(name); comp != nil {
+		return comp, nil
 	}
-	comp.kill()
-	return nil
+	return nil, fmt.Errorf("no component %q", name)
 }
 
 // StartComponent starts a stopped component again with the same ports and
 // data, and waits until it is ready.
 func (c *Cluster) StartComponent(ctx context.Context, name string) error {
-	comp := c.component(name)
-	if comp == nil {
-		return fmt.Errorf("no component %q", name)
+	comp, err := c.lookup(name)
+	if err != nil {
+		return err
 	}
 	if comp.running() {
 		return nil

@@ -95,31 +95,28 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 }
 
 // stop ends the process: SIGTERM, then SIGKILL after a grace period.
-func (c *component) stop() {
-	c.mu.Lock()
-	cmd, done := c.cmd, c.done
-	c.cmd = nil
-	c.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
+func (c *component) stop() { c.end(5 * time.Second) }
 
 // kill ends the process at once, as a crash or a power cut would.
-func (c *component) kill() {
+func (c *component) kill() { c.end(0) }
+
+// end sends SIGTERM and waits up to grace, then SIGKILL; with no grace it
+// sends SIGKILL alone.
+func (c *component) end(grace time.Duration) {
 	c.mu.Lock()
 	cmd, done := c.cmd, c.done
 	c.cmd = nil
 	c.mu.Unlock()
 	if cmd == nil {
 		return
+	}
+	if grace > 0 {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+			return
+		case <-time.After(grace):
+		}
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
