@@ -48,6 +48,7 @@ type Runner interface {
 // Config holds the settings of every collector; main fills it from flags.
 type Config struct {
 	APIServer APIServerConfig
+	Services  ServicesConfig
 }
 
 // Deps is what a collector is built from.
@@ -84,6 +85,7 @@ func (s Spec) EnabledByDefault(role Role) bool {
 func Specs() []Spec {
 	return []Spec{
 		apiserverSpec,
+		servicesSpec,
 	}
 }
 

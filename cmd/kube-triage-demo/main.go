@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -118,7 +120,7 @@ func run(ctx context.Context, root, exporterBin, listen string) error {
 
 	ticker := time.NewTicker(15 * time.Second)
 	defer ticker.Stop()
-	first := time.After(5 * time.Second)
+	first := time.After(8 * time.Second) // caches synced and Services judged
 	for {
 		select {
 		case <-ctx.Done():
@@ -168,6 +170,24 @@ func findings(samples map[string]float64) []string {
 		} else {
 			lines = append(lines, fmt.Sprintf("apiserver: %s, failing checks: %s", state, strings.Join(failing, ", ")))
 		}
+	}
+	verdicts := map[string][]string{}
+	for k, v := range samples {
+		rest, found := strings.CutPrefix(k, "kube_triage_service_verdict{")
+		if !found || v != 1 {
+			continue
+		}
+		labels := parseLabels(strings.TrimSuffix(rest, "}"))
+		verdicts[labels["verdict"]] = append(verdicts[labels["verdict"]], labels["namespace"]+"/"+labels["service"])
+	}
+	for _, verdict := range slices.Sorted(maps.Keys(verdicts)) {
+		names := verdicts[verdict]
+		sort.Strings(names)
+		if verdict == "ok" || verdict == "no_selector" {
+			lines = append(lines, fmt.Sprintf("services %s: %d", verdict, len(names)))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("services %s: %s", verdict, strings.Join(names, ", ")))
 	}
 	var ok, failed []string
 	for k, v := range samples {
@@ -228,6 +248,19 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 		}
 	}
 	return samples, s.Err()
+}
+
+// parseLabels reads `a="x",b="y"` (values without escaped quotes, as the
+// exporter's are).
+func parseLabels(s string) map[string]string {
+	labels := map[string]string{}
+	for _, pair := range strings.Split(s, `",`) {
+		k, v, ok := strings.Cut(pair, `="`)
+		if ok {
+			labels[k] = strings.TrimSuffix(v, `"`)
+		}
+	}
+	return labels
 }
 
 func lastLines(path string, n int) string {

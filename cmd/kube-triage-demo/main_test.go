@@ -59,7 +59,9 @@ func TestDemoRunsAndCleansUp(t *testing.T) {
 		"hostnames-typo",
 		"what kube-triage-exporter found:",
 		"apiserver: reachable, every /livez and /readyz check passing",
-		"collectors: 1 ok (apiserver), 0 failing",
+		"collectors: 2 ok (apiserver, services), 0 failing",
+		"services selector_matches_nothing: demo/hostnames-typo",
+		"services pods_not_ready: demo/never-ready",
 		"Stopping the local control plane",
 	} {
 		if !strings.Contains(out.String(), want) {

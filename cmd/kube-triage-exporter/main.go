@@ -102,6 +102,9 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.apiserver.timeout", "Timeout of each apiserver probe request. With etcd down, /readyz answers only after its etcd checks time out (4s with the apiserver's defaults); a shorter timeout would report that as the apiserver being down.",
 		"8s", &f.config.APIServer.Timeout, time.ParseDuration)
 
+	valueFlag(a, "collector.services.interval", "How often the services collector judges again the namespaces whose Services, EndpointSlices or Pods changed.",
+		"2s", &f.config.Services.Interval, time.ParseDuration)
+
 	promslogflag.AddFlags(a, &f.log)
 	return f
 }
@@ -186,6 +189,9 @@ func (f *flags) validate() error {
 	}
 	if f.config.APIServer.Interval <= 0 || f.config.APIServer.Timeout <= 0 {
 		return errors.New("--collector.apiserver.interval and --collector.apiserver.timeout must be positive")
+	}
+	if f.config.Services.Interval <= 0 {
+		return errors.New("--collector.services.interval must be positive")
 	}
 	if err := web.Validate(*f.web.WebConfigFile); err != nil {
 		return fmt.Errorf("--web.config.file=%s: %w", *f.web.WebConfigFile, err)

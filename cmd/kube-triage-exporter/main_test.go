@@ -296,10 +296,22 @@ func TestDeadAPIServerKeepsServing(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	if _, b, _ := get(http.DefaultClient, base+"/readyz"); !strings.Contains(b, "waiting for the initial list of") || !strings.Contains(b, "services") {
+		t.Errorf("/readyz does not say what it waits for: %q", b)
+	}
+	for _, want := range []string{
+		`kube_triage_kubernetes_informer_synced{resource="services"} 0`,
+		`kube_triage_scrape_collector_success{collector="services"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if !regexp.MustCompile(`kube_triage_apiserver_probe_failures_total\{endpoint="readyz",reason="connection"\} [1-9]`).MatchString(body) {
 		t.Errorf("connection failures not counted:\n%s", body)
 	}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/docs/metrics": 200, "/nope": 404} {
+	// Not ready (its caches cannot sync) yet healthy and serving.
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/": 200, "/docs/metrics": 200, "/nope": 404} {
 		code, _, err := get(http.DefaultClient, base+path)
 		if err != nil || code != want {
 			t.Errorf("GET %s: %d %v, want %d", path, code, err, want)

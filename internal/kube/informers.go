@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -37,8 +39,9 @@ type Stat struct {
 // NewInformers creates the factory. Informers never resync: collectors read
 // the caches and need no periodic replay of every object.
 func NewInformers(cs kubernetes.Interface) *Informers {
+	in := &interner{m: map[string]string{}}
 	return &Informers{
-		factory: informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(Trim)),
+		factory: informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(in.trim)),
 		tracked: map[string]*tracked{},
 	}
 }
@@ -94,12 +97,20 @@ func (i *Informers) Pending() []string {
 // lastApplied is kubectl's copy of the whole object; no collector reads it.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// Trim is the factory's transform: it drops what no collector reads before an
-// object enters a cache. Fields that only some collectors need are trimmed
-// per type as those collectors are added.
-func Trim(obj any) (any, error) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		return d, nil
+// trim is the factory's transform: Pods, Services and EndpointSlices become
+// their records (records.go); any other object keeps its fields but loses
+// what no collector reads. It runs before an object enters a cache, so the
+// full object is garbage as soon as it is decoded.
+func (in *interner) trim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case cache.DeletedFinalStateUnknown:
+		return o, nil // holds a record already
+	case *corev1.Pod:
+		return in.pod(o), nil
+	case *corev1.Service:
+		return in.service(o), nil
+	case *discoveryv1.EndpointSlice:
+		return in.endpointSlice(o), nil
 	}
 	m, err := meta.Accessor(obj)
 	if err != nil {

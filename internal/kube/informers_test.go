@@ -19,6 +19,10 @@ func services(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 	return f.Core().V1().Services().Informer()
 }
 
+func namespaces(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	return f.Core().V1().Namespaces().Informer()
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -31,29 +35,29 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestInformersSyncAndTrim(t *testing.T) {
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{
-		Name: "hostnames", Namespace: "default",
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:          "default",
 		Annotations:   map[string]string{lastApplied: `{"big":"json"}`, "keep": "me"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 	}}
-	inf := NewInformers(fake.NewClientset(svc))
-	si := inf.Informer("services", services)
-	if again := inf.Informer("services", services); again != si {
+	inf := NewInformers(fake.NewClientset(ns))
+	si := inf.Informer("namespaces", namespaces)
+	if again := inf.Informer("namespaces", namespaces); again != si {
 		t.Error("asking twice for the same resource gave two informers")
 	}
-	if got := inf.Pending(); len(got) != 1 || got[0] != "services" {
-		t.Errorf("before start: pending %v, want [services]", got)
+	if got := inf.Pending(); len(got) != 1 || got[0] != "namespaces" {
+		t.Errorf("before start: pending %v, want [namespaces]", got)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	inf.Start(ctx)
 	waitUntil(t, "sync", func() bool { return len(inf.Pending()) == 0 })
 
-	obj, ok, err := si.GetStore().GetByKey("default/hostnames")
+	obj, ok, err := si.GetStore().GetByKey("default")
 	if err != nil || !ok {
-		t.Fatalf("service not cached: %v", err)
+		t.Fatalf("namespace not cached: %v", err)
 	}
-	cached := obj.(*corev1.Service)
+	cached := obj.(*corev1.Namespace)
 	if len(cached.ManagedFields) != 0 {
 		t.Error("managedFields kept in the cache")
 	}
@@ -89,13 +93,14 @@ func TestInformersCountListErrors(t *testing.T) {
 }
 
 func TestTrimKeepsTombstones(t *testing.T) {
+	in := &interner{m: map[string]string{}}
 	d := cache.DeletedFinalStateUnknown{Key: "a/b"}
-	got, err := Trim(d)
+	got, err := in.trim(d)
 	if err != nil || got != d {
-		t.Errorf("Trim(tombstone) = %v, %v", got, err)
+		t.Errorf("trim(tombstone) = %v, %v", got, err)
 	}
-	if got, err := Trim("not an object"); err != nil || got != "not an object" {
-		t.Errorf("Trim(string) = %v, %v", got, err)
+	if got, err := in.trim("not an object"); err != nil || got != "not an object" {
+		t.Errorf("trim(string) = %v, %v", got, err)
 	}
 }
 

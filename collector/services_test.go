@@ -1,0 +1,195 @@
+package collector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/promslog"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+const testNS = "guide"
+
+func svc(name string, selector map[string]string, ports ...corev1.ServicePort) *corev1.Service {
+	if len(ports) == 0 {
+		ports = []corev1.ServicePort{{Name: "default", Port: 80, TargetPort: intstr.FromInt32(9376)}}
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
+		Spec:       corev1.ServiceSpec{Selector: selector, Ports: ports, ClusterIP: "10.96.0.10"},
+	}
+}
+
+func pod(name string, labels map[string]string, ready bool, ports ...corev1.ContainerPort) *corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS, Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Ports: ports}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: status},
+		}},
+	}
+}
+
+func slice(name, service string, conds ...discoveryv1.EndpointConditions) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: testNS, Labels: map[string]string{}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	if service != "" {
+		s.Labels[discoveryv1.LabelServiceName] = service
+	}
+	for _, c := range conds {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.1.1"}, Conditions: c})
+	}
+	return s
+}
+
+var (
+	readyEP       = discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}
+	notReadyEP    = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(false), Terminating: ptr.To(false)}
+	terminatingEP = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}
+	unknownEP     = discoveryv1.EndpointConditions{} // nil conditions: consumers treat as ready
+	http9376      = corev1.ContainerPort{Name: "http", ContainerPort: 9376}
+)
+
+// newTestServicesCollector runs the collector over a fake clientset holding
+// objs and judges once.
+func newTestServicesCollector(t *testing.T, objs ...runtime.Object) (*servicesCollector, *fake.Clientset) {
+	t.Helper()
+	cs := fake.NewClientset(objs...)
+	kc := &kube.Client{Informers: kube.NewInformers(cs)}
+	col, err := newServicesCollector(Deps{
+		Logger: promslog.NewNopLogger(),
+		Config: Config{Services: ServicesConfig{Interval: time.Hour}},
+		Kube:   kc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	kc.Informers.Start(ctx)
+	c := col.(*servicesCollector)
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.synced() {
+		if time.Now().After(deadline) {
+			t.Fatal("informers did not sync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.judgeDirty()
+	return c, cs
+}
+
+var servicesGolden = []string{
+	"kube_triage_service_info", "kube_triage_service_expected_empty", "kube_triage_service_endpoints",
+	"kube_triage_service_selected_pods", "kube_triage_service_selected_pods_ready",
+	"kube_triage_service_port_target_missing", "kube_triage_service_verdict",
+}
+
+// Every verdict of the guide, and the cases that must not be flagged.
+func TestServicesVerdicts(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	slow := map[string]string{"app": "slow"}
+	named := map[string]string{"app": "named"}
+	numeric := map[string]string{"app": "numeric"}
+	undeclared := map[string]string{"app": "undeclared"}
+	lagging := map[string]string{"app": "lagging"}
+
+	headless := svc("headless", web)
+	headless.Spec.ClusterIP = corev1.ClusterIPNone
+	external := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "external", Namespace: testNS},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.org"},
+	}
+	scaledToZero := svc("scaled-to-zero", map[string]string{"app": "batch"})
+	scaledToZero.Annotations = map[string]string{kube.ServiceOptOutAnnotation: "true"}
+
+	c, _ := newTestServicesCollector(t,
+		// ok: the guide's hostnames.
+		svc("hostnames", web), pod("web-1", web, true, http9376), pod("web-2", web, true, http9376),
+		slice("hostnames-abc", "hostnames", readyEP, readyEP, terminatingEP),
+		// A finished pod that matches is not counted.
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-done", Namespace: testNS, Labels: web}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}},
+		// A typo in the selector.
+		svc("typo", map[string]string{"app": "wbe"}),
+		// Pods that match but are not ready.
+		svc("not-ready", slow), pod("slow-1", slow, false, http9376), slice("not-ready-1", "not-ready", notReadyEP),
+		// A named targetPort no container has.
+		svc("named-port", named, corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("https")}),
+		pod("named-1", named, true, http9376), slice("named-port-1", "named-port", readyEP),
+		// A numeric targetPort the pods do not declare, while they declare others.
+		svc("numeric-port", numeric, corev1.ServicePort{Port: 80, TargetPort: intstr.FromInt32(8080)}, corev1.ServicePort{Port: 81, TargetPort: intstr.FromInt32(8080)}),
+		pod("numeric-1", numeric, true, http9376), slice("numeric-port-1", "numeric-port", readyEP),
+		// Pods that declare no ports at all: a numeric targetPort cannot be judged.
+		svc("undeclared", undeclared), pod("undeclared-1", undeclared, true), slice("undeclared-1", "undeclared", unknownEP),
+		// Ready pods, right ports, but no EndpointSlice (the controller is behind or down).
+		svc("lagging", lagging), pod("lagging-1", lagging, true, http9376),
+		// Headless with a selector: judged as any other.
+		headless, slice("headless-1", "headless", readyEP),
+		// No selector: judged by its endpoints alone.
+		svc("manual", nil), slice("manual-1", "manual", readyEP),
+		svc("manual-empty", map[string]string{}),
+		// Not judged.
+		external,
+		// Empty on purpose.
+		scaledToZero,
+		// A slice without a service label is ignored.
+		slice("orphan", "", readyEP),
+	)
+	golden(t, scrapeOnce(t, c), "services_verdicts.prom", servicesGolden...)
+}
+
+func TestServicesFollowChanges(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	c, cs := newTestServicesCollector(t, svc("hostnames", map[string]string{"app": "wbe"}), pod("web-1", web, true, http9376))
+	verdictOf := func() string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.results[testNS]) == 0 {
+			return "(none)"
+		}
+		return c.results[testNS][0].verdict
+	}
+	if v := verdictOf(); v != verdictSelectorMatchesNothing {
+		t.Fatalf("verdict %s", v)
+	}
+	// The operator fixes the typo; then the EndpointSlice controller catches up.
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Services(testNS).Update(ctx, svc("hostnames", web), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitVerdict := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for verdictOf() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("verdict %s, want %s", verdictOf(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+			c.judgeDirty()
+		}
+	}
+	waitVerdict(verdictNoEndpoints)
+	if _, err := cs.DiscoveryV1().EndpointSlices(testNS).Create(ctx, slice("hostnames-1", "hostnames", readyEP), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitVerdict(verdictOK)
+	if err := cs.CoreV1().Services(testNS).Delete(ctx, "hostnames", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitVerdict("(none)")
+}

@@ -1,0 +1,210 @@
+package kube
+
+import (
+	"maps"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The informer caches hold these records instead of the API objects: the
+// transform (Trim) turns each object into its record before it is cached,
+// keeping only the fields some collector reads. A full Pod is about 15 KB;
+// its record a few hundred bytes. The records embed ObjectMeta (with only
+// name, namespace, UID, resourceVersion and the labels or annotations kept)
+// so that informers key and version them as usual.
+//
+// Because the caches hold records, the factory's typed listers must not be
+// used: read the informer's store and type-assert to these types.
+
+// Pod is the cached record of a Pod.
+type Pod struct {
+	metav1.ObjectMeta
+	Phase corev1.PodPhase
+	Ready bool
+	Ports []ContainerPort // of the regular containers
+}
+
+// ContainerPort is a port a container declares.
+type ContainerPort struct {
+	Name     string
+	Port     int32
+	Protocol corev1.Protocol
+}
+
+// Service is the cached record of a Service.
+type Service struct {
+	metav1.ObjectMeta
+	Type      corev1.ServiceType
+	ClusterIP string
+	Selector  map[string]string
+	Ports     []ServicePort
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name       string
+	Port       int32
+	TargetPort intstr.IntOrString
+	Protocol   corev1.Protocol
+}
+
+// EndpointSlice is the cached record of an EndpointSlice: its Service and
+// address family, and how many of its endpoints are in each condition.
+type EndpointSlice struct {
+	metav1.ObjectMeta
+	Service     string // the kubernetes.io/service-name label; "" if absent
+	AddressType discoveryv1.AddressType
+	Ready       int32 // ready true, or unset (which consumers treat as ready)
+	Serving     int32 // serving true, or unset and ready
+	Terminating int32 // terminating true
+	NotReady    int32 // neither ready nor terminating
+}
+
+// ServiceOptOutAnnotation on a Service says it is empty on purpose (scaled
+// to zero, a placeholder): its record keeps it, and the alerts stay quiet.
+const ServiceOptOutAnnotation = "kube-triage.io/expected-empty"
+
+func (p *Pod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (p *Pod) DeepCopyObject() runtime.Object {
+	c := *p
+	c.ObjectMeta = *p.ObjectMeta.DeepCopy()
+	c.Ports = slices.Clone(p.Ports)
+	return &c
+}
+
+func (s *Service) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (s *Service) DeepCopyObject() runtime.Object {
+	c := *s
+	c.ObjectMeta = *s.ObjectMeta.DeepCopy()
+	c.Selector = maps.Clone(s.Selector)
+	c.Ports = slices.Clone(s.Ports)
+	return &c
+}
+
+func (e *EndpointSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (e *EndpointSlice) DeepCopyObject() runtime.Object {
+	c := *e
+	c.ObjectMeta = *e.ObjectMeta.DeepCopy()
+	return &c
+}
+
+// interner shares one copy of strings that repeat across objects
+// (namespaces, label keys and values, port names).
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxInterned bounds the interner: label values such as pod-template-hash
+// churn with every rollout, so the table starts afresh when it gets this big.
+const maxInterned = 200_000
+
+func (in *interner) get(s string) string {
+	if s == "" {
+		return ""
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) >= maxInterned {
+		clear(in.m)
+	}
+	in.m[s] = s
+	return s
+}
+
+func (in *interner) labels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[in.get(k)] = in.get(v)
+	}
+	return out
+}
+
+// meta keeps the identity of an object and the given labels.
+func (in *interner) meta(m *metav1.ObjectMeta, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:            m.Name,
+		Namespace:       in.get(m.Namespace),
+		UID:             m.UID,
+		ResourceVersion: m.ResourceVersion,
+		Labels:          labels,
+	}
+}
+
+func (in *interner) pod(p *corev1.Pod) *Pod {
+	r := &Pod{ObjectMeta: in.meta(&p.ObjectMeta, in.labels(p.Labels)), Phase: corev1.PodPhase(in.get(string(p.Status.Phase)))}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			r.Ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	for _, c := range p.Spec.Containers {
+		for _, port := range c.Ports {
+			r.Ports = append(r.Ports, ContainerPort{Name: in.get(port.Name), Port: port.ContainerPort, Protocol: corev1.Protocol(in.get(string(port.Protocol)))})
+		}
+	}
+	return r
+}
+
+func (in *interner) service(s *corev1.Service) *Service {
+	r := &Service{
+		ObjectMeta: in.meta(&s.ObjectMeta, nil),
+		Type:       corev1.ServiceType(in.get(string(s.Spec.Type))),
+		ClusterIP:  s.Spec.ClusterIP,
+		Selector:   in.labels(s.Spec.Selector),
+	}
+	if v, ok := s.Annotations[ServiceOptOutAnnotation]; ok {
+		r.Annotations = map[string]string{ServiceOptOutAnnotation: in.get(v)}
+	}
+	for _, p := range s.Spec.Ports {
+		tp := p.TargetPort
+		if tp.Type == intstr.String {
+			tp.StrVal = in.get(tp.StrVal)
+		}
+		r.Ports = append(r.Ports, ServicePort{Name: in.get(p.Name), Port: p.Port, TargetPort: tp, Protocol: corev1.Protocol(in.get(string(p.Protocol)))})
+	}
+	return r
+}
+
+func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
+	r := &EndpointSlice{
+		ObjectMeta:  in.meta(&s.ObjectMeta, nil),
+		Service:     in.get(s.Labels[discoveryv1.LabelServiceName]),
+		AddressType: discoveryv1.AddressType(in.get(string(s.AddressType))),
+	}
+	for _, ep := range s.Endpoints {
+		c := ep.Conditions
+		ready := c.Ready == nil || *c.Ready
+		terminating := c.Terminating != nil && *c.Terminating
+		serving := ready
+		if c.Serving != nil {
+			serving = *c.Serving
+		}
+		switch {
+		case ready:
+			r.Ready++
+		case !terminating:
+			r.NotReady++
+		}
+		if serving {
+			r.Serving++
+		}
+		if terminating {
+			r.Terminating++
+		}
+	}
+	return r
+}
