@@ -1,0 +1,214 @@
+// Package alerts_test checks the rule files as Prometheus and promtool see
+// them, and keeps them true to the exporter and the docs.
+package alerts_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+)
+
+const runbookBase = "https://github.com/kube-triage/kube-triage-exporter/blob/main/docs/runbooks/"
+
+func ruleFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.rules.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no rule files in alerts/: %v", err)
+	}
+	return files
+}
+
+func testFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("tests", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no promtool tests in alerts/tests/: %v", err)
+	}
+	return files
+}
+
+// alerts parses every rule file with Prometheus's own loader.
+func alerts(t *testing.T) []rulefmt.Rule {
+	t.Helper()
+	var rules []rulefmt.Rule
+	for _, f := range ruleFiles(t) {
+		groups, errs := rulefmt.ParseFile(f, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
+		for _, err := range errs {
+			t.Errorf("%s: %v", f, err)
+		}
+		if groups == nil {
+			continue
+		}
+		for _, g := range groups.Groups {
+			rules = append(rules, g.Rules...)
+		}
+	}
+	return rules
+}
+
+func promtool(t *testing.T, args ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds promtool; runs in make test, not under -short")
+	}
+	abs := make([]string, len(args))
+	for i, a := range args {
+		if strings.HasSuffix(a, ".yaml") {
+			p, err := filepath.Abs(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a = p
+		}
+		abs[i] = a
+	}
+	out, err := testenv.Promtool(t, nil, abs...)
+	if err != nil {
+		t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func TestPromtoolCheckRules(t *testing.T) {
+	promtool(t, append([]string{"check", "rules"}, ruleFiles(t)...)...)
+}
+
+func TestPromtoolTestRules(t *testing.T) {
+	promtool(t, append([]string{"test", "rules"}, testFiles(t)...)...)
+}
+
+var camelCase = regexp.MustCompile(`^[A-Z][a-zA-Z0-9]+$`)
+
+// Every alert is named, labelled and annotated as the conventions say, and
+// its runbook exists.
+func TestAlertConventions(t *testing.T) {
+	for _, r := range alerts(t) {
+		if r.Alert == "" {
+			continue
+		}
+		if !camelCase.MatchString(r.Alert) {
+			t.Errorf("%s: alert names are CamelCase", r.Alert)
+		}
+		if sev := r.Labels["severity"]; !slices.Contains([]string{"critical", "warning", "info"}, sev) {
+			t.Errorf("%s: severity %q, want critical, warning or info", r.Alert, sev)
+		}
+		for _, a := range []string{"summary", "description", "runbook_url"} {
+			if strings.TrimSpace(r.Annotations[a]) == "" {
+				t.Errorf("%s: no %s annotation", r.Alert, a)
+			}
+		}
+		if want := runbookBase + r.Alert + ".md"; r.Annotations["runbook_url"] != want {
+			t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+		}
+		if _, err := os.Stat(filepath.Join("..", "docs", "runbooks", r.Alert+".md")); err != nil {
+			t.Errorf("%s: runbook missing: %v", r.Alert, err)
+		}
+	}
+}
+
+// Every alert is listed in docs/alerts.md, and the list names no other.
+func TestAlertsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "alerts.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range alerts(t) {
+		if r.Alert != "" {
+			names = append(names, r.Alert)
+			if !strings.Contains(string(doc), "| `"+r.Alert+"` |") {
+				t.Errorf("%s is not documented in docs/alerts.md", r.Alert)
+			}
+		}
+	}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Za-z0-9]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
+		if !slices.Contains(names, m[1]) {
+			t.Errorf("docs/alerts.md lists %s, which no rule file defines", m[1])
+		}
+	}
+}
+
+// No rule watches a metric the exporter does not export.
+func TestRulesUseExportedMetrics(t *testing.T) {
+	exported := map[string]bool{}
+	for _, m := range collector.FrameworkMetrics() {
+		exported[m.Name] = true
+	}
+	for _, s := range collector.Specs() {
+		for _, m := range s.Metrics {
+			exported[m.Name] = true
+		}
+	}
+	for _, r := range alerts(t) {
+		expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
+		if err != nil {
+			t.Errorf("%s%s: %v", r.Alert, r.Record, err)
+			continue
+		}
+		for _, vs := range parser.ExtractSelectors(expr) {
+			for _, m := range vs {
+				if m.Name == "__name__" && !exported[m.Value] {
+					t.Errorf("%s%s uses %s, which the exporter does not export", r.Alert, r.Record, m.Value)
+				}
+			}
+		}
+	}
+}
+
+// promtoolTests is the part of a promtool test file this test reads.
+type promtoolTests struct {
+	Tests []struct {
+		AlertRuleTests []struct {
+			Alertname string `json:"alertname"`
+			ExpAlerts []any  `json:"exp_alerts"`
+		} `json:"alert_rule_test"`
+	} `json:"tests"`
+}
+
+// Every alert has a promtool test where it fires and one where it stays
+// quiet.
+func TestEveryAlertTestedFiringAndQuiet(t *testing.T) {
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	for _, f := range testFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pt promtoolTests
+		if err := yaml.Unmarshal(data, &pt); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tc := range pt.Tests {
+			for _, a := range tc.AlertRuleTests {
+				if len(a.ExpAlerts) > 0 {
+					fires[a.Alertname] = true
+				} else {
+					quiet[a.Alertname] = true
+				}
+			}
+		}
+	}
+	for _, r := range alerts(t) {
+		if r.Alert == "" {
+			continue
+		}
+		if !fires[r.Alert] {
+			t.Errorf("%s: no promtool test where it fires", r.Alert)
+		}
+		if !quiet[r.Alert] {
+			t.Errorf("%s: no promtool test where it stays quiet", r.Alert)
+		}
+	}
+}
