@@ -78,7 +78,7 @@ type endpointCounts struct{ ready, serving, terminating, notReady int32 }
 type servicesCollector struct {
 	logger                 *slog.Logger
 	cfg                    ServicesConfig
-	services, slices, pods cache.SharedIndexInformer
+	services, slices, pods cache.Indexer // the informers' caches of records
 	synced                 func() bool
 
 	mu      sync.Mutex
@@ -94,23 +94,22 @@ func newServicesCollector(d Deps) (Collector, error) {
 		return nil, errors.New("interval must be positive")
 	}
 	inf := d.Kube.Informers
-	c := &servicesCollector{
-		logger: d.Logger,
-		cfg:    d.Config.Services,
-		services: inf.Informer("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	informers := []cache.SharedIndexInformer{
+		inf.Informer("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Services().Informer()
 		}),
-		slices: inf.Informer("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Informer("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Discovery().V1().EndpointSlices().Informer()
 		}),
-		pods: inf.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Pods().Informer()
 		}),
-		dirty:   map[string]bool{},
-		results: map[string][]serviceResult{},
 	}
-	c.synced = func() bool { return c.services.HasSynced() && c.slices.HasSynced() && c.pods.HasSynced() }
-	for _, i := range []cache.SharedIndexInformer{c.services, c.slices, c.pods} {
+	c := newServicesJudge(d.Logger, d.Config.Services, informers[0].GetIndexer(), informers[1].GetIndexer(), informers[2].GetIndexer())
+	c.synced = func() bool {
+		return informers[0].HasSynced() && informers[1].HasSynced() && informers[2].HasSynced()
+	}
+	for _, i := range informers {
 		if _, err := i.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.markDirty,
 			UpdateFunc: func(_, obj any) { c.markDirty(obj) },
@@ -120,6 +119,18 @@ func newServicesCollector(d Deps) (Collector, error) {
 		}
 	}
 	return c, nil
+}
+
+// newServicesJudge builds the collector over caches of records; the caller
+// marks namespaces dirty as the caches change.
+func newServicesJudge(logger *slog.Logger, cfg ServicesConfig, services, slices, pods cache.Indexer) *servicesCollector {
+	return &servicesCollector{
+		logger: logger, cfg: cfg,
+		services: services, slices: slices, pods: pods,
+		synced:  func() bool { return true },
+		dirty:   map[string]bool{},
+		results: map[string][]serviceResult{},
+	}
 }
 
 // markDirty notes the namespace of a changed object; the next round judges
@@ -178,8 +189,8 @@ func (c *servicesCollector) judgeDirty() {
 	}
 }
 
-func byNamespace[T any](i cache.SharedIndexInformer, ns string) []*T {
-	objs, _ := i.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+func byNamespace[T any](i cache.Indexer, ns string) []*T {
+	objs, _ := i.ByIndex(cache.NamespaceIndex, ns)
 	out := make([]*T, 0, len(objs))
 	for _, o := range objs {
 		if r, ok := o.(*T); ok {

@@ -122,3 +122,10 @@ func (in *interner) trim(obj any) (any, error) {
 	}
 	return obj, nil
 }
+
+// NewTransform returns the transform the informers use, with its own
+// string table: for benchmarks and tools that build record caches by hand.
+func NewTransform() cache.TransformFunc {
+	in := &interner{m: map[string]string{}}
+	return in.trim
+}

@@ -1,0 +1,192 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/promslog"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+// Scale of the benchmark: 10,000 Services, 20,000 EndpointSlices and
+// 100,000 pods, in 100 namespaces.
+const (
+	benchNamespaces       = 100
+	benchServicesPerNS    = 100
+	benchPodsPerService   = 10
+	benchSlicesPerService = 2
+)
+
+// benchPod is a pod as the API serves it: labels, owner, a container with
+// ports, probes and resources, status with conditions, managedFields.
+func benchPod(ns string, svc, i int) *corev1.Pod {
+	name := fmt.Sprintf("svc-%d-7d9f8c6b5-%05d", svc, i)
+	now := metav1.Now()
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: ns, UID: types.UID(fmt.Sprintf("%s-%s-uid-0000-000000000000", ns, name)),
+			ResourceVersion: "123456789", CreationTimestamp: now,
+			Labels:          map[string]string{"app": fmt.Sprintf("svc-%d", svc), "pod-template-hash": "7d9f8c6b5", "tier": "backend"},
+			Annotations:     map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-11-24T00:00:00Z", "prometheus.io/scrape": "true"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: fmt.Sprintf("svc-%d-7d9f8c6b5", svc), UID: "rs-uid", Controller: ptr.To(true)}},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: "Update", APIVersion: "v1", Time: &now,
+				FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 2048)}}},
+		},
+		Spec: corev1.PodSpec{
+			NodeName: fmt.Sprintf("node-%d", i%50), ServiceAccountName: "default",
+			Containers: []corev1.Container{{
+				Name: "app", Image: "registry.example.com/team/app:v1.2.3",
+				Args:  []string{"--port=9376", "--log-level=info"},
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9376, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}},
+				Env:   []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}}},
+				VolumeMounts:   []corev1.VolumeMount{{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
+			}},
+			Volumes: []corev1.Volume{{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{}}}},
+		},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodRunning, PodIP: "10.244.1.1", HostIP: "192.168.0.1", StartTime: &now,
+			Conditions: []corev1.PodCondition{
+				{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+				{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+				{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, Image: "registry.example.com/team/app:v1.2.3",
+				ImageID: "registry.example.com/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				ContainerID: "containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}},
+		},
+	}
+}
+
+func benchService(ns string, svc int) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%d", svc), Namespace: ns, UID: types.UID(fmt.Sprintf("%s-svc-%d", ns, svc)), ResourceVersion: "1"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": fmt.Sprintf("svc-%d", svc)}, ClusterIP: "10.96.0.1",
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+func benchSlice(ns string, svc, i int) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("svc-%d-%05d", svc, i), Namespace: ns, ResourceVersion: "1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: fmt.Sprintf("svc-%d", svc), discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](9376)}},
+	}
+	for e := range benchPodsPerService / benchSlicesPerService {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
+			Addresses:  []string{fmt.Sprintf("10.244.%d.%d", svc%250, e)},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
+			NodeName:   ptr.To("node-1"),
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("svc-%d-%d", svc, e)},
+		})
+	}
+	return s
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+func newNamespaceIndexer() cache.Indexer {
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+}
+
+// fill adds n objects, each transformed as the informer would, and returns
+// the heap they hold per object.
+func fill(b *testing.B, idx cache.Indexer, transform cache.TransformFunc, n int, make func(i int) any) float64 {
+	b.Helper()
+	before := heapInUse()
+	for i := range n {
+		obj, err := transform(make(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := idx.Add(obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	held := heapInUse() - before
+	runtime.KeepAlive(idx) // measured above, so it must still be live there
+	return float64(held) / float64(n)
+}
+
+func identity(obj any) (any, error) { return obj, nil }
+
+// BenchmarkServicesAtScale loads 10,000 Services, 20,000 EndpointSlices and
+// 100,000 pods into the collector's caches as the informers would, and
+// reports the heap per cached object (with the full API object cached
+// instead, for comparison), the time to judge every namespace, and, per
+// iteration, the time of one scrape through client_golang.
+func BenchmarkServicesAtScale(b *testing.B) {
+	transform := kube.NewTransform()
+	services, slices, pods := newNamespaceIndexer(), newNamespaceIndexer(), newNamespaceIndexer()
+	ns := func(i int) string { return fmt.Sprintf("ns-%03d", i%benchNamespaces) }
+	const nServices = benchNamespaces * benchServicesPerNS
+	perService := fill(b, services, transform, nServices, func(i int) any { return benchService(ns(i), i/benchNamespaces) })
+	perSlice := fill(b, slices, transform, nServices*benchSlicesPerService, func(i int) any {
+		s := i / benchSlicesPerService
+		return benchSlice(ns(s), s/benchNamespaces, i%benchSlicesPerService)
+	})
+	perPod := fill(b, pods, transform, nServices*benchPodsPerService, func(i int) any {
+		s := i / benchPodsPerService
+		return benchPod(ns(s), s/benchNamespaces, i%benchPodsPerService)
+	})
+	// The same pods cached whole, as an informer without a transform would.
+	fullPerPod := fill(b, newNamespaceIndexer(), identity, 5000, func(i int) any { return benchPod("full", i/benchPodsPerService, i%benchPodsPerService) })
+
+	c := newServicesJudge(promslog.NewNopLogger(), ServicesConfig{Interval: time.Second}, services, slices, pods)
+	for i := range benchNamespaces {
+		c.dirty[ns(i)] = true
+	}
+	start := time.Now()
+	c.judgeDirty()
+	judge := time.Since(start)
+
+	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"services", c}}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.Scrape(context.Background()))
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	series := 0
+	for _, mf := range mfs {
+		series += len(mf.Metric)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// After the loop: ResetTimer discards metrics reported before it.
+	b.ReportMetric(perPod, "B/pod")
+	b.ReportMetric(fullPerPod, "B/full-pod")
+	b.ReportMetric(perService, "B/service")
+	b.ReportMetric(perSlice, "B/slice")
+	b.ReportMetric(float64(judge.Milliseconds()), "ms/judge-all")
+	b.ReportMetric(float64(series), "series")
+}
