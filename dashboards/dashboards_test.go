@@ -38,7 +38,7 @@ func TestDashboardsMatchGrafanaSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d dashboard.Dashboard
+		var d dashboard.Dashboard //nolint:staticcheck // the classic JSON model is what Dashboards → Import takes; v2 is a different format
 		if err := d.UnmarshalJSONStrict(raw); err != nil {
 			// The decoder returns an empty BuildErrors, typed but nil, on
 			// success.
