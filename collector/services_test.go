@@ -147,6 +147,10 @@ func TestServicesVerdicts(t *testing.T) {
 		external,
 		// Empty on purpose.
 		scaledToZero,
+		// The same port twice (the API refuses it, a cache must not care):
+		// one series.
+		svc("dup-port", named, corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("https")},
+			corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("https")}),
 		// A slice without a service label is ignored.
 		slice("orphan", "", readyEP),
 	)
