@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -140,7 +142,9 @@ func TestAPIServerFailureReasons(t *testing.T) {
 			return "https://" + strings.TrimPrefix(fakeAPIServer(t, answer(200, livezOK, 200, readyzOK)).URL, "http://")
 		}, "tls", 0, 0},
 		{"certificate from an unknown authority", func(t *testing.T) string {
-			srv := httptest.NewTLSServer(http.HandlerFunc(answer(200, livezOK, 200, readyzOK)))
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(answer(200, livezOK, 200, readyzOK)))
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+			srv.StartTLS()
 			t.Cleanup(srv.Close)
 			return srv.URL
 		}, "tls", 0, 0},

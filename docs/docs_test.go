@@ -22,7 +22,7 @@ func documentedMetrics(t *testing.T) map[string]documentedMetric {
 	t.Helper()
 	docs := map[string]documentedMetric{}
 	for i, line := range strings.Split(string(Metrics), "\n") {
-		if !strings.HasPrefix(line, "| `") {
+		if !strings.HasPrefix(line, "| `"+collector.Namespace+"_") {
 			continue
 		}
 		cols := strings.Split(line, "|")

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,6 +27,13 @@ type component struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 }
+
+// restartDelay is how long a component that exits by itself stays down
+// before it is started again, as the kubelet restarts a static pod. The
+// controller-manager and the scheduler exit when they lose their leader
+// Lease (for instance while the apiserver is down); a real cluster brings
+// them back, and so does this one.
+const restartDelay = time.Second
 
 // spawner starts every child process from one OS thread that never exits,
 // so that Pdeathsig (sent when the parent thread dies) kills the children
@@ -65,9 +73,13 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	done := make(chan struct{})
+	var serving atomic.Bool // reached readiness: from then on, an exit is a crash
 	go func() {
 		_ = cmd.Wait()
 		close(done)
+		if serving.Load() {
+			c.restartAfterCrash(cmd)
+		}
 	}()
 	c.mu.Lock()
 	c.cmd, c.done = cmd, done
@@ -83,6 +95,7 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 		default:
 		}
 		if lastErr = c.ready(ctx); lastErr == nil {
+			serving.Store(true)
 			return nil
 		}
 		select {
@@ -92,6 +105,38 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// restartAfterCrash starts the component again if cmd exited while it was
+// still the component's process: stop and kill clear that first, so what
+// they end stays down.
+func (c *component) restartAfterCrash(cmd *exec.Cmd) {
+	c.mu.Lock()
+	crashed := c.cmd == cmd
+	c.mu.Unlock()
+	if !crashed {
+		return
+	}
+	appendLog(c.log, fmt.Sprintf("==== %s exited by itself (%s); restarting in %s", c.name, cmd.ProcessState, restartDelay))
+	time.Sleep(restartDelay)
+	c.mu.Lock()
+	stillWanted := c.cmd == cmd
+	c.mu.Unlock()
+	if !stillWanted {
+		return
+	}
+	if err := c.start(context.Background(), startTimeout); err != nil {
+		appendLog(c.log, "==== restart failed: "+err.Error())
+	}
+}
+
+func appendLog(path, line string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "\n%s %s\n", time.Now().Format(time.RFC3339Nano), line)
 }
 
 // stop ends the process: SIGTERM, then SIGKILL after a grace period.

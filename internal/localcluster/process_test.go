@@ -3,6 +3,7 @@ package localcluster
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +38,40 @@ func TestComponentNotReadyTimesOutAndIsStopped(t *testing.T) {
 	}
 	if c.running() {
 		t.Error("a component that never became ready was left running")
+	}
+}
+
+// A component that exits by itself after it served is started again, as
+// the kubelet restarts a static pod; one that is stopped stays down.
+func TestComponentRestartsAfterCrashButNotAfterStop(t *testing.T) {
+	dir := t.TempDir()
+	starts := filepath.Join(dir, "starts")
+	c := &component{
+		name: "crashy", bin: "/bin/sh",
+		// Counts its starts, then exits soon after becoming "ready".
+		args:  []string{"-c", "echo x >> " + starts + "; sleep 0.3; exit 1"},
+		log:   filepath.Join(dir, "crashy.log"),
+		ready: func(context.Context) error { return nil },
+	}
+	if err := c.start(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	countStarts := func() int {
+		data, _ := os.ReadFile(starts)
+		return strings.Count(string(data), "x")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for countStarts() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("started %d times in 10s; want restarts after each crash", countStarts())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.stop()
+	time.Sleep(restartDelay + 500*time.Millisecond)
+	n := countStarts()
+	time.Sleep(restartDelay + 500*time.Millisecond)
+	if countStarts() != n {
+		t.Error("restarted after stop")
 	}
 }
