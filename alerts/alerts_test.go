@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
@@ -142,27 +142,13 @@ func TestAlertsDocumented(t *testing.T) {
 
 // No rule watches a metric the exporter does not export.
 func TestRulesUseExportedMetrics(t *testing.T) {
-	exported := map[string]bool{}
-	for _, m := range collector.FrameworkMetrics() {
-		exported[m.Name] = true
-	}
-	for _, s := range collector.Specs() {
-		for _, m := range s.Metrics {
-			exported[m.Name] = true
-		}
-	}
 	for _, r := range alerts(t) {
-		expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
+		unknown, err := promqlcheck.UnknownMetrics(r.Expr)
 		if err != nil {
 			t.Errorf("%s%s: %v", r.Alert, r.Record, err)
-			continue
 		}
-		for _, vs := range parser.ExtractSelectors(expr) {
-			for _, m := range vs {
-				if m.Name == "__name__" && !exported[m.Value] {
-					t.Errorf("%s%s uses %s, which the exporter does not export", r.Alert, r.Record, m.Value)
-				}
-			}
+		for _, name := range unknown {
+			t.Errorf("%s%s uses %s, which the exporter does not export", r.Alert, r.Record, name)
 		}
 	}
 }

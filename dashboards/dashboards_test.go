@@ -15,9 +15,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
-	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
 )
 
 func dashboardFiles(t *testing.T) []string {
@@ -149,27 +148,13 @@ func promQL(expr string) string {
 
 // Every query parses as PromQL and reads only metrics the exporter exports.
 func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
-	exported := map[string]bool{}
-	for _, m := range collector.FrameworkMetrics() {
-		exported[m.Name] = true
-	}
-	for _, s := range collector.Specs() {
-		for _, m := range s.Metrics {
-			exported[m.Name] = true
-		}
-	}
 	check := func(f, where, expr string) {
-		e, err := parser.NewParser(parser.Options{}).ParseExpr(promQL(expr))
+		unknown, err := promqlcheck.UnknownMetrics(promQL(expr))
 		if err != nil {
 			t.Errorf("%s: %s: %q: %v", f, where, expr, err)
-			return
 		}
-		for _, vs := range parser.ExtractSelectors(e) {
-			for _, m := range vs {
-				if m.Name == "__name__" && !exported[m.Value] {
-					t.Errorf("%s: %s uses %s, which the exporter does not export", f, where, m.Value)
-				}
-			}
+		for _, name := range unknown {
+			t.Errorf("%s: %s uses %s, which the exporter does not export", f, where, name)
 		}
 	}
 	labelValues := regexp.MustCompile(`^label_values\((\w+),\s*\w+\)$`)
