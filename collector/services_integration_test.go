@@ -23,10 +23,7 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 	cluster := clustertest.Shared(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const ns = "svc-verdicts"
-	if err := cluster.CreateNamespace(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
+	ns := clustertest.Namespace(t, cluster, "svc-verdicts")
 	deploy := func(name string, replicas int32, port corev1.ContainerPort) {
 		t.Helper()
 		labels := map[string]string{"app": name}

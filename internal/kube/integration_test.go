@@ -2,10 +2,12 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
@@ -31,8 +33,12 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 	})
 	kc.Informers.Start(ctx)
 	waitUntil(t, "initial sync", func() bool { return len(kc.Informers.Pending()) == 0 })
-	if got := len(nodes.GetStore().ListKeys()); got != len(cluster.Nodes) {
-		t.Fatalf("cached %d nodes, want %d", got, len(cluster.Nodes))
+	all, err := cluster.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(nodes.GetStore().ListKeys()); got != len(all.Items) {
+		t.Fatalf("cached %d nodes, the apiserver has %d", got, len(all.Items))
 	}
 
 	if err := cluster.KillComponent(localcluster.APIServer); err != nil {
@@ -48,12 +54,13 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 	if err := cluster.StartComponent(ctx, localcluster.APIServer); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.AddNode(ctx, "node-after-restart"); err != nil {
+	added := fmt.Sprintf("node-after-restart-%d", time.Now().UnixNano())
+	if err := cluster.AddNode(ctx, added); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(90 * time.Second) // the reflector's backoff caps at 30s
 	for {
-		if _, ok, _ := nodes.GetStore().GetByKey("node-after-restart"); ok {
+		if _, ok, _ := nodes.GetStore().GetByKey(added); ok {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -36,10 +36,7 @@ func poll(t *testing.T, what string, timeout time.Duration, cond func(ctx contex
 func TestChainIsReal(t *testing.T) {
 	c := clustertest.Shared(t)
 	ctx := context.Background()
-	const ns = "chain"
-	if err := c.CreateNamespace(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
+	ns := clustertest.Namespace(t, c, "chain")
 	labels := map[string]string{"app": "hostnames"}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "hostnames", Namespace: ns},
@@ -91,14 +88,15 @@ func TestChainIsReal(t *testing.T) {
 		return (&net.Dialer{}).DialContext(ctx, network, c.DNSAddr)
 	}}
 	var addrs []string
-	poll(t, "CoreDNS to answer hostnames.chain.svc.cluster.local", 30*time.Second, func(ctx context.Context) (bool, error) {
-		addrs, err = resolver.LookupHost(ctx, "hostnames.chain.svc.cluster.local.")
+	fqdn := "hostnames." + ns + ".svc.cluster.local."
+	poll(t, "CoreDNS to answer "+fqdn, 30*time.Second, func(ctx context.Context) (bool, error) {
+		addrs, err = resolver.LookupHost(ctx, fqdn)
 		return err == nil, nil
 	})
 	if len(addrs) != 1 || addrs[0] != svc.Spec.ClusterIP {
-		t.Errorf("hostnames.chain.svc.cluster.local = %v, want [%s]", addrs, svc.Spec.ClusterIP)
+		t.Errorf("%s = %v, want [%s]", fqdn, addrs, svc.Spec.ClusterIP)
 	}
-	_, err = resolver.LookupHost(ctx, "nosuchservice.chain.svc.cluster.local.")
+	_, err = resolver.LookupHost(ctx, "nosuchservice."+ns+".svc.cluster.local.")
 	var dnsErr *net.DNSError
 	if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
 		t.Errorf("a missing Service resolved or failed oddly: %v", err)

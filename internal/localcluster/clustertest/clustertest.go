@@ -5,10 +5,12 @@ package clustertest
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -71,4 +73,18 @@ func Main(m *testing.M) {
 	stop()
 	testenv.Cleanup()
 	os.Exit(code)
+}
+
+var namespaces atomic.Int64
+
+// Namespace creates a namespace of its own for the test (prefix and a
+// number), so that tests sharing the cluster, or run again with -count,
+// never see each other's objects.
+func Namespace(t testing.TB, c *localcluster.Cluster, prefix string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, namespaces.Add(1))
+	if err := c.CreateNamespace(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }
