@@ -27,7 +27,7 @@ type Result struct {
 	Answered string
 	// Queries sent, and how many of them answered NXDOMAIN.
 	Queries, NXDomains int
-	Duration            time.Duration
+	Duration           time.Duration
 	// Err is a transport failure: timeout, refused, unreachable.
 	Err error
 }
