@@ -123,13 +123,23 @@ func newAPIServerCollector(d Deps) (Collector, error) {
 }
 
 func (c *apiserverCollector) Run(ctx context.Context) {
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, c.probeRound)
+	// The round runs its requests side by side, each under its own timeout;
+	// the round's own bound only guards against a stuck one.
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
+		results := c.probeAll(round)
+		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
+			c.record(results)
+		}
+	})
 }
 
-// probeRound probes the endpoints side by side, each with its own timeout:
+// probeRound probes and records one round (for tests).
+func (c *apiserverCollector) probeRound(ctx context.Context) { c.record(c.probeAll(ctx)) }
+
+// probeAll probes the endpoints side by side, each with its own timeout:
 // with etcd down, /readyz takes as long as its two etcd checks time out
 // (2s each by default) and /livez as long as one.
-func (c *apiserverCollector) probeRound(ctx context.Context) {
+func (c *apiserverCollector) probeAll(ctx context.Context) []endpointResult {
 	results := make([]endpointResult, len(apiserverEndpoints))
 	var wg sync.WaitGroup
 	for i, ep := range apiserverEndpoints {
@@ -140,9 +150,11 @@ func (c *apiserverCollector) probeRound(ctx context.Context) {
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return // shutting down: do not record failures we caused
-	}
+	return results
+}
+
+// record makes a round's results the ones scrapes read.
+func (c *apiserverCollector) record(results []endpointResult) {
 	round := &apiserverRound{endpoints: map[string]endpointResult{}}
 	for i, ep := range apiserverEndpoints {
 		r := results[i]

@@ -202,3 +202,27 @@ func TestParseHealthChecksBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A round longer than the interval still counts: with etcd down /readyz
+// answers after its checks time out, which may be longer than the interval.
+func TestAPIServerSlowRoundIsRecorded(t *testing.T) {
+	srv := fakeAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+		answer(500, readyzEtcdDown, 500, readyzEtcdDown)(w, r)
+	})
+	c := newTestAPIServerCollector(t, srv.URL, 5*time.Second)
+	c.cfg.Interval = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, ok := sample(t, scrapeOnce(t, c), "kube_triage_apiserver_check_success", map[string]string{"endpoint": "readyz", "check": "etcd"}); ok && v == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a round longer than the interval was never recorded")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

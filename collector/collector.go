@@ -49,6 +49,7 @@ type Runner interface {
 type Config struct {
 	APIServer APIServerConfig
 	Services  ServicesConfig
+	DNS       DNSConfig
 }
 
 // Deps is what a collector is built from.
@@ -86,6 +87,7 @@ func Specs() []Spec {
 	return []Spec{
 		apiserverSpec,
 		servicesSpec,
+		dnsSpec,
 	}
 }
 

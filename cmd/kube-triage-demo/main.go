@@ -80,11 +80,13 @@ func run(ctx context.Context, root, exporterBin, listen string) error {
 	}
 	go scenario.keepFailing(ctx)
 
-	exporter := exec.Command(exporterBin,
-		"--kubeconfig="+cluster.Kubeconfig,
+	exporter := exec.Command(exporterBin, append(cluster.ExporterArgs(),
 		"--web.listen-address="+listen,
 		"--collector.apiserver.interval=2s",
-	)
+		"--collector.dns.interval=5s",
+		"--collector.dns.name=hostnames.demo",
+		"--collector.dns.name=hostnames-typo.demo",
+	)...)
 	logPath := filepath.Join(cluster.Dir, "exporter.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -188,6 +190,21 @@ func findings(samples map[string]float64) []string {
 			continue
 		}
 		lines = append(lines, fmt.Sprintf("services %s: %s", verdict, strings.Join(names, ", ")))
+	}
+	var dnsFailing []string
+	dnsProbes := 0
+	for k, v := range samples {
+		if rest, found := strings.CutPrefix(k, "kube_triage_dns_probe_success{"); found {
+			dnsProbes++
+			if v == 0 {
+				l := parseLabels(strings.TrimSuffix(rest, "}"))
+				dnsFailing = append(dnsFailing, l["name"]+" via "+l["server"])
+			}
+		}
+	}
+	if dnsProbes > 0 {
+		sort.Strings(dnsFailing)
+		lines = append(lines, fmt.Sprintf("dns: %d of %d lookups answer right; failing: %v", dnsProbes-len(dnsFailing), dnsProbes, dnsFailing))
 	}
 	var ok, failed []string
 	for k, v := range samples {

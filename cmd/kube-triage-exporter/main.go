@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/server"
 )
@@ -52,6 +54,7 @@ type flags struct {
 	kubeBurst      int
 	role           string
 	nodeName       string
+	resolvConf     string
 	collectors     map[string]*collectorFlag
 	collectorOrder []string
 	config         collector.Config
@@ -104,6 +107,20 @@ func newFlags(specs []collector.Spec) *flags {
 
 	valueFlag(a, "collector.services.interval", "How often the services collector judges again the namespaces whose Services, EndpointSlices or Pods changed.",
 		"2s", &f.config.Services.Interval, time.ParseDuration)
+
+	valueFlag(a, "collector.dns.interval", "How often the dns collector resolves every name through every server.",
+		"15s", &f.config.DNS.Interval, time.ParseDuration)
+	valueFlag(a, "collector.dns.timeout", "Timeout of each DNS query (each is tried at most twice).",
+		"2s", &f.config.DNS.Timeout, time.ParseDuration)
+	a.Flag("collector.dns.service", "The cluster DNS Service, namespace/name; its endpoints are probed one by one as well.").
+		Default("kube-system/kube-dns").StringVar(&f.config.DNS.Service)
+	a.Flag("collector.dns.service-address", "Reach the DNS Service at this host:port instead of its ClusterIP (for an exporter outside the cluster network).").
+		PlaceHolder("HOST:PORT").StringVar(&f.config.DNS.ServiceAddress)
+	a.Flag("collector.dns.resolv-conf", "resolv.conf whose search list and ndots expand short names, as in a pod. In a pod, its own.").
+		Default("/etc/resolv.conf").StringVar(&f.resolvConf)
+	a.Flag("collector.dns.cluster-domain", "The cluster's DNS domain.").Default("cluster.local").StringVar(&f.config.DNS.ClusterDomain)
+	a.Flag("collector.dns.name", "A name to resolve besides kubernetes.default (repeatable), e.g. hostnames.default; names of Services are checked against their ClusterIP.").
+		PlaceHolder("NAME").StringsVar(&f.config.DNS.Names)
 
 	promslogflag.AddFlags(a, &f.log)
 	return f
@@ -173,6 +190,15 @@ func (f *flags) enabledSpecs() []collector.Spec {
 	return specs
 }
 
+func (f *flags) collectorEnabled(name string) bool {
+	for _, s := range f.enabledSpecs() {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // validate checks what the flag parser cannot.
 func (f *flags) validate() error {
 	if f.role == string(collector.RoleNode) && f.nodeName == "" {
@@ -192,6 +218,18 @@ func (f *flags) validate() error {
 	}
 	if f.config.Services.Interval <= 0 {
 		return errors.New("--collector.services.interval must be positive")
+	}
+	if f.collectorEnabled("dns") {
+		rc, err := dnsprobe.ReadResolvConf(f.resolvConf)
+		if err != nil {
+			return fmt.Errorf("--collector.dns.resolv-conf: %w", err)
+		}
+		f.config.DNS.ResolvConf = rc
+		for _, n := range f.config.DNS.Names {
+			if _, ok := dns.IsDomainName(n); !ok || n == "" {
+				return fmt.Errorf("--collector.dns.name=%q is not a domain name", n)
+			}
+		}
 	}
 	if err := web.Validate(*f.web.WebConfigFile); err != nil {
 		return fmt.Errorf("--web.config.file=%s: %w", *f.web.WebConfigFile, err)

@@ -351,13 +351,14 @@ func checkExposition(t *testing.T, body string) {
 // and its etcd check passes.
 func TestExporterOnLocalControlPlane(t *testing.T) {
 	cluster := clustertest.Shared(t)
-	e := startExporter(t, "--kubeconfig="+cluster.Kubeconfig, "--collector.apiserver.interval=300ms")
+	e := startExporter(t, append(cluster.ExporterArgs(), "--collector.apiserver.interval=300ms", "--collector.dns.interval=1s")...)
 	var body string
 	waitFor(t, "the apiserver reported reachable with its etcd check passing", 30*time.Second, func() (bool, error) {
 		_, b, err := get(http.DefaultClient, "http://"+e.addr+"/metrics")
 		body = b
 		return strings.Contains(b, "\nkube_triage_apiserver_reachable 1\n") &&
-			strings.Contains(b, `kube_triage_apiserver_check_success{check="etcd",endpoint="readyz"} 1`), err
+			strings.Contains(b, `kube_triage_apiserver_check_success{check="etcd",endpoint="readyz"} 1`) &&
+			strings.Contains(b, `kube_triage_dns_probe_success{name="kubernetes.default",server="service",server_kind="service"} 1`), err
 	})
 	if code, _, err := get(http.DefaultClient, "http://"+e.addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz: %d %v", code, err)

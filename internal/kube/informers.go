@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -19,9 +20,11 @@ import (
 // list/watch failures and knows whether its initial list has completed.
 type Informers struct {
 	factory informers.SharedInformerFactory
+	client  kubernetes.Interface
 
 	mu      sync.Mutex
 	tracked map[string]*tracked
+	extra   []informers.SharedInformerFactory // narrow factories (EndpointSlicesOf)
 }
 
 type tracked struct {
@@ -42,6 +45,7 @@ func NewInformers(cs kubernetes.Interface) *Informers {
 	in := &interner{m: map[string]string{}}
 	return &Informers{
 		factory: informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(in.trim)),
+		client:  cs,
 		tracked: map[string]*tracked{},
 	}
 }
@@ -69,6 +73,11 @@ func (i *Informers) Informer(resource string, get func(informers.SharedInformerF
 // sync: /readyz reports that.
 func (i *Informers) Start(ctx context.Context) {
 	i.factory.Start(ctx.Done())
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, f := range i.extra {
+		f.Start(ctx.Done())
+	}
 }
 
 // Stats reports every informer's state, sorted by resource.
@@ -112,6 +121,11 @@ func (in *interner) trim(obj any) (any, error) {
 	case *discoveryv1.EndpointSlice:
 		return in.endpointSlice(o), nil
 	}
+	return stripMetadata(obj)
+}
+
+// stripMetadata drops the metadata no collector reads.
+func stripMetadata(obj any) (any, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return obj, nil //nolint:nilerr // not an object with metadata: keep it as is
@@ -128,4 +142,21 @@ func (in *interner) trim(obj any) (any, error) {
 func NewTransform() cache.TransformFunc {
 	in := &interner{m: map[string]string{}}
 	return in.trim
+}
+
+// EndpointSlicesOf returns an informer over the EndpointSlices of one
+// Service, kept whole (addresses included), from a factory of its own
+// limited to that namespace and label: the DNS collector needs the
+// addresses of the cluster DNS pods, and no other slice.
+func (i *Informers) EndpointSlicesOf(namespace, service string) cache.SharedIndexInformer {
+	return i.Informer("endpointslices/"+namespace+"/"+service, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
+		f := informers.NewSharedInformerFactoryWithOptions(i.client, 0,
+			informers.WithNamespace(namespace),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.LabelSelector = discoveryv1.LabelServiceName + "=" + service
+			}),
+			informers.WithTransform(stripMetadata))
+		i.extra = append(i.extra, f) // Informer holds i.mu while calling this
+		return f.Discovery().V1().EndpointSlices().Informer()
+	})
 }

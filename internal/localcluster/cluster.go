@@ -29,10 +29,15 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 )
 
 // Component names, for StopComponent and StartComponent.
@@ -73,8 +78,12 @@ type Cluster struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 	// DNSAddr is CoreDNS's UDP/TCP address (127.0.0.1:port), serving
-	// cluster.local from the apiserver.
+	// cluster.local from the apiserver. It is published as the endpoint of
+	// the kube-system/kube-dns Service (ClusterIP DNSServiceIP), as kubeadm
+	// does; the ClusterIP itself routes nowhere here (no kube-proxy).
 	DNSAddr string
+	// ResolvConf is a pod's resolv.conf for the default namespace.
+	ResolvConf string
 	// ServiceCIDR is the range ClusterIPs come from.
 	ServiceCIDR string
 	// Nodes are the simulated nodes.
@@ -144,8 +153,67 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if err := c.publishClusterDNS(ctx); err != nil {
+		return nil, err
+	}
 	opts.Logf("localcluster: control plane ready in %.1fs (dir %s)", time.Since(begin).Seconds(), dir)
 	return c, nil
+}
+
+// ExporterArgs are the flags that point kube-triage-exporter at this
+// cluster. The DNS Service's ClusterIP routes nowhere here, so DNS probes
+// go to CoreDNS's loopback address instead; always run the exporter with
+// these.
+func (c *Cluster) ExporterArgs() []string {
+	return []string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--collector.dns.service-address=" + c.DNSAddr,
+		"--collector.dns.resolv-conf=" + c.ResolvConf,
+	}
+}
+
+// DNSServiceIP is the ClusterIP of kube-system/kube-dns.
+const DNSServiceIP = "10.96.0.10"
+
+// Names CoreDNS answers with 127.0.0.1: the API refuses loopback IPs in
+// EndpointSlices, so the kube-dns endpoint is published as the FQDN
+// DNSEndpointName; SpareDNSName is for tests that publish another one.
+const (
+	DNSEndpointName = "dns-a.localcluster.test"
+	SpareDNSName    = "dns-b.localcluster.test"
+)
+
+// publishClusterDNS creates the kube-dns Service with CoreDNS as its
+// endpoint, and a pod's resolv.conf pointing at it.
+func (c *Cluster) publishClusterDNS(ctx context.Context) error {
+	_, portText, _ := net.SplitHostPort(c.DNSAddr)
+	port, _ := strconv.Atoi(portText)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}},
+		Spec: corev1.ServiceSpec{ClusterIP: DNSServiceIP, Ports: []corev1.ServicePort{
+			{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt(port)},
+			{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt(port)},
+		}},
+	}
+	if _, err := c.Client.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating kube-dns: %w", err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns-local", Namespace: "kube-system", Labels: map[string]string{
+			discoveryv1.LabelServiceName: "kube-dns", discoveryv1.LabelManagedBy: "localcluster",
+		}},
+		AddressType: discoveryv1.AddressTypeFQDN,
+		Ports: []discoveryv1.EndpointPort{
+			{Name: ptr.To("dns"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolUDP)},
+			{Name: ptr.To("dns-tcp"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)},
+		},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{DNSEndpointName}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("kube-system").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating kube-dns endpoints: %w", err)
+	}
+	c.ResolvConf = filepath.Join(c.Dir, "resolv.conf")
+	return os.WriteFile(c.ResolvConf, []byte("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver "+DNSServiceIP+"\noptions ndots:5\n"), 0o600)
 }
 
 // Stop ends every component and removes the directory. It is safe to call
@@ -312,18 +380,33 @@ func (c *Cluster) configure() error {
 	})
 
 	corefile := filepath.Join(c.Dir, "Corefile")
-	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`.:%d {
+	// CoreDNS answers cluster.local from the apiserver; the test names of DNS endpoints from
+	// hosts; any other name NXDOMAIN, as an upstream would say of a name
+	// that does not exist (there is no upstream here).
+	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`cluster.local.:%[1]d in-addr.arpa.:%[1]d ip6.arpa.:%[1]d {
     bind 127.0.0.1
     errors
-    health 127.0.0.1:%d
-    ready 127.0.0.1:%d
+    health 127.0.0.1:%[2]d
+    ready 127.0.0.1:%[3]d
     kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig %s
+        kubeconfig %[6]s
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
     }
 }
-`, dnsPort, dnsHealth, dnsReady, kc)), 0o600); err != nil {
+localcluster.test.:%[1]d {
+    bind 127.0.0.1
+    hosts {
+        127.0.0.1 %[4]s %[5]s
+    }
+}
+.:%[1]d {
+    bind 127.0.0.1
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
+}
+`, dnsPort, dnsHealth, dnsReady, DNSEndpointName, SpareDNSName, kc)), 0o600); err != nil {
 		return err
 	}
 	c.define(&component{

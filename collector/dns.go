@@ -1,0 +1,358 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+)
+
+// DNSConfig configures the dns collector.
+type DNSConfig struct {
+	Interval time.Duration // how often every name is probed through every server
+	Timeout  time.Duration // per query; each query is tried at most twice
+	// Service is the cluster DNS Service, namespace/name.
+	Service string
+	// ServiceAddress, if set, is where to reach the Service (host:port)
+	// instead of its ClusterIP and port: for an exporter outside the
+	// cluster network.
+	ServiceAddress string
+	// ResolvConf is the search list and ndots short names are expanded with.
+	ResolvConf dnsprobe.ResolvConf
+	// ClusterDomain is the domain of Service names (cluster.local).
+	ClusterDomain string
+	// Names are probed besides kubernetes.default and its qualified forms.
+	Names []string
+}
+
+// DNS probe results, for the result label.
+const (
+	dnsSuccess     = "success"
+	dnsWrongAnswer = "wrong_answer"
+	dnsNXDomain    = "nxdomain"
+	dnsServFail    = "servfail"
+	dnsRefused     = "refused"
+	dnsOtherRcode  = "other_rcode"
+	dnsNoAnswer    = "no_answer" // NOERROR without an address for every candidate
+	dnsTimeout     = "timeout"
+	dnsError       = "error"
+)
+
+var dnsResults = []string{dnsSuccess, dnsWrongAnswer, dnsNXDomain, dnsServFail, dnsRefused, dnsOtherRcode, dnsNoAnswer, dnsTimeout, dnsError}
+
+var (
+	dnsProbeSuccess = newMetric("dns_probe_success", prometheus.GaugeValue,
+		"1 if the last lookup of the name through the server returned an address, and the expected one when the name is a Service's.", "server", "server_kind", "name")
+	dnsProbeDuration = newMetric("dns_probe_duration_seconds", prometheus.GaugeValue,
+		"How long the last lookup took, search-list queries included.", "server", "server_kind", "name")
+	dnsProbeQueries = newMetric("dns_probe_queries", prometheus.GaugeValue,
+		"Queries the last lookup took through the search list (and retries).", "server", "server_kind", "name")
+	dnsProbeNXDomains = newMetric("dns_probe_nxdomains", prometheus.GaugeValue,
+		"NXDOMAIN answers on the way in the last lookup: the cost of the search list.", "server", "server_kind", "name")
+	dnsProbeAnswerMatches = newMetric("dns_probe_answer_matches", prometheus.GaugeValue,
+		"1 if the last answer holds the Service's ClusterIP, 0 if it holds other addresses; absent when there is nothing to compare.", "server", "server_kind", "name")
+	dnsProbes = newMetric("dns_probes_total", prometheus.CounterValue,
+		"Lookups by result: success, wrong_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server_kind", "result")
+	dnsEndpoints = newMetric("dns_endpoints", prometheus.GaugeValue,
+		"Ready endpoints of the cluster DNS Service that are probed directly.")
+	dnsServiceFound = newMetric("dns_service_found", prometheus.GaugeValue,
+		"1 if the cluster DNS Service exists (and has a ClusterIP or an address given by flag).")
+	dnsLastProbe = newMetric("dns_last_probe_timestamp_seconds", prometheus.GaugeValue,
+		"Unix time the last probe round finished.")
+)
+
+var dnsSpec = Spec{
+	Name:      "dns",
+	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service and each DNS pod, as a pod's resolver would",
+	DefaultOn: []Role{RoleCluster, RoleNode},
+	Metrics: []*Metric{dnsProbeSuccess, dnsProbeDuration, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
+		dnsProbes, dnsEndpoints, dnsServiceFound, dnsLastProbe},
+	New: newDNSCollector,
+}
+
+type dnsCollector struct {
+	logger   *slog.Logger
+	cfg      DNSConfig
+	prober   dnsprobe.Prober
+	svcNS    string
+	svcName  string
+	services cache.Indexer // records, for the DNS Service and the expected answers
+	slices   cache.Indexer // the DNS Service's EndpointSlices, whole
+
+	mu     sync.Mutex
+	last   *dnsRound
+	counts map[[2]string]float64 // by server kind and result
+}
+
+type dnsRound struct {
+	finished     time.Time
+	serviceFound bool
+	endpoints    int
+	probes       []dnsProbeResult
+}
+
+type dnsProbeResult struct {
+	server, kind, name string
+	result             string
+	matches            *bool
+	r                  dnsprobe.Result
+}
+
+func newDNSCollector(d Deps) (Collector, error) {
+	if d.Kube == nil {
+		return nil, errors.New("needs a Kubernetes client configuration")
+	}
+	cfg := d.Config.DNS
+	ns, name, ok := strings.Cut(cfg.Service, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("service %q is not namespace/name", cfg.Service)
+	}
+	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
+		return nil, errors.New("interval and timeout must be positive")
+	}
+	if cfg.ServiceAddress != "" {
+		if _, _, err := net.SplitHostPort(cfg.ServiceAddress); err != nil {
+			return nil, fmt.Errorf("service address %q: %w", cfg.ServiceAddress, err)
+		}
+	}
+	inf := d.Kube.Informers
+	services := inf.Informer("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Services().Informer()
+	})
+	return &dnsCollector{
+		logger:   d.Logger,
+		cfg:      cfg,
+		prober:   dnsprobe.Prober{Timeout: cfg.Timeout},
+		svcNS:    ns,
+		svcName:  name,
+		services: services.GetIndexer(),
+		slices:   inf.EndpointSlicesOf(ns, name).GetIndexer(),
+		counts:   map[[2]string]float64{},
+	}, nil
+}
+
+func (c *dnsCollector) Run(ctx context.Context) {
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, func(round context.Context) {
+		r := c.probeAll(round)
+		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
+			c.record(r)
+		}
+	})
+}
+
+// probeRound probes and records one round (for tests).
+func (c *dnsCollector) probeRound(ctx context.Context) { c.record(c.probeAll(ctx)) }
+
+// target is a server to ask.
+type target struct{ server, kind, addr string }
+
+// targets are the DNS Service and each of its ready endpoints.
+func (c *dnsCollector) targets() (found bool, ts []target) {
+	var serviceAddr string
+	if obj, ok, _ := c.services.GetByKey(c.svcNS + "/" + c.svcName); ok {
+		svc := obj.(*kube.Service)
+		addr := c.cfg.ServiceAddress
+		if addr == "" && svc.ClusterIP != "" && svc.ClusterIP != corev1.ClusterIPNone {
+			addr = net.JoinHostPort(svc.ClusterIP, strconv.Itoa(int(dnsPort(svc.Ports))))
+		}
+		if addr != "" {
+			found, serviceAddr = true, addr
+			ts = append(ts, target{server: "service", kind: "service", addr: addr})
+		}
+	}
+	seen := map[string]bool{}
+	for _, obj := range c.slices.List() {
+		s, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		port := int32(53)
+		for _, p := range s.Ports {
+			if p.Port != nil && (p.Protocol == nil || *p.Protocol == corev1.ProtocolUDP) {
+				port = *p.Port
+				break
+			}
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				server := net.JoinHostPort(a, strconv.Itoa(int(port)))
+				if seen[server] {
+					continue
+				}
+				seen[server] = true
+				t := target{server: server, kind: "endpoint", addr: server}
+				if s.AddressType == discoveryv1.AddressTypeFQDN && serviceAddr != "" {
+					t.addr = c.resolveFQDN(serviceAddr, a, port)
+				}
+				ts = append(ts, t)
+			}
+		}
+	}
+	return found, ts
+}
+
+// resolveFQDN turns an FQDN endpoint into an address to dial, resolved
+// through the cluster DNS Service as a pod would; unresolvable, it is
+// dialed as is and fails.
+func (c *dnsCollector) resolveFQDN(serviceAddr, host string, port int32) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.Timeout)
+	defer cancel()
+	r := c.prober.Lookup(ctx, serviceAddr, dnsprobe.ResolvConf{}, host+".", dns.TypeA)
+	if len(r.Addrs) > 0 {
+		host = r.Addrs[0].String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+func dnsPort(ports []kube.ServicePort) int32 {
+	for _, p := range ports {
+		if p.Protocol == "" || p.Protocol == corev1.ProtocolUDP {
+			return p.Port
+		}
+	}
+	return 53
+}
+
+// names are the control case in its three forms and the chosen names.
+func (c *dnsCollector) names() []string {
+	d := c.cfg.ClusterDomain
+	return append([]string{"kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + d + "."}, c.cfg.Names...)
+}
+
+// expected is the ClusterIP a name should resolve to, if it names a
+// Service with one: svc.ns, svc.ns.svc, svc.ns.svc.<domain>[.].
+func (c *dnsCollector) expected(name string) (netip.Addr, bool) {
+	n := strings.TrimSuffix(name, ".")
+	n = strings.TrimSuffix(n, ".svc."+c.cfg.ClusterDomain)
+	n = strings.TrimSuffix(n, ".svc")
+	parts := strings.Split(n, ".")
+	if len(parts) != 2 {
+		return netip.Addr{}, false
+	}
+	obj, ok, _ := c.services.GetByKey(parts[1] + "/" + parts[0])
+	if !ok {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(obj.(*kube.Service).ClusterIP)
+	return ip, err == nil
+}
+
+// probeAll asks every server for every name, side by side per server.
+func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
+	found, targets := c.targets()
+	names := c.names()
+	results := make([]dnsProbeResult, len(targets)*len(names))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			for j, name := range names {
+				results[i*len(names)+j] = c.probe(ctx, t, name)
+			}
+		})
+	}
+	wg.Wait()
+	round := &dnsRound{finished: time.Now(), serviceFound: found, probes: results}
+	for _, t := range targets {
+		if t.kind == "endpoint" {
+			round.endpoints++
+		}
+	}
+	return round
+}
+
+// record makes a round the one scrapes read.
+func (c *dnsCollector) record(round *dnsRound) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range round.probes {
+		c.counts[[2]string{p.kind, p.result}]++
+	}
+	c.last = round
+}
+
+func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProbeResult {
+	r := c.prober.Lookup(ctx, t.addr, c.cfg.ResolvConf, name, dns.TypeA)
+	p := dnsProbeResult{server: t.server, kind: t.kind, name: name, r: r}
+	switch {
+	case r.Err != nil && isDNSTimeout(r.Err):
+		p.result = dnsTimeout
+	case r.Err != nil:
+		p.result = dnsError
+	case r.Rcode == dns.RcodeNameError:
+		p.result = dnsNXDomain
+	case r.Rcode == dns.RcodeServerFailure:
+		p.result = dnsServFail
+	case r.Rcode == dns.RcodeRefused:
+		p.result = dnsRefused
+	case r.Rcode != dns.RcodeSuccess:
+		p.result = dnsOtherRcode
+	case len(r.Addrs) == 0:
+		p.result = dnsNoAnswer
+	default:
+		p.result = dnsSuccess
+		if want, ok := c.expected(name); ok {
+			m := slices.Contains(r.Addrs, want)
+			p.matches = &m
+			if !m {
+				p.result = dnsWrongAnswer
+			}
+		}
+	}
+	if p.result != dnsSuccess {
+		c.logger.Warn("dns probe failed", "server", t.addr, "server_kind", t.kind, "name", name,
+			"result", p.result, "rcode", dns.RcodeToString[r.Rcode], "addrs", fmt.Sprint(r.Addrs), "err", r.Err)
+	}
+	return p
+}
+
+func isDNSTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, kind := range []string{"service", "endpoint"} {
+		for _, res := range dnsResults {
+			ch <- dnsProbes.value(c.counts[[2]string{kind, res}], kind, res)
+		}
+	}
+	if c.last == nil {
+		return nil
+	}
+	ch <- dnsServiceFound.value(boolFloat(c.last.serviceFound))
+	ch <- dnsEndpoints.value(float64(c.last.endpoints))
+	ch <- dnsLastProbe.value(float64(c.last.finished.UnixNano()) / 1e9)
+	for _, p := range c.last.probes {
+		ch <- dnsProbeSuccess.value(boolFloat(p.result == dnsSuccess), p.server, p.kind, p.name)
+		ch <- dnsProbeDuration.value(p.r.Duration.Seconds(), p.server, p.kind, p.name)
+		ch <- dnsProbeQueries.value(float64(p.r.Queries), p.server, p.kind, p.name)
+		ch <- dnsProbeNXDomains.value(float64(p.r.NXDomains), p.server, p.kind, p.name)
+		if p.matches != nil {
+			ch <- dnsProbeAnswerMatches.value(boolFloat(*p.matches), p.server, p.kind, p.name)
+		}
+	}
+	return nil
+}

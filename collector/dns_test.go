@@ -1,0 +1,136 @@
+package collector
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/common/promslog"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+// dnsServer is a real DNS server on ip (a loopback address, UDP and TCP)
+// that answers kubernetes.default.svc.cluster.local with answer and
+// NXDOMAIN for anything else. It returns the port.
+func dnsServer(t *testing.T, ip, answer string) int {
+	t.Helper()
+	handle := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "kubernetes.default.svc.cluster.local." {
+			rr, _ := dns.NewRR("kubernetes.default.svc.cluster.local. 5 IN A " + answer)
+			m.Answer = []dns.RR{rr}
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, tcp := &dns.Server{PacketConn: pc, Handler: handle}, &dns.Server{Listener: l, Handler: handle}
+	go func() { _ = udp.ActivateAndServe() }()
+	go func() { _ = tcp.ActivateAndServe() }()
+	t.Cleanup(func() { _ = udp.Shutdown(); _ = tcp.Shutdown() })
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+func dnsSlice(name, ip string, port int) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: "kube-system", Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("dns"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolUDP)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}
+}
+
+func newTestDNSCollector(t *testing.T, serviceAddress string, objs ...runtime.Object) *dnsCollector {
+	t.Helper()
+	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(objs...))}
+	col, err := newDNSCollector(Deps{
+		Logger: promslog.NewNopLogger(),
+		Config: Config{DNS: DNSConfig{
+			Interval: time.Hour, Timeout: 300 * time.Millisecond,
+			Service: "kube-system/kube-dns", ServiceAddress: serviceAddress, ClusterDomain: "cluster.local",
+			ResolvConf: dnsprobe.ResolvConf{Search: []string{"kube-triage.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Ndots: 5},
+		}},
+		Kube: kc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	kc.Informers.Start(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kc.Informers.Pending()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("informers did not sync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return col.(*dnsCollector)
+}
+
+var dnsGolden = []string{
+	"kube_triage_dns_probe_success", "kube_triage_dns_probe_answer_matches", "kube_triage_dns_probe_queries",
+	"kube_triage_dns_probe_nxdomains", "kube_triage_dns_probes_total", "kube_triage_dns_endpoints", "kube_triage_dns_service_found",
+}
+
+// Through the Service and each DNS pod: a good pod, a pod that answers
+// with the wrong address, and a pod where nothing listens, each reported
+// on its own.
+func TestDNSProbesServiceAndEachEndpoint(t *testing.T) {
+	good := dnsServer(t, "127.0.0.1", "10.96.0.1")
+	wrong := dnsServer(t, "127.0.0.3", "10.96.0.99")
+	c := newTestDNSCollector(t, net.JoinHostPort("127.0.0.1", itoa(good)),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10",
+			Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1"}},
+		dnsSlice("kube-dns-good", "127.0.0.1", good),
+		dnsSlice("kube-dns-wrong", "127.0.0.3", wrong),
+		dnsSlice("kube-dns-gone", "127.0.0.2", good), // nothing listens on 127.0.0.2
+	)
+	c.probeRound(context.Background())
+	// The servers' ports are random: name them for the comparison.
+	ports := strings.NewReplacer(":"+itoa(good)+`"`, `:GOOD"`, ":"+itoa(wrong)+`"`, `:WRONG"`)
+	compareGolden(t, ports.Replace(render(t, scrapeOnce(t, c), dnsGolden...)), "dns_probes.prom")
+}
+
+func TestDNSWithoutTheServiceReportsItMissing(t *testing.T) {
+	c := newTestDNSCollector(t, "")
+	c.probeRound(context.Background())
+	if v, ok := sample(t, scrapeOnce(t, c), "kube_triage_dns_service_found", nil); !ok || v != 0 {
+		t.Errorf("dns_service_found = %v (present %v), want 0", v, ok)
+	}
+}
+
+func TestDNSExpectedAnswer(t *testing.T) {
+	c := newTestDNSCollector(t, "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hostnames", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.42"}})
+	for _, name := range []string{"hostnames.default", "hostnames.default.svc", "hostnames.default.svc.cluster.local", "hostnames.default.svc.cluster.local."} {
+		if ip, ok := c.expected(name); !ok || ip.String() != "10.96.0.42" {
+			t.Errorf("expected(%q) = %v %v", name, ip, ok)
+		}
+	}
+	for _, name := range []string{"hostnames", "example.com", "nosuch.default", "a.b.c.d"} {
+		if ip, ok := c.expected(name); ok {
+			t.Errorf("expected(%q) = %v; want no expectation", name, ip)
+		}
+	}
+}
