@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,12 +174,20 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 	}
 	wg.Wait()
 	if k := s.e.kube; k != nil {
+		// Request failures start at 0 for every resource watched, so that
+		// rate() sees the first one.
+		failures := map[string]float64{}
 		for _, st := range k.Informers.Stats() {
 			ch <- watchErrors.value(float64(st.WatchErrors), st.Resource)
 			ch <- informerSynced.value(boolFloat(st.Synced), st.Resource)
+			base, _, _ := strings.Cut(st.Resource, "/") // endpointslices/ns/name
+			failures[base] += 0
 		}
 		for _, rc := range k.RequestFailures() {
-			ch <- requestFailures.value(float64(rc.Count), rc.Resource)
+			failures[rc.Resource] = float64(rc.Count)
+		}
+		for resource, n := range failures {
+			ch <- requestFailures.value(n, resource)
 		}
 	}
 }

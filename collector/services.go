@@ -285,7 +285,9 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 	switch {
 	case r.selected == 0:
 		r.verdict = verdictSelectorMatchesNothing
-	case r.selectedReady == 0:
+	case r.selectedReady == 0 && !svc.PublishNotReadyAddresses:
+		// (A Service that publishes not-ready addresses serves through
+		// them: it is judged by its endpoints alone.)
 		r.verdict = verdictPodsNotReady
 	case len(r.missingPorts) > 0:
 		r.verdict = verdictPortMismatch
@@ -358,13 +360,17 @@ func missingTargetPorts(ports []kube.ServicePort, pods []*kube.Pod) []string {
 }
 
 func (c *servicesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	// Copy the (immutable) per-namespace results under the lock and send
+	// without it, so that a long scrape holds up neither the informers'
+	// handlers nor other scrapes.
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ns := range slices.Sorted(maps.Keys(c.results)) {
+	results := maps.Clone(c.results)
+	c.mu.Unlock()
+	for _, ns := range slices.Sorted(maps.Keys(results)) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for _, r := range c.results[ns] {
+		for _, r := range results[ns] {
 			ch <- serviceInfo.value(1, ns, r.name, r.typ, strconv.FormatBool(r.headless))
 			ch <- serviceExpectedEmpty.value(boolFloat(r.expectedEmpty), ns, r.name)
 			for at, ec := range r.endpoints {

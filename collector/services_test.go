@@ -151,6 +151,21 @@ func TestServicesVerdicts(t *testing.T) {
 		// one series.
 		svc("dup-port", named, corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("https")},
 			corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("https")}),
+		// Publishes not-ready addresses (a StatefulSet's peer discovery):
+		// judged by its endpoints, not by pod readiness.
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "peers", Namespace: testNS},
+			Spec: corev1.ServiceSpec{Selector: slow, ClusterIP: corev1.ClusterIPNone, PublishNotReadyAddresses: true,
+				Ports: []corev1.ServicePort{{Name: "default", Port: 80, TargetPort: intstr.FromInt32(9376)}}}},
+		slice("peers-1", "peers", discoveryv1.EndpointConditions{Ready: ptr.To(true)}),
+		// A named targetPort on a native sidecar (restartable init container).
+		svc("sidecar-port", map[string]string{"app": "sidecar"}, corev1.ServicePort{Name: "proxy", Port: 80, TargetPort: intstr.FromString("envoy")}),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sidecar-1", Namespace: testNS, Labels: map[string]string{"app": "sidecar"}},
+			Spec: corev1.PodSpec{
+				InitContainers: []corev1.Container{{Name: "envoy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), Ports: []corev1.ContainerPort{{Name: "envoy", ContainerPort: 15001}}}},
+				Containers:     []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{http9376}}},
+			},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}},
+		slice("sidecar-port-1", "sidecar-port", readyEP),
 		// A slice without a service label is ignored.
 		slice("orphan", "", readyEP),
 	)

@@ -180,6 +180,9 @@ func findings(samples map[string]float64) []string {
 			continue
 		}
 		labels := parseLabels(strings.TrimSuffix(rest, "}"))
+		if samples[fmt.Sprintf(`kube_triage_service_expected_empty{namespace=%q,service=%q}`, labels["namespace"], labels["service"])] == 1 {
+			continue // empty on purpose
+		}
 		verdicts[labels["verdict"]] = append(verdicts[labels["verdict"]], labels["namespace"]+"/"+labels["service"])
 	}
 	for _, verdict := range slices.Sorted(maps.Keys(verdicts)) {

@@ -114,11 +114,11 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 	say("  hostnames        Deployment (3 pods) + Service: works, as in the guide")
 	say("  hostnames-typo   Service whose selector (app=hostname) matches no pod")
 	say("  never-ready      Deployment (2 pods) + Service: the pods never become ready")
-	say("  oom-victim       pod whose container is OOM-killed every 15s")
+	say("  oom-victim       pod whose container is OOM-killed every 15s (not reported yet: the terminations collector is coming)")
 	if err := c.StopLeaseRenewal(staleNode); err != nil {
 		return nil, err
 	}
-	say("  %-16s node whose kubelet stopped: its Lease goes stale", staleNode)
+	say("  %-16s node whose kubelet stopped: its Lease goes stale (not reported yet: the nodes collector is coming)", staleNode)
 	return &scenario{cluster: c}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,7 +69,7 @@ type collectorFlag struct {
 
 func newFlags(specs []collector.Spec) *flags {
 	f := &flags{
-		app:        kingpin.New(program, "Probes a Kubernetes cluster the way its debugging guides do (DNS, Service endpoints, kube-proxy, pod terminations, the control plane) and exports what it finds as Prometheus metrics.").UsageWriter(os.Stdout),
+		app:        kingpin.New(program, "Probes a Kubernetes cluster the way its debugging guides do (the apiserver and its etcd, Service endpoints and selectors, DNS) and exports what it finds as Prometheus metrics.").UsageWriter(os.Stdout),
 		log:        promslog.Config{},
 		collectors: map[string]*collectorFlag{},
 	}
@@ -206,6 +207,9 @@ func (f *flags) validate() error {
 	}
 	if !strings.HasPrefix(f.telemetryPath, "/") {
 		return fmt.Errorf("--web.telemetry-path=%q must start with /", f.telemetryPath)
+	}
+	if slices.Contains(server.ReservedPaths, f.telemetryPath) {
+		return fmt.Errorf("--web.telemetry-path=%s is taken by the exporter's own pages (%s)", f.telemetryPath, strings.Join(server.ReservedPaths, ", "))
 	}
 	if f.scrapeTimeout <= 0 {
 		return fmt.Errorf("--scrape.timeout=%s must be positive", f.scrapeTimeout)

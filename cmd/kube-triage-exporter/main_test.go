@@ -244,6 +244,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"no kubeconfig anywhere", nil, "no Kubernetes configuration"},
 		{"web config with a bad TLS path", []string{"--kubeconfig=" + dead, "--web.config.file=" + badTLS}, "--web.config.file=" + badTLS},
 		{"web config that is not YAML", []string{"--kubeconfig=" + dead, "--web.config.file=" + badWebYAML}, "--web.config.file=" + badWebYAML},
+		{"telemetry path taken", []string{"--kubeconfig=" + dead, "--web.telemetry-path=/healthz"}, "--web.telemetry-path=/healthz is taken"},
 		{"invalid listen address", []string{"--kubeconfig=" + dead, "--web.listen-address=not-an-address"}, "--web.listen-address=not-an-address"},
 		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
 	}

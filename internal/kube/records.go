@@ -27,8 +27,12 @@ import (
 type Pod struct {
 	metav1.ObjectMeta
 	Phase corev1.PodPhase
+	// Ready is the Ready condition, false once the pod is being deleted
+	// (the EndpointSlice controller takes it out of service then).
 	Ready bool
-	Ports []ContainerPort // of the regular containers
+	// Ports of the regular containers and of the sidecars (init containers
+	// that keep running), which Services can target too.
+	Ports []ContainerPort
 }
 
 // ContainerPort is a port a container declares.
@@ -45,6 +49,9 @@ type Service struct {
 	ClusterIP string
 	Selector  map[string]string
 	Ports     []ServicePort
+	// PublishNotReadyAddresses: its endpoints include pods that are not
+	// ready, so traffic flows whatever their readiness.
+	PublishNotReadyAddresses bool
 }
 
 // ServicePort is one port of a Service.
@@ -148,10 +155,16 @@ func (in *interner) pod(p *corev1.Pod) *Pod {
 	r := &Pod{ObjectMeta: in.meta(&p.ObjectMeta, in.labels(p.Labels)), Phase: corev1.PodPhase(in.get(string(p.Status.Phase)))}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
-			r.Ready = c.Status == corev1.ConditionTrue
+			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
 		}
 	}
-	for _, c := range p.Spec.Containers {
+	containers := p.Spec.Containers
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			containers = append(containers[:len(containers):len(containers)], c)
+		}
+	}
+	for _, c := range containers {
 		for _, port := range c.Ports {
 			r.Ports = append(r.Ports, ContainerPort{Name: in.get(port.Name), Port: port.ContainerPort, Protocol: corev1.Protocol(in.get(string(port.Protocol)))})
 		}
@@ -165,6 +178,8 @@ func (in *interner) service(s *corev1.Service) *Service {
 		Type:       corev1.ServiceType(in.get(string(s.Spec.Type))),
 		ClusterIP:  s.Spec.ClusterIP,
 		Selector:   in.labels(s.Spec.Selector),
+
+		PublishNotReadyAddresses: s.Spec.PublishNotReadyAddresses,
 	}
 	if v, ok := s.Annotations[ServiceOptOutAnnotation]; ok {
 		r.Annotations = map[string]string{ServiceOptOutAnnotation: in.get(v)}

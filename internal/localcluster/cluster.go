@@ -8,6 +8,7 @@
 package localcluster
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -32,6 +33,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -211,6 +213,12 @@ func (c *Cluster) publishClusterDNS(ctx context.Context) error {
 	}
 	if _, err := c.Client.DiscoveryV1().EndpointSlices("kube-system").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating kube-dns endpoints: %w", err)
+	}
+	// default/kubernetes has no endpoints here (the apiserver cannot publish
+	// a loopback address): say it is empty on purpose.
+	patch := []byte(`{"metadata":{"annotations":{"kube-triage.io/expected-empty":"true"}}}`)
+	if _, err := c.Client.CoreV1().Services("default").Patch(ctx, "kubernetes", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("annotating default/kubernetes: %w", err)
 	}
 	c.ResolvConf = filepath.Join(c.Dir, "resolv.conf")
 	return os.WriteFile(c.ResolvConf, []byte("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver "+DNSServiceIP+"\noptions ndots:5\n"), 0o600)
@@ -598,11 +606,25 @@ func EnsureBinaries(root string, logf func(string, ...any), names ...string) err
 	begin := time.Now()
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, "hack", "build-bins.sh")}, names...)...)
 	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
+	// Stream the script's lines: a first build takes many minutes.
+	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return fmt.Errorf("building %s: %w\n%s", strings.Join(names, ", "), err, out)
+		return err
 	}
-	logf("localcluster: binaries ready in %.1fs\n%s", time.Since(begin).Seconds(), strings.TrimSpace(string(out)))
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var lines []string
+	s := bufio.NewScanner(out)
+	for s.Scan() {
+		lines = append(lines, s.Text())
+		logf("build-bins: %s", s.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("building %s: %w\n%s", strings.Join(names, ", "), err, strings.Join(lines, "\n"))
+	}
+	logf("localcluster: binaries ready in %.1fs", time.Since(begin).Seconds())
 	return nil
 }
 

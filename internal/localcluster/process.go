@@ -23,9 +23,10 @@ type component struct {
 	log   string                          // path of its combined output
 	ready func(ctx context.Context) error // nil once it serves
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the process has exited
+	ended int           // counts stop and kill calls
 }
 
 // restartDelay is how long a component that exits by itself stays down
@@ -112,7 +113,7 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 // they end stays down.
 func (c *component) restartAfterCrash(cmd *exec.Cmd) {
 	c.mu.Lock()
-	crashed := c.cmd == cmd
+	crashed, ended := c.cmd == cmd, c.ended
 	c.mu.Unlock()
 	if !crashed {
 		return
@@ -127,6 +128,12 @@ func (c *component) restartAfterCrash(cmd *exec.Cmd) {
 	}
 	if err := c.start(context.Background(), startTimeout); err != nil {
 		appendLog(c.log, "==== restart failed: "+err.Error())
+	}
+	c.mu.Lock()
+	stoppedMeanwhile := c.ended != ended
+	c.mu.Unlock()
+	if stoppedMeanwhile { // stopped while it was restarting: stay stopped
+		c.end(0)
 	}
 }
 
@@ -151,6 +158,7 @@ func (c *component) end(grace time.Duration) {
 	c.mu.Lock()
 	cmd, done := c.cmd, c.done
 	c.cmd = nil
+	c.ended++
 	c.mu.Unlock()
 	if cmd == nil {
 		return

@@ -39,6 +39,10 @@ type Options struct {
 // DocsPath serves docs/metrics.md, the reference of every metric.
 const DocsPath = "/docs/metrics"
 
+// ReservedPaths are served by the exporter itself; the telemetry path must
+// be none of them.
+var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath}
+
 // New builds the handler. registry holds the exporter's own metrics (build
 // info, Go and process); the collectors' metrics are gathered per scrape.
 func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) (http.Handler, error) {
@@ -55,7 +59,8 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc(DocsPath, func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		// text/plain: browsers show it; text/markdown they download.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(docs.Metrics)
 	})
 	if opts.TelemetryPath != "/" {
@@ -63,6 +68,7 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 			Name:        "kube-triage-exporter",
 			Description: fmt.Sprintf("Probes a Kubernetes cluster the way its debugging guides do and exports what it finds (role %s).", opts.Role),
 			Version:     opts.Version,
+			Profiling:   "false", // no pprof handlers are served
 			Links: []web.LandingLinks{
 				{Address: opts.TelemetryPath, Text: "Metrics"},
 				{Address: "/healthz", Text: "Health", Description: "200 while the process is healthy"},
@@ -80,16 +86,30 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 
 func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) http.Handler {
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelError)
+	// The handler is built per scrape (it gathers a per-scrape registry), so
+	// the bound on concurrent scrapes lives here, across scrapes.
+	var inFlight chan struct{}
+	if opts.MaxRequests > 0 {
+		inFlight = make(chan struct{}, opts.MaxRequests)
+	}
 	scrapes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inFlight != nil {
+			select {
+			case inFlight <- struct{}{}:
+				defer func() { <-inFlight }()
+			default:
+				http.Error(w, fmt.Sprintf("limit of concurrent scrapes reached (%d), try again later", opts.MaxRequests), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, opts))
 		defer cancel()
 		perScrape := prometheus.NewRegistry()
 		perScrape.MustRegister(exp.Scrape(ctx))
 		promhttp.HandlerFor(prometheus.Gatherers{registry, perScrape}, promhttp.HandlerOpts{
-			ErrorLog:            errorLog,
-			ErrorHandling:       promhttp.ContinueOnError,
-			MaxRequestsInFlight: opts.MaxRequests,
-			Registry:            registry,
+			ErrorLog:      errorLog,
+			ErrorHandling: promhttp.ContinueOnError,
+			Registry:      registry,
 		}).ServeHTTP(w, r)
 	})
 	return promhttp.InstrumentMetricHandler(registry, scrapes)

@@ -108,3 +108,44 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("docs page: %d", code)
 	}
 }
+
+// --web.max-requests bounds concurrent scrapes across requests.
+func TestMaxRequestsBoundsConcurrentScrapes(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 5)
+	exp, err := collector.NewExporter([]collector.Spec{{Name: "slow", New: func(collector.Deps) (collector.Collector, error) {
+		return blockingCollector{started, release}, nil
+	}}}, collector.Deps{Logger: promslog.NewNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(exp, prometheus.NewRegistry(), Options{TelemetryPath: "/metrics", MaxRequests: 1, DefaultTimeout: 10 * time.Second,
+		Ready: func() error { return nil }}, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan int)
+	go func() { code, _ := serve(h, httptest.NewRequest(http.MethodGet, "/metrics", nil)); first <- code }()
+	<-started
+	if code, _ := serve(h, httptest.NewRequest(http.MethodGet, "/metrics", nil)); code != http.StatusServiceUnavailable {
+		t.Errorf("second concurrent scrape: %d, want 503", code)
+	}
+	close(release)
+	if code := <-first; code != 200 {
+		t.Errorf("first scrape: %d", code)
+	}
+	if code, _ := serve(h, httptest.NewRequest(http.MethodGet, "/metrics", nil)); code != 200 {
+		t.Errorf("scrape after the first finished: %d, want 200", code)
+	}
+}
+
+type blockingCollector struct{ started, release chan struct{} }
+
+func (b blockingCollector) Update(ctx context.Context, _ chan<- prometheus.Metric) error {
+	b.started <- struct{}{}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
