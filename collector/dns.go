@@ -61,6 +61,8 @@ var dnsResults = []string{dnsSuccess, dnsWrongAnswer, dnsNXDomain, dnsServFail, 
 var (
 	dnsProbeSuccess = newMetric("dns_probe_success", prometheus.GaugeValue,
 		"1 if the last lookup of the name through the server returned an address, and the expected one when the name is a Service's.", "server", "server_kind", "name")
+	dnsProbeLastResult = newMetric("dns_probe_result", prometheus.GaugeValue,
+		"1 for the result of the last lookup of the name through the server (one series per server and name): success, wrong_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server", "server_kind", "name", "result")
 	dnsProbeDuration = newMetric("dns_probe_duration_seconds", prometheus.GaugeValue,
 		"How long the last lookup took, search-list queries included.", "server", "server_kind", "name")
 	dnsProbeQueries = newMetric("dns_probe_queries", prometheus.GaugeValue,
@@ -83,7 +85,7 @@ var dnsSpec = Spec{
 	Name:      "dns",
 	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service and each DNS pod, as a pod's resolver would",
 	DefaultOn: []Role{RoleCluster, RoleNode},
-	Metrics: []*Metric{dnsProbeSuccess, dnsProbeDuration, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
+	Metrics: []*Metric{dnsProbeSuccess, dnsProbeLastResult, dnsProbeDuration, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
 		dnsProbes, dnsEndpoints, dnsServiceFound, dnsLastProbe},
 	New: newDNSCollector,
 }
@@ -347,6 +349,7 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	ch <- dnsLastProbe.value(float64(c.last.finished.UnixNano()) / 1e9)
 	for _, p := range c.last.probes {
 		ch <- dnsProbeSuccess.value(boolFloat(p.result == dnsSuccess), p.server, p.kind, p.name)
+		ch <- dnsProbeLastResult.value(1, p.server, p.kind, p.name, p.result)
 		ch <- dnsProbeDuration.value(p.r.Duration.Seconds(), p.server, p.kind, p.name)
 		ch <- dnsProbeQueries.value(float64(p.r.Queries), p.server, p.kind, p.name)
 		ch <- dnsProbeNXDomains.value(float64(p.r.NXDomains), p.server, p.kind, p.name)

@@ -89,6 +89,7 @@ func newTestDNSCollector(t *testing.T, serviceAddress string, objs ...runtime.Ob
 }
 
 var dnsGolden = []string{
+	"kube_triage_dns_probe_result",
 	"kube_triage_dns_probe_success", "kube_triage_dns_probe_answer_matches", "kube_triage_dns_probe_queries",
 	"kube_triage_dns_probe_nxdomains", "kube_triage_dns_probes_total", "kube_triage_dns_endpoints", "kube_triage_dns_service_found",
 }
