@@ -14,7 +14,9 @@ import (
 
 // fakeDNS is a real DNS server on loopback (UDP and TCP on one port) whose
 // answers the test chooses by name.
-func fakeDNS(t *testing.T, handle dns.HandlerFunc) string {
+func fakeDNS(t *testing.T, handle dns.HandlerFunc) string { return fakeDNSFor(t, handle) }
+
+func fakeDNSFor(t testing.TB, handle dns.HandlerFunc) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
