@@ -41,6 +41,9 @@ type DNSConfig struct {
 	ClusterDomain string
 	// Names are probed besides kubernetes.default and its qualified forms.
 	Names []string
+	// SweepInterval, if set, resolves every Service's FQDN once per
+	// interval through the DNS Service, paced evenly (no bursts).
+	SweepInterval time.Duration
 }
 
 // DNS probe results, for the result label.
@@ -79,6 +82,14 @@ var (
 		"1 if the cluster DNS Service exists (and has a ClusterIP or an address given by flag).")
 	dnsLastProbe = newMetric("dns_last_probe_timestamp_seconds", prometheus.GaugeValue,
 		"Unix time the last probe round finished.")
+	dnsSweepLookups = newMetric("dns_sweep_lookups_total", prometheus.CounterValue,
+		"Lookups of Service FQDNs by the sweep, by result.", "result")
+	dnsSweepFailing = newMetric("dns_sweep_failing", prometheus.GaugeValue,
+		"1 for each Service whose FQDN failed in the last complete sweep, with the result; no series for the Services that resolve.", "namespace", "service", "result")
+	dnsSweepServices = newMetric("dns_sweep_services", prometheus.GaugeValue,
+		"Services resolved in the last complete sweep.")
+	dnsSweepDuration = newMetric("dns_sweep_duration_seconds", prometheus.GaugeValue,
+		"How long the last complete sweep took; it is paced to last about the sweep interval.")
 )
 
 var dnsSpec = Spec{
@@ -86,7 +97,8 @@ var dnsSpec = Spec{
 	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service and each DNS pod, as a pod's resolver would",
 	DefaultOn: []Role{RoleCluster, RoleNode},
 	Metrics: []*Metric{dnsProbeSuccess, dnsProbeLastResult, dnsProbeDuration, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
-		dnsProbes, dnsEndpoints, dnsServiceFound, dnsLastProbe},
+		dnsProbes, dnsEndpoints, dnsServiceFound, dnsLastProbe,
+		dnsSweepLookups, dnsSweepFailing, dnsSweepServices, dnsSweepDuration},
 	New: newDNSCollector,
 }
 
@@ -99,10 +111,20 @@ type dnsCollector struct {
 	services cache.Indexer // records, for the DNS Service and the expected answers
 	slices   cache.Indexer // the DNS Service's EndpointSlices, whole
 
-	mu     sync.Mutex
-	last   *dnsRound
-	counts map[[2]string]float64 // by server kind and result
+	mu          sync.Mutex
+	last        *dnsRound
+	counts      map[[2]string]float64 // by server kind and result
+	sweepCounts map[string]float64    // by result
+	lastSweep   *dnsSweep
 }
+
+type dnsSweep struct {
+	services int
+	duration time.Duration
+	failing  []sweptService
+}
+
+type sweptService struct{ namespace, name, result string }
 
 type dnsRound struct {
 	finished     time.Time
@@ -140,24 +162,82 @@ func newDNSCollector(d Deps) (Collector, error) {
 		return f.Core().V1().Services().Informer()
 	})
 	return &dnsCollector{
-		logger:   d.Logger,
-		cfg:      cfg,
-		prober:   dnsprobe.Prober{Timeout: cfg.Timeout},
-		svcNS:    ns,
-		svcName:  name,
-		services: services.GetIndexer(),
-		slices:   inf.EndpointSlicesOf(ns, name).GetIndexer(),
-		counts:   map[[2]string]float64{},
+		logger:      d.Logger,
+		cfg:         cfg,
+		prober:      dnsprobe.Prober{Timeout: cfg.Timeout},
+		svcNS:       ns,
+		svcName:     name,
+		services:    services.GetIndexer(),
+		slices:      inf.EndpointSlicesOf(ns, name).GetIndexer(),
+		counts:      map[[2]string]float64{},
+		sweepCounts: map[string]float64{},
 	}, nil
 }
 
 func (c *dnsCollector) Run(ctx context.Context) {
+	if c.cfg.SweepInterval > 0 {
+		go func() {
+			for ctx.Err() == nil {
+				if s := c.sweep(ctx); s != nil {
+					c.mu.Lock()
+					c.lastSweep = s
+					c.mu.Unlock()
+				}
+			}
+		}()
+	}
 	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, func(round context.Context) {
 		r := c.probeAll(round)
 		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
 			c.record(r)
 		}
 	})
+}
+
+// sweep resolves every Service's FQDN through the DNS Service once, one
+// lookup every SweepInterval/N so that the load is even; it returns nil if
+// ctx ended first. Headless and ExternalName Services are left out (their
+// answers are not a ClusterIP).
+func (c *dnsCollector) sweep(ctx context.Context) *dnsSweep {
+	start := time.Now()
+	found, targets := c.targets()
+	var services []*kube.Service
+	for _, obj := range c.services.List() {
+		if svc, ok := obj.(*kube.Service); ok && svc.Type != corev1.ServiceTypeExternalName && svc.ClusterIP != corev1.ClusterIPNone && svc.ClusterIP != "" {
+			services = append(services, svc)
+		}
+	}
+	if !found || len(services) == 0 {
+		select { // nothing to sweep yet: look again in an interval
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.cfg.SweepInterval):
+			return &dnsSweep{duration: time.Since(start)}
+		}
+	}
+	server := targets[0] // the Service comes first
+	tick := time.NewTicker(c.cfg.SweepInterval / time.Duration(len(services)))
+	defer tick.Stop()
+	s := &dnsSweep{services: len(services)}
+	for _, svc := range services {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		name := svc.Name + "." + svc.Namespace + ".svc." + c.cfg.ClusterDomain + "."
+		p := c.probe(ctx, server, name)
+		c.mu.Lock()
+		c.sweepCounts[p.result]++
+		c.mu.Unlock()
+		if p.result != dnsSuccess {
+			s.failing = append(s.failing, sweptService{svc.Namespace, svc.Name, p.result})
+		}
+	}
+	s.duration = time.Since(start)
+	// One line per sweep: with DNS down, a line per Service would flood.
+	c.logger.Info("dns sweep finished", "services", s.services, "failing", len(s.failing), "duration_seconds", s.duration.Seconds())
+	return s
 }
 
 // probeRound probes and records one round (for tests).
@@ -274,6 +354,11 @@ func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
 		})
 	}
 	wg.Wait()
+	for _, p := range results {
+		if p.result != dnsSuccess {
+			c.logFailure(p)
+		}
+	}
 	round := &dnsRound{finished: time.Now(), serviceFound: found, probes: results}
 	for _, t := range targets {
 		if t.kind == "endpoint" {
@@ -321,11 +406,12 @@ func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProb
 			}
 		}
 	}
-	if p.result != dnsSuccess {
-		c.logger.Warn("dns probe failed", "server", t.addr, "server_kind", t.kind, "name", name,
-			"result", p.result, "rcode", dns.RcodeToString[r.Rcode], "addrs", fmt.Sprint(r.Addrs), "err", r.Err)
-	}
 	return p
+}
+
+func (c *dnsCollector) logFailure(p dnsProbeResult) {
+	c.logger.Warn("dns probe failed", "server", p.server, "server_kind", p.kind, "name", p.name,
+		"result", p.result, "rcode", dns.RcodeToString[p.r.Rcode], "addrs", fmt.Sprint(p.r.Addrs), "err", p.r.Err)
 }
 
 func isDNSTimeout(err error) bool {
@@ -339,6 +425,18 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	for _, kind := range []string{"service", "endpoint"} {
 		for _, res := range dnsResults {
 			ch <- dnsProbes.value(c.counts[[2]string{kind, res}], kind, res)
+		}
+	}
+	if c.cfg.SweepInterval > 0 {
+		for _, res := range dnsResults {
+			ch <- dnsSweepLookups.value(c.sweepCounts[res], res)
+		}
+		if s := c.lastSweep; s != nil {
+			ch <- dnsSweepServices.value(float64(s.services))
+			ch <- dnsSweepDuration.value(s.duration.Seconds())
+			for _, f := range s.failing {
+				ch <- dnsSweepFailing.value(1, f.namespace, f.name, f.result)
+			}
 		}
 	}
 	if c.last == nil {

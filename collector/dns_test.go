@@ -135,3 +135,67 @@ func TestDNSExpectedAnswer(t *testing.T) {
 		}
 	}
 }
+
+// The sweep resolves every Service's FQDN once per interval, paced over the
+// interval rather than in a burst, and names the Services that fail.
+func TestDNSSweep(t *testing.T) {
+	const n = 40
+	ips := map[string]string{}
+	var objs []runtime.Object
+	for i := range n {
+		name := "svc-" + itoa(i)
+		ip := "10.96.1." + itoa(i+1)
+		ips[name+".app.svc.cluster.local."] = ip
+		objs = append(objs, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "app"}, Spec: corev1.ServiceSpec{ClusterIP: ip}})
+	}
+	ips["svc-7.app.svc.cluster.local."] = "10.96.9.9" // a wrong answer
+	delete(ips, "svc-8.app.svc.cluster.local.")       // NXDOMAIN
+	objs = append(objs,
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "app"}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone}},
+	)
+	ips["kube-dns.kube-system.svc.cluster.local."] = "10.96.0.10"
+	handle := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if ip, ok := ips[q.Question[0].Name]; ok {
+			rr, _ := dns.NewRR(q.Question[0].Name + " 5 IN A " + ip)
+			m.Answer = []dns.RR{rr}
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: handle}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+
+	c := newTestDNSCollector(t, pc.LocalAddr().String(), objs...)
+	c.cfg.SweepInterval = 800 * time.Millisecond
+	s := c.sweep(context.Background())
+	if s.services != n+1 { // and kube-dns itself; not the headless one
+		t.Errorf("swept %d services, want %d", s.services, n+1)
+	}
+	// Paced, not a burst: the sweep spreads over (nearly) its interval.
+	if s.duration < 700*time.Millisecond {
+		t.Errorf("sweep took %s; %d lookups must be spread over the 800ms interval", s.duration, n+1)
+	}
+	c.lastSweep = s
+	got := render(t, scrapeOnce(t, c), "kube_triage_dns_sweep_failing", "kube_triage_dns_sweep_lookups_total")
+	for _, want := range []string{
+		`kube_triage_dns_sweep_failing{namespace="app",result="wrong_answer",service="svc-7"} 1`,
+		`kube_triage_dns_sweep_failing{namespace="app",result="nxdomain",service="svc-8"} 1`,
+		`kube_triage_dns_sweep_lookups_total{result="success"} 39`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %s in:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "kube_triage_dns_sweep_failing{") != 2 {
+		t.Errorf("want exactly the 2 failing Services:\n%s", got)
+	}
+}

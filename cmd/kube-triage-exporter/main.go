@@ -123,6 +123,9 @@ func newFlags(specs []collector.Spec) *flags {
 	a.Flag("collector.dns.name", "A name to resolve besides kubernetes.default (repeatable), e.g. hostnames.default; names of Services are checked against their ClusterIP.").
 		PlaceHolder("NAME").StringsVar(&f.config.DNS.Names)
 
+	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off.",
+		"0s", &f.config.DNS.SweepInterval, time.ParseDuration)
+
 	promslogflag.AddFlags(a, &f.log)
 	return f
 }
