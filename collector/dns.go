@@ -68,6 +68,11 @@ var (
 		"1 for the result of the last lookup of the name through the server (one series per server and name): success, wrong_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server", "server_kind", "name", "result")
 	dnsProbeDuration = newMetric("dns_probe_duration_seconds", prometheus.GaugeValue,
 		"How long the last lookup took, search-list queries included.", "server", "server_kind", "name")
+	dnsProbeLatency = newHistogram("dns_probe_latency_seconds",
+		"Latency of every lookup (search-list queries included), by kind of server.",
+		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "server_kind")
+	dnsProbeSuffix = newMetric("dns_probe_answered_suffix", prometheus.GaugeValue,
+		"1 for the search-list suffix that answered the last lookup of a short name (\"\" when the name answered as it is).", "server", "server_kind", "name", "suffix")
 	dnsProbeQueries = newMetric("dns_probe_queries", prometheus.GaugeValue,
 		"Queries the last lookup took through the search list (and retries).", "server", "server_kind", "name")
 	dnsProbeNXDomains = newMetric("dns_probe_nxdomains", prometheus.GaugeValue,
@@ -96,7 +101,7 @@ var dnsSpec = Spec{
 	Name:      "dns",
 	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service and each DNS pod, as a pod's resolver would",
 	DefaultOn: []Role{RoleCluster, RoleNode},
-	Metrics: []*Metric{dnsProbeSuccess, dnsProbeLastResult, dnsProbeDuration, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
+	Metrics: []*Metric{dnsProbeSuccess, dnsProbeLastResult, dnsProbeDuration, dnsProbeLatency, dnsProbeSuffix, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
 		dnsProbes, dnsEndpoints, dnsServiceFound, dnsLastProbe,
 		dnsSweepLookups, dnsSweepFailing, dnsSweepServices, dnsSweepDuration},
 	New: newDNSCollector,
@@ -110,6 +115,8 @@ type dnsCollector struct {
 	svcName  string
 	services cache.Indexer // records, for the DNS Service and the expected answers
 	slices   cache.Indexer // the DNS Service's EndpointSlices, whole
+
+	latency *prometheus.HistogramVec
 
 	mu          sync.Mutex
 	last        *dnsRound
@@ -171,6 +178,7 @@ func newDNSCollector(d Deps) (Collector, error) {
 		slices:      inf.EndpointSlicesOf(ns, name).GetIndexer(),
 		counts:      map[[2]string]float64{},
 		sweepCounts: map[string]float64{},
+		latency:     dnsProbeLatency.newHistogramVec(),
 	}, nil
 }
 
@@ -380,6 +388,7 @@ func (c *dnsCollector) record(round *dnsRound) {
 
 func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProbeResult {
 	r := c.prober.Lookup(ctx, t.addr, c.cfg.ResolvConf, name, dns.TypeA)
+	c.latency.WithLabelValues(t.kind).Observe(r.Duration.Seconds())
 	p := dnsProbeResult{server: t.server, kind: t.kind, name: name, r: r}
 	switch {
 	case r.Err != nil && isDNSTimeout(r.Err):
@@ -427,6 +436,7 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 			ch <- dnsProbes.value(c.counts[[2]string{kind, res}], kind, res)
 		}
 	}
+	c.latency.Collect(ch)
 	if c.cfg.SweepInterval > 0 {
 		for _, res := range dnsResults {
 			ch <- dnsSweepLookups.value(c.sweepCounts[res], res)
@@ -448,6 +458,10 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	for _, p := range c.last.probes {
 		ch <- dnsProbeSuccess.value(boolFloat(p.result == dnsSuccess), p.server, p.kind, p.name)
 		ch <- dnsProbeLastResult.value(1, p.server, p.kind, p.name, p.result)
+		if p.r.Answered != "" && !strings.HasSuffix(p.name, ".") {
+			suffix := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(p.r.Answered, "."), p.name), ".")
+			ch <- dnsProbeSuffix.value(1, p.server, p.kind, p.name, strings.TrimPrefix(suffix, "."))
+		}
 		ch <- dnsProbeDuration.value(p.r.Duration.Seconds(), p.server, p.kind, p.name)
 		ch <- dnsProbeQueries.value(float64(p.r.Queries), p.server, p.kind, p.name)
 		ch <- dnsProbeNXDomains.value(float64(p.r.NXDomains), p.server, p.kind, p.name)

@@ -14,6 +14,22 @@ type Metric struct {
 	Help   string
 	Labels []string
 	desc   *prometheus.Desc
+	// buckets is set for a histogram; its collector observes into a
+	// HistogramVec made by newHistogramVec.
+	buckets []float64
+}
+
+// newHistogram declares a histogram family.
+func newHistogram(name, help string, buckets []float64, labels ...string) *Metric {
+	m := newMetric(name, prometheus.UntypedValue, help, labels...)
+	m.buckets = buckets
+	return m
+}
+
+// newHistogramVec makes the vector a collector observes into and collects
+// in its Update.
+func (m *Metric) newHistogramVec() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: m.Name, Help: m.Help, Buckets: m.buckets}, m.Labels)
 }
 
 func newMetric(name string, typ prometheus.ValueType, help string, labels ...string) *Metric {
@@ -29,6 +45,9 @@ func newMetric(name string, typ prometheus.ValueType, help string, labels ...str
 
 // TypeName is the exposition-format name of the metric's type.
 func (m *Metric) TypeName() string {
+	if m.buckets != nil {
+		return "histogram"
+	}
 	switch m.Type {
 	case prometheus.CounterValue:
 		return "counter"

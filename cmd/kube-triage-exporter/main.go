@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -194,6 +194,10 @@ func (f *flags) enabledSpecs() []collector.Spec {
 	return specs
 }
 
+// hostname is a DNS name of letters, digits, hyphens and underscores,
+// optionally absolute.
+var hostname = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$`)
+
 func (f *flags) collectorEnabled(name string) bool {
 	for _, s := range f.enabledSpecs() {
 		if s.Name == name {
@@ -233,7 +237,7 @@ func (f *flags) validate() error {
 		}
 		f.config.DNS.ResolvConf = rc
 		for _, n := range f.config.DNS.Names {
-			if _, ok := dns.IsDomainName(n); !ok || n == "" {
+			if !hostname.MatchString(n) || len(n) > 253 {
 				return fmt.Errorf("--collector.dns.name=%q is not a domain name", n)
 			}
 		}

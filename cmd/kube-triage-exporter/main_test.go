@@ -222,6 +222,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 	garbage := writeFile(t, "garbage.kubeconfig", "this: [is not a kubeconfig")
 	badTLS := writeFile(t, "web.yml", "tls_server_config:\n  cert_file: /nonexistent/tls.crt\n  key_file: /nonexistent/tls.key\n")
 	badWebYAML := writeFile(t, "web-bad.yml", "tls_server_config: [oops\n")
+	badResolv := writeFile(t, "resolv.conf", "search default.svc.cluster.local\noptions ndots:x\n")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +246,8 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"web config with a bad TLS path", []string{"--kubeconfig=" + dead, "--web.config.file=" + badTLS}, "--web.config.file=" + badTLS},
 		{"web config that is not YAML", []string{"--kubeconfig=" + dead, "--web.config.file=" + badWebYAML}, "--web.config.file=" + badWebYAML},
 		{"telemetry path taken", []string{"--kubeconfig=" + dead, "--web.telemetry-path=/healthz"}, "--web.telemetry-path=/healthz is taken"},
+		{"malformed resolv.conf", []string{"--kubeconfig=" + dead, "--collector.dns.resolv-conf=" + badResolv}, "--collector.dns.resolv-conf: " + badResolv + ":2: options ndots:x is not a number"},
+		{"bad DNS name", []string{"--kubeconfig=" + dead, "--collector.dns.name=bad name!"}, `--collector.dns.name="bad name!" is not a domain name`},
 		{"invalid listen address", []string{"--kubeconfig=" + dead, "--web.listen-address=not-an-address"}, "--web.listen-address=not-an-address"},
 		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
 	}
