@@ -78,7 +78,7 @@ var (
 	dnsProbeNXDomains = newMetric("dns_probe_nxdomains", prometheus.GaugeValue,
 		"NXDOMAIN answers on the way in the last lookup: the cost of the search list.", "server", "server_kind", "name")
 	dnsProbeAnswerMatches = newMetric("dns_probe_answer_matches", prometheus.GaugeValue,
-		"1 if the last answer holds the Service's ClusterIP, 0 if it holds other addresses; absent when there is nothing to compare.", "server", "server_kind", "name")
+		"1 if every address answered is the Service's ClusterIP (a headless Service's ready endpoints), 0 otherwise; absent when there is nothing to compare.", "server", "server_kind", "name")
 	dnsProbes = newMetric("dns_probes_total", prometheus.CounterValue,
 		"Lookups by result: success, wrong_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server_kind", "result")
 	dnsEndpoints = newMetric("dns_endpoints", prometheus.GaugeValue,
@@ -115,6 +115,10 @@ type dnsCollector struct {
 	svcName  string
 	services cache.Indexer // records, for the DNS Service and the expected answers
 	slices   cache.Indexer // the DNS Service's EndpointSlices, whole
+	// headless holds, for each chosen name of a Service, that Service's
+	// EndpointSlices (whole): a headless Service must answer its ready
+	// endpoints' addresses.
+	headless map[string]cache.Indexer
 
 	latency *prometheus.HistogramVec
 
@@ -168,7 +172,7 @@ func newDNSCollector(d Deps) (Collector, error) {
 	services := inf.Informer("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Services().Informer()
 	})
-	return &dnsCollector{
+	c := &dnsCollector{
 		logger:      d.Logger,
 		cfg:         cfg,
 		prober:      dnsprobe.Prober{Timeout: cfg.Timeout},
@@ -179,7 +183,14 @@ func newDNSCollector(d Deps) (Collector, error) {
 		counts:      map[[2]string]float64{},
 		sweepCounts: map[string]float64{},
 		latency:     dnsProbeLatency.newHistogramVec(),
-	}, nil
+	}
+	c.headless = map[string]cache.Indexer{}
+	for _, name := range cfg.Names {
+		if ns, svc, ok := c.serviceOf(name); ok {
+			c.headless[ns+"/"+svc] = inf.EndpointSlicesOf(ns, svc).GetIndexer()
+		}
+	}
+	return c, nil
 }
 
 func (c *dnsCollector) Run(ctx context.Context) {
@@ -330,22 +341,58 @@ func (c *dnsCollector) names() []string {
 	return append([]string{"kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + d + "."}, c.cfg.Names...)
 }
 
-// expected is the ClusterIP a name should resolve to, if it names a
-// Service with one: svc.ns, svc.ns.svc, svc.ns.svc.<domain>[.].
-func (c *dnsCollector) expected(name string) (netip.Addr, bool) {
+// serviceOf names the Service a name is of: svc.ns, svc.ns.svc or
+// svc.ns.svc.<domain>[.]; ok is false for any other name.
+func (c *dnsCollector) serviceOf(name string) (namespace, service string, ok bool) {
 	n := strings.TrimSuffix(name, ".")
 	n = strings.TrimSuffix(n, ".svc."+c.cfg.ClusterDomain)
 	n = strings.TrimSuffix(n, ".svc")
 	parts := strings.Split(n, ".")
 	if len(parts) != 2 {
-		return netip.Addr{}, false
+		return "", "", false
 	}
-	obj, ok, _ := c.services.GetByKey(parts[1] + "/" + parts[0])
+	return parts[1], parts[0], true
+}
+
+// expected is what a Service's name must resolve to: its ClusterIP, or for
+// a headless Service the addresses of its ready endpoints. ok is false when
+// the name is not a Service's or there is nothing to compare with.
+func (c *dnsCollector) expected(name string) ([]netip.Addr, bool) {
+	ns, svcName, ok := c.serviceOf(name)
 	if !ok {
-		return netip.Addr{}, false
+		return nil, false
 	}
-	ip, err := netip.ParseAddr(obj.(*kube.Service).ClusterIP)
-	return ip, err == nil
+	obj, ok, _ := c.services.GetByKey(ns + "/" + svcName)
+	if !ok {
+		return nil, false
+	}
+	svc := obj.(*kube.Service)
+	if svc.ClusterIP != corev1.ClusterIPNone {
+		ip, err := netip.ParseAddr(svc.ClusterIP)
+		return []netip.Addr{ip}, err == nil
+	}
+	eps, ok := c.headless[ns+"/"+svcName]
+	if !ok {
+		return nil, false
+	}
+	var want []netip.Addr
+	for _, o := range eps.List() {
+		s, ok := o.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if ip, err := netip.ParseAddr(a); err == nil {
+					want = append(want, ip)
+				}
+			}
+		}
+	}
+	return want, len(want) > 0
 }
 
 // probeAll asks every server for every name, side by side per server.
@@ -408,7 +455,8 @@ func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProb
 	default:
 		p.result = dnsSuccess
 		if want, ok := c.expected(name); ok {
-			m := slices.Contains(r.Addrs, want)
+			// Right when every address answered is one it should be.
+			m := !slices.ContainsFunc(r.Addrs, func(a netip.Addr) bool { return !slices.Contains(want, a) })
 			p.matches = &m
 			if !m {
 				p.result = dnsWrongAnswer

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -125,7 +126,7 @@ func TestDNSWithoutTheServiceReportsItMissing(t *testing.T) {
 func TestDNSExpectedAnswer(t *testing.T) {
 	c := newTestDNSCollector(t, "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hostnames", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.42"}})
 	for _, name := range []string{"hostnames.default", "hostnames.default.svc", "hostnames.default.svc.cluster.local", "hostnames.default.svc.cluster.local."} {
-		if ip, ok := c.expected(name); !ok || ip.String() != "10.96.0.42" {
+		if ip, ok := c.expected(name); !ok || len(ip) != 1 || ip[0].String() != "10.96.0.42" {
 			t.Errorf("expected(%q) = %v %v", name, ip, ok)
 		}
 	}
@@ -197,5 +198,38 @@ func TestDNSSweep(t *testing.T) {
 	}
 	if strings.Count(got, "kube_triage_dns_sweep_failing{") != 2 {
 		t.Errorf("want exactly the 2 failing Services:\n%s", got)
+	}
+}
+
+// A headless Service's name must answer its ready endpoints' addresses.
+func TestDNSExpectedAnswerHeadless(t *testing.T) {
+	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "peers", Namespace: "app"}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone}},
+		&discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: "peers-1", Namespace: "app", Labels: map[string]string{discoveryv1.LabelServiceName: "peers"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{
+				{Addresses: []string{"10.244.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+				{Addresses: []string{"10.244.0.8"}},
+				{Addresses: []string{"10.244.0.9"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}},
+			},
+		},
+	))}
+	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
+		Interval: time.Hour, Timeout: time.Second, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
+		Names: []string{"peers.app"},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kc.Informers.Start(ctx)
+	for len(kc.Informers.Pending()) > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, ok := col.(*dnsCollector).expected("peers.app")
+	if !ok || fmt.Sprint(got) != "[10.244.0.7 10.244.0.8]" {
+		t.Errorf("expected(peers.app) = %v %v, want the ready endpoints' addresses", got, ok)
 	}
 }
