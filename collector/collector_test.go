@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -181,3 +183,19 @@ type testExporterRegistry struct{ *prometheus.Registry }
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// startInformers starts kc's informers for the test and waits until every
+// one has synced.
+func startInformers(t *testing.T, kc *kube.Client) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	kc.Informers.Start(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kc.Informers.Pending()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("informers did not sync: %v", kc.Informers.Pending())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -76,16 +76,7 @@ func newTestDNSCollector(t *testing.T, serviceAddress string, objs ...runtime.Ob
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	kc.Informers.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(kc.Informers.Pending()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("informers did not sync")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	startInformers(t, kc)
 	return col.(*dnsCollector)
 }
 
@@ -222,12 +213,7 @@ func TestDNSExpectedAnswerHeadless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	kc.Informers.Start(ctx)
-	for len(kc.Informers.Pending()) > 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	startInformers(t, kc)
 	got, ok := col.(*dnsCollector).expected("peers.app")
 	if !ok || fmt.Sprint(got) != "[10.244.0.7 10.244.0.8]" {
 		t.Errorf("expected(peers.app) = %v %v, want the ready endpoints' addresses", got, ok)

@@ -79,17 +79,8 @@ func newTestServicesCollector(t *testing.T, objs ...runtime.Object) (*servicesCo
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	kc.Informers.Start(ctx)
+	startInformers(t, kc)
 	c := col.(*servicesCollector)
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.synced() {
-		if time.Now().After(deadline) {
-			t.Fatal("informers did not sync")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	c.judgeDirty()
 	return c, cs
 }
