@@ -28,6 +28,9 @@ import (
 type APIServerConfig struct {
 	Interval time.Duration // how often to probe
 	Timeout  time.Duration // per probe request
+	// FailingChecksOnly exports check_success only for failing checks: a
+	// node agent needs "can I reach the apiserver", not 70 series per node.
+	FailingChecksOnly bool
 }
 
 var (
@@ -285,6 +288,9 @@ func (c *apiserverCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		ch <- apiserverProbeDuration.value(r.duration.Seconds(), ep)
 		ch <- apiserverProbeStatus.value(float64(r.status), ep)
 		for _, chk := range r.checks {
+			if chk.ok && c.cfg.FailingChecksOnly {
+				continue
+			}
 			ch <- apiserverCheckSuccess.value(boolFloat(chk.ok), ep, chk.name)
 		}
 	}

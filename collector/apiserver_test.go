@@ -226,3 +226,21 @@ func TestAPIServerSlowRoundIsRecorded(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// With FailingChecksOnly (the node role's setting) only failing checks get
+// a series.
+func TestAPIServerFailingChecksOnly(t *testing.T) {
+	srv := fakeAPIServer(t, answer(200, livezOK, 500, readyzEtcdDown))
+	c := newTestAPIServerCollector(t, srv.URL, time.Second)
+	c.cfg.FailingChecksOnly = true
+	c.probeRound(context.Background())
+	want := `
+# HELP kube_triage_apiserver_check_success 1 if the named check passed ([+]) in the last verbose answer of the health endpoint, 0 if it failed ([-]). The etcd check is the apiserver's storage.
+# TYPE kube_triage_apiserver_check_success gauge
+kube_triage_apiserver_check_success{check="etcd",endpoint="readyz"} 0
+kube_triage_apiserver_check_success{check="etcd-readiness",endpoint="readyz"} 0
+`
+	if err := testutil.GatherAndCompare(scrapeOnce(t, c), strings.NewReader(want), "kube_triage_apiserver_check_success"); err != nil {
+		t.Error(err)
+	}
+}

@@ -106,6 +106,8 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.apiserver.timeout", "Timeout of each apiserver probe request. With etcd down, /readyz answers only after its etcd checks time out (4s with the apiserver's defaults); a shorter timeout would report that as the apiserver being down.",
 		"8s", &f.config.APIServer.Timeout, time.ParseDuration)
 
+	a.Flag("collector.apiserver.failing-checks-only", "Export kube_triage_apiserver_check_success only for failing checks (about 70 series fewer per instance; the node DaemonSet sets it).").
+		BoolVar(&f.config.APIServer.FailingChecksOnly)
 	valueFlag(a, "collector.services.interval", "How often the services collector judges again the namespaces whose Services, EndpointSlices or Pods changed.",
 		"2s", &f.config.Services.Interval, time.ParseDuration)
 
