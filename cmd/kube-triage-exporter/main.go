@@ -77,8 +77,8 @@ func newFlags(specs []collector.Spec) *flags {
 	a.HelpFlag.Short('h')
 	a.Version(version.Print(program))
 
-	a.Flag("role", "What this instance watches: cluster (one Deployment: the API, the control plane, cluster DNS) or node (a DaemonSet: probes from its own node). Chooses the default collectors.").
-		Default(string(collector.RoleCluster)).EnumVar(&f.role, roleNames()...)
+	valueFlag(a, "role", "What this instance watches: cluster (one Deployment: the API, the control plane, cluster DNS) or node (a DaemonSet: probes from its own node). Chooses the default collectors.",
+		string(collector.RoleCluster), &f.role, parseRole)
 	a.Flag("node-name", "Name of the node this instance runs on; required with --role=node.").
 		Envar("NODE_NAME").StringVar(&f.nodeName)
 	a.Flag("kubeconfig", "Path to a kubeconfig file. Default: the in-cluster service account, else $KUBECONFIG or ~/.kube/config.").
@@ -160,12 +160,15 @@ func parseFloat32(s string) (float32, error) {
 	return float32(f), err
 }
 
-func roleNames() []string {
-	names := make([]string, len(collector.Roles))
-	for i, r := range collector.Roles {
-		names[i] = string(r)
+func parseRole(s string) (string, error) {
+	var names []string
+	for _, r := range collector.Roles {
+		if s == string(r) {
+			return s, nil
+		}
+		names = append(names, string(r))
 	}
-	return names
+	return "", fmt.Errorf("must be one of %s", strings.Join(names, ", "))
 }
 
 func defaultsText(s collector.Spec) string {
@@ -253,14 +256,19 @@ func (f *flags) validate() error {
 func main() {
 	f := newFlags(collector.Specs())
 	if _, err := f.app.Parse(os.Args[1:]); err != nil {
-		f.app.Fatalf("%s, try --help", err)
+		f.app.Fatalf("%s, try --help", oneLine(err))
 	}
 	if err := f.validate(); err != nil {
-		f.app.Fatalf("%s", err)
+		f.app.Fatalf("%s", oneLine(err))
 	}
 	if err := run(f, os.Stderr); err != nil {
-		f.app.Fatalf("%s", err)
+		f.app.Fatalf("%s", oneLine(err))
 	}
+}
+
+// oneLine keeps a start-up error on one line (YAML errors span several).
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
 
 // run starts the exporter and serves until SIGTERM or SIGINT. Errors it

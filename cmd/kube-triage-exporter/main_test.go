@@ -222,6 +222,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 	garbage := writeFile(t, "garbage.kubeconfig", "this: [is not a kubeconfig")
 	badTLS := writeFile(t, "web.yml", "tls_server_config:\n  cert_file: /nonexistent/tls.crt\n  key_file: /nonexistent/tls.key\n")
 	badWebYAML := writeFile(t, "web-bad.yml", "tls_server_config: [oops\n")
+	unknownField := writeFile(t, "web-unknown.yml", "tls_server_config:\n  cert_fil: x\n")
 	badResolv := writeFile(t, "resolv.conf", "search default.svc.cluster.local\noptions ndots:x\n")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -236,11 +237,12 @@ func TestBadInputStopsStartup(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"--bogus"}, "unknown long flag '--bogus'"},
-		{"bad role", []string{"--role=banana"}, "enum value must be one of cluster,node, got 'banana'"},
+		{"bad role", []string{"--role=banana"}, "--role=banana: must be one of cluster, node"},
+		{"web config with an unknown field", []string{"--kubeconfig=" + dead, "--web.config.file=" + unknownField}, "--web.config.file=" + unknownField},
 		{"bad duration", []string{"--collector.apiserver.interval=soon"}, "collector.apiserver.interval"},
 		{"zero interval", []string{"--kubeconfig=" + dead, "--collector.apiserver.interval=0s"}, "--collector.apiserver.interval and --collector.apiserver.timeout must be positive"},
 		{"node role without node name", []string{"--role=node"}, "--role=node needs --node-name"},
-		{"missing kubeconfig", []string{"--kubeconfig=/nonexistent/kubeconfig"}, "kubeconfig /nonexistent/kubeconfig: stat /nonexistent/kubeconfig: no such file or directory"},
+		{"missing kubeconfig", []string{"--kubeconfig=/nonexistent/kubeconfig"}, "kubeconfig /nonexistent/kubeconfig: no such file or directory"},
 		{"unparsable kubeconfig", []string{"--kubeconfig=" + garbage}, "kubeconfig " + garbage},
 		{"no kubeconfig anywhere", nil, "no Kubernetes configuration"},
 		{"web config with a bad TLS path", []string{"--kubeconfig=" + dead, "--web.config.file=" + badTLS}, "--web.config.file=" + badTLS},

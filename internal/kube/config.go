@@ -6,6 +6,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 
@@ -39,6 +40,10 @@ func (c *Client) RequestFailures() []ResourceCount { return c.failures.snapshot(
 func LoadConfig(path string) (*rest.Config, string, error) {
 	if path != "" {
 		if _, err := os.Stat(path); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is named once, below
+			}
 			return nil, "", fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
 		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
