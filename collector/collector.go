@@ -89,6 +89,7 @@ func Specs() []Spec {
 		apiserverSpec,
 		servicesSpec,
 		dnsSpec,
+		terminationsSpec,
 	}
 }
 

@@ -33,6 +33,34 @@ type Pod struct {
 	// Ports of the regular containers and of the sidecars (init containers
 	// that keep running), which Services can target too.
 	Ports []ContainerPort
+	// Reason is the pod's status reason (Evicted, ...).
+	Reason string
+	// OwnerKind and OwnerName are the controller's; empty for a bare pod.
+	OwnerKind, OwnerName string
+	// Containers are the statuses of the init, regular and ephemeral
+	// containers, as the terminations collector reads them.
+	Containers []ContainerStatus
+}
+
+// ContainerStatus is what the exporter keeps of a container's status.
+type ContainerStatus struct {
+	Name         string
+	Type         string // init, regular or ephemeral
+	RestartCount int32
+	// Waiting is the waiting reason (CrashLoopBackOff, ImagePullBackOff...).
+	Waiting string
+	// Terminated is the current state when the container has exited;
+	// LastTerminated the previous run's end, once it has restarted.
+	Terminated, LastTerminated *Termination
+}
+
+// Termination is how a container run ended.
+type Termination struct {
+	Reason     string
+	ExitCode   int32
+	Signal     int32
+	FinishedAt int64 // Unix seconds; identifies the run with the container
+	Message    string
 }
 
 // ContainerPort is a port a container declares.
@@ -83,6 +111,7 @@ func (p *Pod) DeepCopyObject() runtime.Object {
 	c := *p
 	c.ObjectMeta = *p.ObjectMeta.DeepCopy()
 	c.Ports = slices.Clone(p.Ports)
+	c.Containers = slices.Clone(p.Containers) // Terminations are never mutated
 	return &c
 }
 
@@ -169,7 +198,31 @@ func (in *interner) pod(p *corev1.Pod) *Pod {
 			r.Ports = append(r.Ports, ContainerPort{Name: in.get(port.Name), Port: port.ContainerPort, Protocol: corev1.Protocol(in.get(string(port.Protocol)))})
 		}
 	}
+	r.Reason = in.get(p.Status.Reason)
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		r.OwnerKind, r.OwnerName = in.get(ref.Kind), ref.Name
+	}
+	for _, group := range []struct {
+		typ      string
+		statuses []corev1.ContainerStatus
+	}{{"init", p.Status.InitContainerStatuses}, {"regular", p.Status.ContainerStatuses}, {"ephemeral", p.Status.EphemeralContainerStatuses}} {
+		for _, cs := range group.statuses {
+			c := ContainerStatus{Name: in.get(cs.Name), Type: group.typ, RestartCount: cs.RestartCount,
+				Terminated: in.termination(cs.State.Terminated), LastTerminated: in.termination(cs.LastTerminationState.Terminated)}
+			if cs.State.Waiting != nil {
+				c.Waiting = in.get(cs.State.Waiting.Reason)
+			}
+			r.Containers = append(r.Containers, c)
+		}
+	}
 	return r
+}
+
+func (in *interner) termination(t *corev1.ContainerStateTerminated) *Termination {
+	if t == nil {
+		return nil
+	}
+	return &Termination{Reason: in.get(t.Reason), ExitCode: t.ExitCode, Signal: t.Signal, FinishedAt: t.FinishedAt.Unix(), Message: t.Message}
 }
 
 func (in *interner) service(s *corev1.Service) *Service {

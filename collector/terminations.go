@@ -1,0 +1,207 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+var terminationsTotal = newMetric("container_terminations_total", prometheus.CounterValue,
+	"Container terminations seen since the exporter started, by workload (the pod's owner, a ReplicaSet resolved to its Deployment, or the bare pod), container, container type (init, regular, ephemeral; pod for a pod-level eviction), reason, exit code and signal.",
+	"namespace", "workload_kind", "workload", "container", "container_type", "reason", "exit_code", "signal")
+
+var terminationsSpec = Spec{
+	Name:      "terminations",
+	Help:      "Count every container termination by workload, reason, exit code and signal, from restart counts, so restarts between scrapes are not lost",
+	DefaultOn: []Role{RoleCluster},
+	Metrics:   []*Metric{terminationsTotal},
+	New:       newTerminationsCollector,
+}
+
+// Reasons the kubelet and the eviction manager give; any other becomes
+// "Other", so that the label stays bounded.
+var knownReasons = []string{"OOMKilled", "Error", "Completed", "ContainerCannotRun", "DeadlineExceeded",
+	"StartError", "Evicted", "Unknown"}
+
+// terminationKey is one counter series.
+type terminationKey struct {
+	namespace, workloadKind, workload, container, containerType, reason, exitCode, signal string
+}
+
+type terminationsCollector struct {
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	counts map[terminationKey]float64
+}
+
+func newTerminationsCollector(d Deps) (Collector, error) {
+	if d.Kube == nil {
+		return nil, errors.New("needs a Kubernetes client configuration")
+	}
+	c := &terminationsCollector{logger: d.Logger, counts: map[terminationKey]float64{}}
+	pods := d.Kube.Informers.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Pods().Informer()
+	})
+	// Only updates count: an Add is a pod seen for the first time (at start
+	// or after it was created), whose past restarts happened before we
+	// watched. A relist after a broken watch comes as updates from the
+	// cached state, so what happened meanwhile is counted once.
+	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*kube.Pod)
+			n, ok2 := newObj.(*kube.Pod)
+			if ok1 && ok2 {
+				c.observe(o, n)
+			}
+		},
+	})
+	return c, err
+}
+
+// observe counts the terminations between two states of a pod.
+func (c *terminationsCollector) observe(old, cur *kube.Pod) {
+	kind, workload := workloadOf(cur)
+	if cur.Reason == "Evicted" && old.Reason != "Evicted" {
+		c.add(terminationKey{cur.Namespace, kind, workload, "", "pod", "Evicted", "", ""}, 1, cur, nil)
+	}
+	before := map[string]kube.ContainerStatus{}
+	for _, cs := range old.Containers {
+		before[cs.Type+"/"+cs.Name] = cs
+	}
+	for _, cs := range cur.Containers {
+		prev, seen := before[cs.Type+"/"+cs.Name]
+		for _, t := range deaths(prev, cs, seen) {
+			c.add(terminationKey{cur.Namespace, kind, workload, cs.Name, cs.Type, reasonLabel(t.term.Reason), exitCodeLabel(t.term.ExitCode), signalLabel(t.term)}, float64(t.n), cur, t.term)
+		}
+	}
+}
+
+type death struct {
+	n    int32
+	term *kube.Termination
+}
+
+// deaths are the runs of a container that ended between two of its
+// statuses. The kubelet first shows a run's end as the current state
+// (terminated); when it restarts the container, restartCount grows and the
+// same end moves to lastState. Each run is counted once, by its end time:
+//   - every restart counts (N restarts between two updates count N, with
+//     the reason of the last, the only one the API still shows);
+//   - a terminated state that is new counts too (a container that does not
+//     restart, or has not yet);
+//   - but the first restart after a terminated state we saw is the restart
+//     of that run, already counted.
+func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
+	var out []death
+	restarts := cur.RestartCount
+	if seen {
+		restarts -= prev.RestartCount
+	}
+	if !seen || restarts < 0 {
+		restarts = 0 // a container new to us, or a count that went back (recreated)
+	}
+	if restarts > 0 && seen && prev.Terminated != nil {
+		restarts-- // that run's end was counted when it was the current state
+	}
+	if restarts > 0 {
+		term := cur.LastTerminated
+		if term == nil {
+			term = &kube.Termination{Reason: "Unknown"}
+		}
+		out = append(out, death{restarts, term})
+	}
+	if cur.Terminated != nil && seen && (prev.Terminated == nil || prev.Terminated.FinishedAt != cur.Terminated.FinishedAt) {
+		out = append(out, death{1, cur.Terminated})
+	}
+	return out
+}
+
+// workloadOf names a pod's workload: its controller, a ReplicaSet resolved
+// to its Deployment by the pod-template-hash the Deployment controller puts
+// in both names, or the bare pod.
+func workloadOf(p *kube.Pod) (kind, name string) {
+	switch {
+	case p.OwnerKind == "":
+		return "Pod", p.Name
+	case p.OwnerKind == "ReplicaSet":
+		if hash := p.Labels["pod-template-hash"]; hash != "" {
+			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {
+				return "Deployment", deploy
+			}
+		}
+	}
+	return p.OwnerKind, p.OwnerName
+}
+
+func reasonLabel(r string) string {
+	if r == "" {
+		return "Unknown"
+	}
+	if slices.Contains(knownReasons, r) {
+		return r
+	}
+	return "Other"
+}
+
+// exitCodeLabel is the exit code for 0-255 (all a process can return) and
+// "other" for anything else the API may carry.
+func exitCodeLabel(code int32) string {
+	if code < 0 || code > 255 {
+		return "other"
+	}
+	return strconv.Itoa(int(code))
+}
+
+// signalLabel names the signal of a death by signal: the API's signal
+// field, else an exit code of 128+N.
+func signalLabel(t *kube.Termination) string {
+	sig := t.Signal
+	if sig == 0 && t.ExitCode > 128 && t.ExitCode < 128+65 {
+		sig = t.ExitCode - 128
+	}
+	if sig <= 0 || sig > 64 {
+		return ""
+	}
+	name := unix.SignalName(syscall.Signal(sig))
+	if name == "" {
+		return "SIG" + strconv.Itoa(int(sig))
+	}
+	return name
+}
+
+func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t *kube.Termination) {
+	c.mu.Lock()
+	c.counts[k] += n
+	c.mu.Unlock()
+	attrs := []any{"namespace", k.namespace, "pod", p.Name, "workload_kind", k.workloadKind, "workload", k.workload,
+		"container", k.container, "container_type", k.containerType, "reason", k.reason, "exit_code", k.exitCode,
+		"signal", k.signal, "count", n}
+	if t != nil && t.Message != "" {
+		attrs = append(attrs, "message", t.Message) // never a label: it goes to the log
+	}
+	c.logger.Info("container terminated", attrs...)
+}
+
+func (c *terminationsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	counts := maps.Clone(c.counts)
+	c.mu.Unlock()
+	for k, v := range counts {
+		ch <- terminationsTotal.value(v, k.namespace, k.workloadKind, k.workload, k.container, k.containerType, k.reason, k.exitCode, k.signal)
+	}
+	return nil
+}

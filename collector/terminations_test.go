@@ -1,0 +1,163 @@
+package collector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/promslog"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+func term(reason string, code int32, finished int64) *kube.Termination {
+	return &kube.Termination{Reason: reason, ExitCode: code, FinishedAt: finished}
+}
+
+func TestDeaths(t *testing.T) {
+	running := func(restarts int32, last *kube.Termination) kube.ContainerStatus {
+		return kube.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, LastTerminated: last}
+	}
+	exited := func(restarts int32, now, last *kube.Termination) kube.ContainerStatus {
+		return kube.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, Terminated: now, LastTerminated: last}
+	}
+	oom := term("OOMKilled", 137, 100)
+	cases := []struct {
+		name       string
+		prev, cur  kube.ContainerStatus
+		seen       bool
+		wantN      int32
+		wantReason string
+	}{
+		{"no change", running(2, oom), running(2, oom), true, 0, ""},
+		{"three restarts between two updates count three", running(2, oom), running(5, term("OOMKilled", 137, 200)), true, 3, "OOMKilled"},
+		{"exit seen as the current state", running(0, nil), exited(0, term("Error", 1, 50), nil), true, 1, "Error"},
+		{"then the restart of that same run does not count again", exited(0, term("Error", 1, 50), nil), running(1, term("Error", 1, 50)), true, 0, ""},
+		{"a restart after a counted exit, plus one more", exited(0, term("Error", 1, 50), nil), running(2, term("Error", 1, 60)), true, 1, "Error"},
+		{"a container new to us counts nothing", kube.ContainerStatus{}, running(7, oom), false, 0, ""},
+		{"a restart count that went back counts nothing", running(5, oom), running(0, nil), true, 0, ""},
+		{"a restart without a last state", running(0, nil), running(1, nil), true, 1, "Unknown"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var n int32
+			reason := ""
+			for _, d := range deaths(tc.prev, tc.cur, tc.seen) {
+				n += d.n
+				reason = d.term.Reason
+			}
+			if n != tc.wantN || reason != tc.wantReason {
+				t.Errorf("got %d %q, want %d %q", n, reason, tc.wantN, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestLabels(t *testing.T) {
+	for _, tc := range []struct {
+		term           kube.Termination
+		code, sig, why string
+	}{
+		{kube.Termination{Reason: "OOMKilled", ExitCode: 137}, "137", "SIGKILL", "OOMKilled"},
+		{kube.Termination{Reason: "Error", ExitCode: 143}, "143", "SIGTERM", "Error"},
+		{kube.Termination{Reason: "Error", ExitCode: 139}, "139", "SIGSEGV", "Error"},
+		{kube.Termination{Reason: "Error", ExitCode: 1}, "1", "", "Error"},
+		{kube.Termination{Reason: "Completed", ExitCode: 0}, "0", "", "Completed"},
+		{kube.Termination{Reason: "Error", ExitCode: -1}, "other", "", "Error"},
+		{kube.Termination{Reason: "Error", ExitCode: 70000}, "other", "", "Error"},
+		{kube.Termination{Reason: "Error", Signal: 6}, "0", "SIGABRT", "Error"},
+		{kube.Termination{Reason: "SomethingNew\x00\n"}, "0", "", "Other"},
+		{kube.Termination{}, "0", "", "Unknown"},
+	} {
+		if got := exitCodeLabel(tc.term.ExitCode); got != tc.code {
+			t.Errorf("%+v: exit code %q, want %q", tc.term, got, tc.code)
+		}
+		if got := signalLabel(&tc.term); got != tc.sig {
+			t.Errorf("%+v: signal %q, want %q", tc.term, got, tc.sig)
+		}
+		if got := reasonLabel(tc.term.Reason); got != tc.why {
+			t.Errorf("%+v: reason %q, want %q", tc.term, got, tc.why)
+		}
+	}
+}
+
+func TestWorkloadOf(t *testing.T) {
+	for _, tc := range []struct {
+		pod        kube.Pod
+		kind, name string
+	}{
+		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-7d9f8c6b5-abcde", Labels: map[string]string{"pod-template-hash": "7d9f8c6b5"}}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}, "Deployment", "web"},
+		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rs-x"}, OwnerKind: "ReplicaSet", OwnerName: "standalone"}, "ReplicaSet", "standalone"},
+		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0"}, OwnerKind: "StatefulSet", OwnerName: "db"}, "StatefulSet", "db"},
+		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug"}}, "Pod", "debug"},
+	} {
+		if kind, name := workloadOf(&tc.pod); kind != tc.kind || name != tc.name {
+			t.Errorf("%s: %s/%s, want %s/%s", tc.pod.Name, kind, name, tc.kind, tc.name)
+		}
+	}
+}
+
+// Through the informer: restarts that happen while the exporter watches
+// count, with the exact number; what happened before it started does not;
+// an update that changes nothing counts nothing.
+func TestTerminationsThroughInformer(t *testing.T) {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-7d9f8c6b5-abcde", Namespace: "shop", Labels: map[string]string{"pod-template-hash": "7d9f8c6b5"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-7d9f8c6b5", Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: 4, // before the exporter started: not counted
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}},
+		}}},
+	}
+	cs := fake.NewClientset(p)
+	kc := &kube.Client{Informers: kube.NewInformers(cs)}
+	col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startInformers(t, kc)
+	c := col.(*terminationsCollector)
+
+	update := func(restarts int32, reason string, code int32, message string) {
+		t.Helper()
+		p.Status.ContainerStatuses[0].RestartCount = restarts
+		p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
+			Reason: reason, ExitCode: code, Message: message, FinishedAt: metav1.NewTime(time.Now())}
+		if _, err := cs.CoreV1().Pods("shop").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(reason, code, signal string) float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.counts[terminationKey{"shop", "Deployment", "web", "app", "regular", reason, code, signal}]
+	}
+	waitCount := func(reason, code, signal string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for count(reason, code, signal) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s/%s/%s: count %v, want %v", reason, code, signal, count(reason, code, signal), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	update(7, "OOMKilled", 137, "out of memory: the message goes to the log, not to a label")
+	waitCount("OOMKilled", "137", "SIGKILL", 3)
+	update(8, "Error", 139, "")
+	waitCount("Error", "139", "SIGSEGV", 1)
+	if _, err := cs.CoreV1().Pods("shop").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err) // the same status again
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := count("Error", "1", ""); got != 0 {
+		t.Errorf("restarts from before the exporter started were counted: %v", got)
+	}
+	waitCount("OOMKilled", "137", "SIGKILL", 3)
+	waitCount("Error", "139", "SIGSEGV", 1)
+	golden(t, scrapeOnce(t, c), "terminations.prom", "kube_triage_container_terminations_total")
+}
