@@ -134,10 +134,10 @@ func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
 // to its Deployment by the pod-template-hash the Deployment controller puts
 // in both names, or the bare pod.
 func workloadOf(p *kube.Pod) (kind, name string) {
-	switch {
-	case p.OwnerKind == "":
+	switch p.OwnerKind {
+	case "":
 		return "Pod", p.Name
-	case p.OwnerKind == "ReplicaSet":
+	case "ReplicaSet":
 		if hash := p.Labels["pod-template-hash"]; hash != "" {
 			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {
 				return "Deployment", deploy
