@@ -209,6 +209,16 @@ func findings(samples map[string]float64) []string {
 		sort.Strings(dnsFailing)
 		lines = append(lines, fmt.Sprintf("dns: %d of %d lookups answer right; failing: %v", dnsProbes-len(dnsFailing), dnsProbes, dnsFailing))
 	}
+	deaths := map[string]float64{}
+	for k, v := range samples {
+		if rest, found := strings.CutPrefix(k, "kube_triage_container_terminations_total{"); found && v > 0 {
+			l := parseLabels(strings.TrimSuffix(rest, "}"))
+			deaths[fmt.Sprintf("%s/%s %s: %s (exit %s %s)", l["namespace"], l["workload"], l["container"], l["reason"], l["exit_code"], l["signal"])] += v
+		}
+	}
+	for _, d := range slices.Sorted(maps.Keys(deaths)) {
+		lines = append(lines, fmt.Sprintf("terminations %s x%g", d, deaths[d]))
+	}
 	var ok, failed []string
 	for k, v := range samples {
 		if name, found := strings.CutPrefix(k, `kube_triage_scrape_collector_success{collector="`); found {

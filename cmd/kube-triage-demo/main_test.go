@@ -48,7 +48,7 @@ func TestDemoRunsAndCleansUp(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demo, "--root="+root, "--exporter="+exporter, "--listen="+listen, "--for=25s")
+	cmd := exec.CommandContext(ctx, demo, "--root="+root, "--exporter="+exporter, "--listen="+listen, "--for=32s")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -59,7 +59,8 @@ func TestDemoRunsAndCleansUp(t *testing.T) {
 		"hostnames-typo",
 		"what kube-triage-exporter found:",
 		"apiserver: reachable, every /livez and /readyz check passing",
-		"collectors: 3 ok (apiserver, dns, services), 0 failing",
+		"collectors: 4 ok (apiserver, dns, services, terminations), 0 failing",
+		"terminations demo/oom-victim app: OOMKilled (exit 137 SIGKILL)",
 		"dns: 10 of 10 lookups answer right",
 		"services selector_matches_nothing: demo/hostnames-typo",
 		"services pods_not_ready: demo/never-ready",

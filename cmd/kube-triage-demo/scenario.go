@@ -114,7 +114,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 	say("  hostnames        Deployment (3 pods) + Service: works, as in the guide")
 	say("  hostnames-typo   Service whose selector (app=hostname) matches no pod")
 	say("  never-ready      Deployment (2 pods) + Service: the pods never become ready")
-	say("  oom-victim       pod whose container is OOM-killed every 15s (not reported yet: the terminations collector is coming)")
+	say("  oom-victim       pod whose container is OOM-killed every 10s")
 	if err := c.StopLeaseRenewal(staleNode); err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 }
 
 // keepFailing plays the failures a kubelet would report: the never-ready
-// pods stay not ready, and oom-victim dies of OOM every 15 seconds.
+// pods stay not ready, and oom-victim dies of OOM every 10 seconds.
 func (s *scenario) keepFailing(ctx context.Context) {
 	restarts := int32(0)
 	var lastOOM time.Time
@@ -138,7 +138,7 @@ func (s *scenario) keepFailing(ctx context.Context) {
 				}
 			}
 		}
-		if time.Since(lastOOM) >= 15*time.Second {
+		if time.Since(lastOOM) >= 10*time.Second {
 			lastOOM = time.Now()
 			restarts++
 			_ = s.cluster.SetContainerTerminated(ctx, demoNamespace, "oom-victim", localcluster.Termination{
