@@ -23,11 +23,24 @@ var terminationsTotal = newMetric("container_terminations_total", prometheus.Cou
 	"Container terminations seen since the exporter started, by workload (the pod's owner, a ReplicaSet resolved to its Deployment, or the bare pod), container, container type (init, regular, ephemeral; pod for a pod-level eviction), reason, exit code and signal.",
 	"namespace", "workload_kind", "workload", "container", "container_type", "reason", "exit_code", "signal")
 
+var (
+	lastTermination = newMetric("container_last_termination_timestamp_seconds", prometheus.GaugeValue,
+		"Unix time of the last termination seen of the workload's container (when it finished).",
+		"namespace", "workload_kind", "workload", "container")
+	podsWaiting = newMetric("workload_pods_waiting", prometheus.GaugeValue,
+		"Pods of the workload with a container waiting for that reason now: CrashLoopBackOff, ImagePullBackOff, ErrImagePull, CreateContainerConfigError, CreateContainerError, InvalidImageName.",
+		"namespace", "workload_kind", "workload", "reason")
+)
+
+// Waiting reasons that mean a workload is stuck; others (ContainerCreating,
+// PodInitializing) are a normal start.
+var stuckReasons = []string{"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"}
+
 var terminationsSpec = Spec{
 	Name:      "terminations",
 	Help:      "Count every container termination by workload, reason, exit code and signal, from restart counts, so restarts between scrapes are not lost",
 	DefaultOn: []Role{RoleCluster},
-	Metrics:   []*Metric{terminationsTotal},
+	Metrics:   []*Metric{terminationsTotal, lastTermination, podsWaiting},
 	New:       newTerminationsCollector,
 }
 
@@ -46,13 +59,18 @@ type terminationsCollector struct {
 
 	mu     sync.Mutex
 	counts map[terminationKey]float64
+	last   map[[4]string]float64   // namespace, kind, workload, container
+	stuck  map[string][]waitingKey // by pod namespace/name: its stuck reasons now
 }
+
+type waitingKey struct{ namespace, kind, workload, reason string }
 
 func newTerminationsCollector(d Deps) (Collector, error) {
 	if d.Kube == nil {
 		return nil, errors.New("needs a Kubernetes client configuration")
 	}
-	c := &terminationsCollector{logger: d.Logger, counts: map[terminationKey]float64{}}
+	c := &terminationsCollector{logger: d.Logger, counts: map[terminationKey]float64{},
+		last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
 	pods := d.Kube.Informers.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Pods().Informer()
 	})
@@ -61,15 +79,52 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 	// watched. A relist after a broken watch comes as updates from the
 	// cached state, so what happened meanwhile is counted once.
 	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if p, ok := obj.(*kube.Pod); ok {
+				c.trackWaiting(p, false)
+			}
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*kube.Pod)
 			n, ok2 := newObj.(*kube.Pod)
 			if ok1 && ok2 {
 				c.observe(o, n)
+				c.trackWaiting(n, false)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*kube.Pod); ok {
+				c.trackWaiting(p, true)
 			}
 		},
 	})
 	return c, err
+}
+
+// trackWaiting keeps, for each pod, the stuck reasons its containers wait
+// for now (each reason once per pod).
+func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
+	var keys []waitingKey
+	if !deleted {
+		kind, workload := workloadOf(p)
+		for _, cs := range p.Containers {
+			k := waitingKey{p.Namespace, kind, workload, cs.Waiting}
+			if slices.Contains(stuckReasons, cs.Waiting) && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	id := p.Namespace + "/" + p.Name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(keys) == 0 {
+		delete(c.stuck, id)
+	} else {
+		c.stuck[id] = keys
+	}
 }
 
 // observe counts the terminations between two states of a pod.
@@ -186,6 +241,11 @@ func signalLabel(t *kube.Termination) string {
 func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t *kube.Termination) {
 	c.mu.Lock()
 	c.counts[k] += n
+	if k.container != "" && t != nil {
+		finished := float64(t.FinishedAt)
+		lk := [4]string{k.namespace, k.workloadKind, k.workload, k.container}
+		c.last[lk] = max(c.last[lk], finished)
+	}
 	c.mu.Unlock()
 	attrs := []any{"namespace", k.namespace, "pod", p.Name, "workload_kind", k.workloadKind, "workload", k.workload,
 		"container", k.container, "container_type", k.containerType, "reason", k.reason, "exit_code", k.exitCode,
@@ -199,9 +259,24 @@ func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t 
 func (c *terminationsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	counts := maps.Clone(c.counts)
+	last := maps.Clone(c.last)
+	waiting := map[waitingKey]float64{}
+	for _, keys := range c.stuck {
+		for _, k := range keys {
+			waiting[k]++
+		}
+	}
 	c.mu.Unlock()
 	for k, v := range counts {
 		ch <- terminationsTotal.value(v, k.namespace, k.workloadKind, k.workload, k.container, k.containerType, k.reason, k.exitCode, k.signal)
+	}
+	for k, v := range last {
+		if v > 0 {
+			ch <- lastTermination.value(v, k[0], k[1], k[2], k[3])
+		}
+	}
+	for k, v := range waiting {
+		ch <- podsWaiting.value(v, k.namespace, k.kind, k.workload, k.reason)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package collector
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -160,4 +162,34 @@ func TestTerminationsThroughInformer(t *testing.T) {
 	waitCount("OOMKilled", "137", "SIGKILL", 3)
 	waitCount("Error", "139", "SIGSEGV", 1)
 	golden(t, scrapeOnce(t, c), "terminations.prom", "kube_triage_container_terminations_total")
+	if v, ok := sample(t, scrapeOnce(t, c), "kube_triage_container_last_termination_timestamp_seconds", map[string]string{"workload": "web", "container": "app"}); !ok || time.Since(time.Unix(int64(v), 0)) > time.Minute {
+		t.Errorf("last termination timestamp %v (present %v), want about now", v, ok)
+	}
+}
+
+// Pods waiting in CrashLoopBackOff or ImagePullBackOff are counted per
+// workload, each pod once per reason, and forgotten when they recover or go.
+func TestWaitingPodsPerWorkload(t *testing.T) {
+	c := &terminationsCollector{logger: promslog.NewNopLogger(), counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
+	pod := func(name string, waiting ...string) *kube.Pod {
+		p := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: map[string]string{"pod-template-hash": "abc"}}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}
+		for i, w := range waiting {
+			p.Containers = append(p.Containers, kube.ContainerStatus{Name: "c" + itoa(i), Type: "regular", Waiting: w})
+		}
+		return p
+	}
+	c.trackWaiting(pod("web-1", "CrashLoopBackOff", "CrashLoopBackOff"), false)
+	c.trackWaiting(pod("web-2", "CrashLoopBackOff", "ContainerCreating"), false)
+	c.trackWaiting(pod("web-3", "ImagePullBackOff"), false)
+	c.trackWaiting(pod("web-3", ""), false) // recovered
+	c.trackWaiting(pod("web-4", "ImagePullBackOff"), false)
+	c.trackWaiting(pod("web-4", "ImagePullBackOff"), true) // deleted
+	want := `
+# HELP kube_triage_workload_pods_waiting Pods of the workload with a container waiting for that reason now: CrashLoopBackOff, ImagePullBackOff, ErrImagePull, CreateContainerConfigError, CreateContainerError, InvalidImageName.
+# TYPE kube_triage_workload_pods_waiting gauge
+kube_triage_workload_pods_waiting{namespace="shop",reason="CrashLoopBackOff",workload="web",workload_kind="Deployment"} 2
+`
+	if err := testutil.GatherAndCompare(scrapeOnce(t, c), strings.NewReader(want), "kube_triage_workload_pods_waiting"); err != nil {
+		t.Error(err)
+	}
 }
