@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,12 @@ var Roles = []Role{RoleCluster, RoleNode}
 // it must return when ctx, which carries the scrape's deadline, is done.
 type Collector interface {
 	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// Pager is a Collector that serves pages of its own (path to handler), for
+// what does not belong in labels, such as termination messages.
+type Pager interface {
+	Pages() map[string]http.Handler
 }
 
 // Runner is a Collector that probes in the background. Run blocks until ctx
@@ -151,6 +159,17 @@ func (e *Exporter) Run(ctx context.Context) {
 		e.kube.Informers.Start(ctx)
 	}
 	wg.Wait()
+}
+
+// Pages are the pages of every collector that serves some.
+func (e *Exporter) Pages() map[string]http.Handler {
+	pages := map[string]http.Handler{}
+	for _, nc := range e.collectors {
+		if p, ok := nc.c.(Pager); ok {
+			maps.Copy(pages, p.Pages())
+		}
+	}
+	return pages
 }
 
 // Scrape returns a prometheus.Collector bound to one scrape: every collector

@@ -3,13 +3,16 @@ package collector
 import (
 	"context"
 	"errors"
+	"html/template"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -61,9 +64,24 @@ type terminationsCollector struct {
 	counts map[terminationKey]float64
 	last   map[[4]string]float64   // namespace, kind, workload, container
 	stuck  map[string][]waitingKey // by pod namespace/name: its stuck reasons now
+	recent []recentTermination     // oldest first, at most recentLimit
 }
 
 type waitingKey struct{ namespace, kind, workload, reason string }
+
+// recentLimit bounds the recent terminations kept for the page.
+const recentLimit = 200
+
+// messageLimit is the kubelet's own cap on a termination message.
+const messageLimit = 4096
+
+// recentTermination is one entry of the /terminations page.
+type recentTermination struct {
+	Time                                time.Time
+	Namespace, Pod, Workload, Container string
+	Reason, ExitCode, Signal, Message   string
+	Count                               float64
+}
 
 func newTerminationsCollector(d Deps) (Collector, error) {
 	if d.Kube == nil {
@@ -239,7 +257,16 @@ func signalLabel(t *kube.Termination) string {
 }
 
 func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t *kube.Termination) {
+	entry := recentTermination{Time: time.Now(), Namespace: k.namespace, Pod: p.Name, Workload: k.workloadKind + "/" + k.workload,
+		Container: k.container, Reason: k.reason, ExitCode: k.exitCode, Signal: k.signal, Count: n}
+	if t != nil {
+		entry.Message = cleanMessage(t.Message)
+	}
 	c.mu.Lock()
+	c.recent = append(c.recent, entry)
+	if len(c.recent) > recentLimit {
+		c.recent = slices.Delete(c.recent, 0, len(c.recent)-recentLimit)
+	}
 	c.counts[k] += n
 	if k.container != "" && t != nil {
 		finished := float64(t.FinishedAt)
@@ -255,6 +282,41 @@ func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t 
 	}
 	c.logger.Info("container terminated", attrs...)
 }
+
+// cleanMessage makes a termination message safe to keep and show: valid
+// UTF-8, at most the kubelet's 4 KiB. (The page escapes it for HTML.)
+func cleanMessage(m string) string {
+	m = strings.ToValidUTF8(m, "\uFFFD")
+	if len(m) > messageLimit {
+		m = strings.ToValidUTF8(m[:messageLimit], "") + "…"
+	}
+	return m
+}
+
+// Pages serves the recent terminations, newest first, with their messages:
+// what a person reads in the guide's "Determine the Reason for Pod Failure".
+func (c *terminationsCollector) Pages() map[string]http.Handler {
+	return map[string]http.Handler{"/terminations": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		recent := slices.Clone(c.recent)
+		c.mu.Unlock()
+		slices.Reverse(recent)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := recentPage.Execute(w, recent); err != nil {
+			c.logger.Warn("rendering /terminations", "err", err)
+		}
+	})}
+}
+
+var recentPage = template.Must(template.New("terminations").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Recent terminations - kube-triage-exporter</title>
+<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;vertical-align:top;text-align:left}pre{margin:0;white-space:pre-wrap;max-width:60em}</style></head>
+<body><h1>Recent container terminations</h1>
+<p>The last {{len .}} terminations seen (at most ` + strconv.Itoa(recentLimit) + `), newest first. The message is what the container wrote to its termination log.</p>
+<table><tr><th>Seen</th><th>Namespace</th><th>Pod</th><th>Workload</th><th>Container</th><th>Reason</th><th>Exit code</th><th>Signal</th><th>Count</th><th>Message</th></tr>
+{{range .}}<tr><td>{{.Time.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Namespace}}</td><td>{{.Pod}}</td><td>{{.Workload}}</td><td>{{.Container}}</td><td>{{.Reason}}</td><td>{{.ExitCode}}</td><td>{{.Signal}}</td><td>{{.Count}}</td><td><pre>{{.Message}}</pre></td></tr>
+{{end}}</table></body></html>
+`))
 
 func (c *terminationsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	c.mu.Lock()

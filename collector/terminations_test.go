@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +193,37 @@ kube_triage_workload_pods_waiting{namespace="shop",reason="CrashLoopBackOff",wor
 `
 	if err := testutil.GatherAndCompare(scrapeOnce(t, c), strings.NewReader(want), "kube_triage_workload_pods_waiting"); err != nil {
 		t.Error(err)
+	}
+}
+
+// The page shows the recent terminations newest first, bounded, with
+// messages escaped and cut at 4 KiB; the message is never a label.
+func TestRecentTerminationsPage(t *testing.T) {
+	c := &terminationsCollector{logger: promslog.NewNopLogger(), counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
+	p := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop"}}
+	for i := range recentLimit + 5 {
+		c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "Error", "1", ""}, 1, p, &kube.Termination{Message: "run " + itoa(i)})
+	}
+	evil := "<script>alert(1)</script>\x00\xff" + strings.Repeat("x", 5000)
+	c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "OOMKilled", "137", "SIGKILL"}, 1, p, &kube.Termination{Message: evil})
+
+	rec := httptest.NewRecorder()
+	c.Pages()["/terminations"].ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/terminations", nil))
+	body := rec.Body.String()
+	if strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;") {
+		t.Error("message not escaped")
+	}
+	if n := strings.Count(body, "<tr><td>"); n != recentLimit {
+		t.Errorf("%d rows, want the %d most recent", n, recentLimit)
+	}
+	if strings.Index(body, "OOMKilled") > strings.Index(body, "run 204") || strings.Contains(body, "run 5<") || !strings.Contains(body, "run 6<") {
+		t.Error("not newest first, or not the most recent ones")
+	}
+	if strings.Count(body, "x") > 4200 {
+		t.Error("message not cut at 4 KiB")
+	}
+	out := render(t, scrapeOnce(t, c), "kube_triage_container_terminations_total")
+	if strings.Contains(out, "script") || strings.Contains(out, "run ") {
+		t.Error("a message reached the metrics")
 	}
 }

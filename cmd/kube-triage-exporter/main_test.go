@@ -317,7 +317,7 @@ func TestDeadAPIServerKeepsServing(t *testing.T) {
 		t.Errorf("connection failures not counted:\n%s", body)
 	}
 	// Not ready (its caches cannot sync) yet healthy and serving.
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/": 200, "/docs/metrics": 200, "/nope": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/": 200, "/docs/metrics": 200, "/terminations": 200, "/nope": 404} {
 		code, _, err := get(http.DefaultClient, base+path)
 		if err != nil || code != want {
 			t.Errorf("GET %s: %d %v, want %d", path, code, err, want)

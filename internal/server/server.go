@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,23 +60,31 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	pages := exp.Pages()
+	for path, h := range pages {
+		mux.Handle(path, h)
+	}
 	mux.HandleFunc(DocsPath, func(w http.ResponseWriter, _ *http.Request) {
 		// text/plain: browsers show it; text/markdown they download.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(docs.Metrics)
 	})
 	if opts.TelemetryPath != "/" {
+		links := []web.LandingLinks{
+			{Address: opts.TelemetryPath, Text: "Metrics"},
+			{Address: "/healthz", Text: "Health", Description: "200 while the process is healthy"},
+			{Address: "/readyz", Text: "Readiness", Description: "200 once the Kubernetes caches have synced"},
+			{Address: DocsPath, Text: "Metrics reference", Description: "every metric, its labels and the guide step it automates"},
+		}
+		for _, path := range slices.Sorted(maps.Keys(pages)) {
+			links = append(links, web.LandingLinks{Address: path, Text: strings.TrimPrefix(path, "/"), Description: "a collector's page"})
+		}
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "kube-triage-exporter",
 			Description: fmt.Sprintf("Probes a Kubernetes cluster the way its debugging guides do and exports what it finds (role %s).", opts.Role),
 			Version:     opts.Version,
 			Profiling:   "false", // no pprof handlers are served
-			Links: []web.LandingLinks{
-				{Address: opts.TelemetryPath, Text: "Metrics"},
-				{Address: "/healthz", Text: "Health", Description: "200 while the process is healthy"},
-				{Address: "/readyz", Text: "Readiness", Description: "200 once the Kubernetes caches have synced"},
-				{Address: DocsPath, Text: "Metrics reference", Description: "every metric, its labels and the guide step it automates"},
-			},
+			Links:       links,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("landing page: %w", err)
