@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
@@ -59,6 +61,7 @@ type terminationKey struct {
 
 type terminationsCollector struct {
 	logger *slog.Logger
+	jobs   cache.Indexer // Jobs, to resolve a Job to its CronJob; nil in tests
 
 	mu     sync.Mutex
 	counts map[terminationKey]float64
@@ -92,6 +95,9 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 	pods := d.Kube.Informers.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Pods().Informer()
 	})
+	c.jobs = d.Kube.Informers.Informer("jobs", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Batch().V1().Jobs().Informer()
+	}).GetIndexer()
 	// Only updates count: an Add is a pod seen for the first time (at start
 	// or after it was created), whose past restarts happened before we
 	// watched. A relist after a broken watch comes as updates from the
@@ -127,7 +133,7 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
 	var keys []waitingKey
 	if !deleted {
-		kind, workload := workloadOf(p)
+		kind, workload := c.workloadOf(p)
 		for _, cs := range p.Containers {
 			k := waitingKey{p.Namespace, kind, workload, cs.Waiting}
 			if slices.Contains(stuckReasons, cs.Waiting) && !slices.Contains(keys, k) {
@@ -147,7 +153,7 @@ func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
 
 // observe counts the terminations between two states of a pod.
 func (c *terminationsCollector) observe(old, cur *kube.Pod) {
-	kind, workload := workloadOf(cur)
+	kind, workload := c.workloadOf(cur)
 	if cur.Reason == "Evicted" && old.Reason != "Evicted" {
 		c.add(terminationKey{cur.Namespace, kind, workload, "", "pod", "Evicted", "", ""}, 1, cur, nil)
 	}
@@ -203,10 +209,11 @@ func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
 	return out
 }
 
-// workloadOf names a pod's workload: its controller, a ReplicaSet resolved
+// workloadOf names a pod's workload: its controller; a ReplicaSet resolved
 // to its Deployment by the pod-template-hash the Deployment controller puts
-// in both names, or the bare pod.
-func workloadOf(p *kube.Pod) (kind, name string) {
+// in both names; a Job resolved to the CronJob that owns it; or the bare
+// pod.
+func (c *terminationsCollector) workloadOf(p *kube.Pod) (kind, name string) {
 	switch p.OwnerKind {
 	case "":
 		return "Pod", p.Name
@@ -214,6 +221,16 @@ func workloadOf(p *kube.Pod) (kind, name string) {
 		if hash := p.Labels["pod-template-hash"]; hash != "" {
 			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {
 				return "Deployment", deploy
+			}
+		}
+	case "Job":
+		if c.jobs != nil {
+			if obj, ok, _ := c.jobs.GetByKey(p.Namespace + "/" + p.OwnerName); ok {
+				if job, ok := obj.(*batchv1.Job); ok {
+					if ref := metav1.GetControllerOf(job); ref != nil && ref.Kind == "CronJob" {
+						return "CronJob", ref.Name
+					}
+				}
 			}
 		}
 	}

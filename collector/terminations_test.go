@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/promslog"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -99,7 +100,7 @@ func TestWorkloadOf(t *testing.T) {
 		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0"}, OwnerKind: "StatefulSet", OwnerName: "db"}, "StatefulSet", "db"},
 		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug"}}, "Pod", "debug"},
 	} {
-		if kind, name := workloadOf(&tc.pod); kind != tc.kind || name != tc.name {
+		if kind, name := (&terminationsCollector{}).workloadOf(&tc.pod); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.pod.Name, kind, name, tc.kind, tc.name)
 		}
 	}
@@ -225,5 +226,28 @@ func TestRecentTerminationsPage(t *testing.T) {
 	out := render(t, scrapeOnce(t, c), "kube_triage_container_terminations_total")
 	if strings.Contains(out, "script") || strings.Contains(out, "run ") {
 		t.Error("a message reached the metrics")
+	}
+}
+
+// A Job's pods are counted under the CronJob that created the Job.
+func TestWorkloadOfCronJob(t *testing.T) {
+	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(&batchv1.Job{ObjectMeta: metav1.ObjectMeta{
+		Name: "nightly-29000000", Namespace: "batch",
+		OwnerReferences: []metav1.OwnerReference{{Kind: "CronJob", Name: "nightly", Controller: ptr.To(true)}},
+	}}))}
+	col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startInformers(t, kc)
+	c := col.(*terminationsCollector)
+	for _, tc := range []struct{ job, kind, name string }{
+		{"nightly-29000000", "CronJob", "nightly"},
+		{"one-off", "Job", "one-off"}, // not (or no longer) known: the Job itself
+	} {
+		p := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: tc.job + "-x", Namespace: "batch"}, OwnerKind: "Job", OwnerName: tc.job}
+		if kind, name := c.workloadOf(p); kind != tc.kind || name != tc.name {
+			t.Errorf("%s: %s/%s, want %s/%s", tc.job, kind, name, tc.kind, tc.name)
+		}
 	}
 }
