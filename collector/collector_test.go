@@ -185,8 +185,9 @@ func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // startInformers starts kc's informers for the test and waits until every
-// one has synced.
-func startInformers(t *testing.T, kc *kube.Client) {
+// one has synced; they stop at the end of the test, or earlier by the
+// returned func.
+func startInformers(t *testing.T, kc *kube.Client) context.CancelFunc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -198,4 +199,5 @@ func startInformers(t *testing.T, kc *kube.Client) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return cancel
 }

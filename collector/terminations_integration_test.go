@@ -55,12 +55,7 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		kc.Informers.Start(ctx)
-		for len(kc.Informers.Pending()) > 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		return col.(*terminationsCollector), cancel
+		return col.(*terminationsCollector), startInformers(t, kc)
 	}
 	die := func(restarts int32, reason string, code int32) {
 		t.Helper()
