@@ -129,25 +129,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}()
 	begin := time.Now()
-	if err := c.configure(); err != nil {
-		return nil, err
-	}
-	for _, name := range []string{Etcd, APIServer} {
-		if err := c.startComponent(ctx, name); err != nil {
-			return nil, err
-		}
-	}
-	// The rest only need the apiserver; start them side by side.
-	errs := make(chan error, 3)
-	for _, name := range []string{ControllerManager, Scheduler, CoreDNS} {
-		go func() { errs <- c.startComponent(ctx, name) }()
-	}
-	for range 3 {
-		if e := <-errs; e != nil && err == nil {
-			err = e
-		}
-	}
-	if err != nil {
+	if err := c.startControlPlane(ctx); err != nil {
 		return nil, err
 	}
 	for _, n := range opts.Nodes {
@@ -291,6 +273,52 @@ func (c *Cluster) Log(name string) string {
 
 const startTimeout = 60 * time.Second
 
+// startControlPlane picks the ports and starts every component but the
+// nodes. Test packages start clusters side by side, and a free port is free
+// only until someone binds it: a file lock shared by every process on the
+// machine covers the time from picking the ports to the components binding
+// them, so two clusters never pick the same one.
+func (c *Cluster) startControlPlane(ctx context.Context) (err error) {
+	unlock, err := lockFile(filepath.Join(os.TempDir(), "kte-localcluster-ports.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.configure(); err != nil {
+		return err
+	}
+	for _, name := range []string{Etcd, APIServer} {
+		if err := c.startComponent(ctx, name); err != nil {
+			return err
+		}
+	}
+	// The rest only need the apiserver; start them side by side.
+	errs := make(chan error, 3)
+	for _, name := range []string{ControllerManager, Scheduler, CoreDNS} {
+		go func() { errs <- c.startComponent(ctx, name) }()
+	}
+	for range 3 {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// lockFile takes an exclusive lock on path, creating it, and returns the
+// function that releases it.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing the file releases the lock
+}
+
 func (c *Cluster) startComponent(ctx context.Context, name string) error {
 	begin := time.Now()
 	if err := c.component(name).start(ctx, startTimeout); err != nil {
@@ -345,7 +373,7 @@ func (c *Cluster) configure() error {
 			fmt.Sprintf("--listen-metrics-urls=http://127.0.0.1:%d", etcdMetrics),
 			"--log-level=warn", "--unsafe-no-fsync=true",
 		},
-		ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/health", etcdMetrics), nil),
+		ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/health", etcdMetrics), plainHTTP),
 	})
 	c.define(&component{
 		name: APIServer, bin: bin(APIServer), log: logOf(APIServer),
@@ -363,13 +391,17 @@ func (c *Cluster) configure() error {
 			if err := c.writeKubeconfig(host, caFile, tokenHex); err != nil {
 				return err
 			}
-			return httpReady(host+"/readyz", c.Config)(ctx)
+			return httpReady(host+"/readyz", func() (*http.Client, error) { return rest.HTTPClientFor(c.Config) })(ctx)
 		},
 	})
+	// The controller-manager and the scheduler write their self-signed
+	// serving certificates to certDir; the readiness check trusts only
+	// that certificate, so it cannot mistake another process on the port
+	// for the component.
 	controlPlaneArgs := func(port int) []string {
 		return []string{
 			"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
-			"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
+			"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port), "--cert-dir=" + certDir,
 			"--leader-elect-lease-duration=8s", "--leader-elect-renew-deadline=6s", "--leader-elect-retry-period=2s",
 		}
 	}
@@ -379,12 +411,12 @@ func (c *Cluster) configure() error {
 			"--service-account-private-key-file="+saKey, "--root-ca-file="+caFile,
 			"--use-service-account-credentials=true",
 			"--cluster-cidr="+podCIDR, "--service-cluster-ip-range="+serviceCIDR),
-		ready: httpReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), nil),
+		ready: httpReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), trusting(filepath.Join(certDir, ControllerManager+".crt"))),
 	})
 	c.define(&component{
 		name: Scheduler, bin: bin(Scheduler), log: logOf(Scheduler),
 		args:  controlPlaneArgs(schedPort),
-		ready: httpReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), nil),
+		ready: httpReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), trusting(filepath.Join(certDir, Scheduler+".crt"))),
 	})
 
 	corefile := filepath.Join(c.Dir, "Corefile")
@@ -420,7 +452,7 @@ localcluster.test.:%[1]d {
 	c.define(&component{
 		name: CoreDNS, bin: bin(CoreDNS), log: logOf(CoreDNS),
 		args:  []string{"-conf", corefile},
-		ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/ready", dnsReady), nil),
+		ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/ready", dnsReady), plainHTTP),
 	})
 
 	stages, err := writeKwokStages(c.opts.Root, c.Dir)
@@ -496,22 +528,17 @@ func (c *Cluster) writeKubeconfig(host, caFile, token string) error {
 	return nil
 }
 
-// httpReady returns a check that GETs url and wants 200. With cfg it uses
-// the admin credentials; without, it skips TLS verification (the
-// controller-manager's and scheduler's self-signed serving certificates).
-func httpReady(url string, cfg *rest.Config) func(ctx context.Context) error {
+// httpReady returns a check that GETs url with the client newClient makes
+// (once it succeeds) and wants 200.
+func httpReady(url string, newClient func() (*http.Client, error)) func(ctx context.Context) error {
 	var client *http.Client
 	return func(ctx context.Context) error {
 		if client == nil {
-			if cfg != nil {
-				hc, err := rest.HTTPClientFor(cfg)
-				if err != nil {
-					return err
-				}
-				client = hc
-			} else {
-				client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a self-signed local component
+			hc, err := newClient()
+			if err != nil {
+				return err
 			}
+			client = hc
 		}
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
@@ -529,6 +556,24 @@ func httpReady(url string, cfg *rest.Config) func(ctx context.Context) error {
 			return fmt.Errorf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
 		}
 		return nil
+	}
+}
+
+func plainHTTP() (*http.Client, error) { return &http.Client{}, nil }
+
+// trusting makes a client that trusts only the certificates in caFile,
+// once the component has written it.
+func trusting(caFile string) func() (*http.Client, error) {
+	return func() (*http.Client, error) {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, errNotReady
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no certificate", caFile)
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 	}
 }
 
@@ -594,15 +639,11 @@ func EnsureBinaries(root string, logf func(string, ...any), names ...string) err
 	if err := os.MkdirAll(BinDir(root), 0o755); err != nil {
 		return err
 	}
-	lock, err := os.OpenFile(filepath.Join(BinDir(root), ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := lockFile(filepath.Join(BinDir(root), ".lock"))
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("locking %s: %w", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file releases it too
+	defer unlock()
 	begin := time.Now()
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, "hack", "build-bins.sh")}, names...)...)
 	cmd.Dir = root

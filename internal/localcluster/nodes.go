@@ -3,6 +3,7 @@ package localcluster
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,10 +58,14 @@ func (c *Cluster) CreateNamespace(ctx context.Context, name string) error {
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
-	return c.wait(ctx, "ServiceAccount "+name+"/default", func(ctx context.Context) (bool, error) {
+	err := c.wait(ctx, "ServiceAccount "+name+"/default", func(ctx context.Context) (bool, error) {
 		_, err := c.Client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	})
+	if err != nil { // the controller-manager creates it: say what it was doing
+		return fmt.Errorf("%w; %s log tail:\n%s", err, ControllerManager, tail(filepath.Join(c.Dir, ControllerManager+".log"), 30))
+	}
+	return nil
 }
 
 // Termination is a container death to write into a pod's status, as the
