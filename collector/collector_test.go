@@ -31,7 +31,8 @@ func golden(t *testing.T, g prometheus.Gatherer, name string, metricNames ...str
 	compareGolden(t, render(t, g, metricNames...), name)
 }
 
-// render gathers g once and returns the exposition of the named families.
+// render gathers g once and returns the exposition of the named families
+// (of all of them if none is named).
 func render(t *testing.T, g prometheus.Gatherer, metricNames ...string) string {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -40,7 +41,7 @@ func render(t *testing.T, g prometheus.Gatherer, metricNames ...string) string {
 	}
 	var got bytes.Buffer
 	for _, mf := range mfs {
-		if slices.Contains(metricNames, mf.GetName()) {
+		if len(metricNames) == 0 || slices.Contains(metricNames, mf.GetName()) {
 			if err := expfmt.NewEncoder(&got, expfmt.NewFormat(expfmt.TypeTextPlain)).Encode(mf); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,13 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,20 +52,21 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	var logs lockedBuffer
 	start := func() (*terminationsCollector, context.CancelFunc) {
 		kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc})
+		col, err := newTerminationsCollector(Deps{Logger: promslog.New(&promslog.Config{Writer: &logs}), Kube: kc})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return col.(*terminationsCollector), startInformers(t, kc)
 	}
-	die := func(restarts int32, reason string, code int32) {
+	die := func(restarts int32, reason string, code int32, message string) {
 		t.Helper()
-		if err := cluster.SetContainerTerminated(ctx, ns, pod, localcluster.Termination{Container: "app", Reason: reason, ExitCode: code, Restarts: restarts}); err != nil {
+		if err := cluster.SetContainerTerminated(ctx, ns, pod, localcluster.Termination{Container: "app", Reason: reason, ExitCode: code, Restarts: restarts, Message: message}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,22 +95,70 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 	}
 
 	first, stopFirst := start()
-	die(1, "OOMKilled", 137)
-	die(4, "OOMKilled", 137) // 3 more restarts before the exporter looks again
-	die(5, "Error", 1)
-	die(6, "Error", 139)
-	waitCounts(first, map[terminationKey]float64{
+	die(1, "OOMKilled", 137, "")
+	die(4, "OOMKilled", 137, "") // 3 more restarts before the exporter looks again
+	die(5, "Error", 1, "")
+	die(6, "Error", 139, "")
+	counts := map[terminationKey]float64{
 		key("OOMKilled", "137", "SIGKILL"): 4,
 		key("Error", "1", ""):              1,
 		key("Error", "139", "SIGSEGV"):     1,
-	})
+	}
+	waitCounts(first, counts)
+
+	// The apiserver restarts: the watch breaks and reconnects, and what
+	// the exporter sees again is not counted again; what happens after is.
+	if err := cluster.StopComponent(localcluster.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.StartComponent(ctx, localcluster.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	const lastWords = "panic: <nil map> & \"quotes\""
+	die(7, "Error", 1, lastWords)
+	counts[key("Error", "1", "")] = 2
+	waitCounts(first, counts)
+	time.Sleep(time.Second) // a late duplicate from the relist would land now
+	waitCounts(first, counts)
+
+	// The last words go to the log and the page, never to /metrics.
+	if !strings.Contains(logs.String(), `panic: <nil map> & \"quotes\"`) {
+		t.Errorf("the termination message is not in the log:\n%s", logs.String())
+	}
+	rec := httptest.NewRecorder()
+	first.Pages()["/terminations"].ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/terminations", nil))
+	if !strings.Contains(rec.Body.String(), html.EscapeString(lastWords)) {
+		t.Errorf("the termination message is not on the page:\n%s", rec.Body.String())
+	}
+	if out := render(t, scrapeOnce(t, first)); strings.Contains(out, "nil map") {
+		t.Error("the termination message reached /metrics")
+	}
 	stopFirst()
 
-	// A new exporter: the 6 restarts it finds are its baseline.
+	// A new exporter: the 7 restarts it finds are its baseline.
 	second, stopSecond := start()
 	defer stopSecond()
-	die(8, "OOMKilled", 137)
+	die(9, "OOMKilled", 137, "")
 	waitCounts(second, map[terminationKey]float64{key("OOMKilled", "137", "SIGKILL"): 2})
+}
+
+// lockedBuffer is a log destination that tests read while the collector
+// writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func fmtCounts(m map[terminationKey]float64) string {
