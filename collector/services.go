@@ -243,7 +243,7 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 		name:          svc.Name,
 		typ:           typ,
 		headless:      svc.ClusterIP == corev1.ClusterIPNone,
-		expectedEmpty: svc.Annotations[kube.ServiceOptOutAnnotation] == "true",
+		expectedEmpty: svc.ExpectedEmpty,
 		endpoints:     map[string]endpointCounts{},
 	}
 	var ready int32
@@ -299,9 +299,9 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 	return r
 }
 
-func matches(selector, labels map[string]string) bool {
+func matches(selector map[string]string, labels kube.Labels) bool {
 	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
+		if got, ok := labels.Get(k); !ok || got != v {
 			return false
 		}
 	}

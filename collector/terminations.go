@@ -218,7 +218,7 @@ func (c *terminationsCollector) workloadOf(p *kube.Pod) (kind, name string) {
 	case "":
 		return "Pod", p.Name
 	case "ReplicaSet":
-		if hash := p.Labels["pod-template-hash"]; hash != "" {
+		if hash, _ := p.Labels.Get("pod-template-hash"); hash != "" {
 			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {
 				return "Deployment", deploy
 			}

@@ -95,10 +95,10 @@ func TestWorkloadOf(t *testing.T) {
 		pod        kube.Pod
 		kind, name string
 	}{
-		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-7d9f8c6b5-abcde", Labels: map[string]string{"pod-template-hash": "7d9f8c6b5"}}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}, "Deployment", "web"},
-		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rs-x"}, OwnerKind: "ReplicaSet", OwnerName: "standalone"}, "ReplicaSet", "standalone"},
-		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0"}, OwnerKind: "StatefulSet", OwnerName: "db"}, "StatefulSet", "db"},
-		{kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug"}}, "Pod", "debug"},
+		{kube.Pod{Meta: kube.Meta{Name: "web-7d9f8c6b5-abcde"}, PodShape: &kube.PodShape{Labels: kube.Labels{"pod-template-hash", "7d9f8c6b5"}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}}, "Deployment", "web"},
+		{kube.Pod{Meta: kube.Meta{Name: "rs-x"}, PodShape: &kube.PodShape{OwnerKind: "ReplicaSet", OwnerName: "standalone"}}, "ReplicaSet", "standalone"},
+		{kube.Pod{Meta: kube.Meta{Name: "db-0"}, PodShape: &kube.PodShape{OwnerKind: "StatefulSet", OwnerName: "db"}}, "StatefulSet", "db"},
+		{kube.Pod{Meta: kube.Meta{Name: "debug"}, PodShape: &kube.PodShape{}}, "Pod", "debug"},
 	} {
 		if kind, name := (&terminationsCollector{}).workloadOf(&tc.pod); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.pod.Name, kind, name, tc.kind, tc.name)
@@ -175,7 +175,7 @@ func TestTerminationsThroughInformer(t *testing.T) {
 func TestWaitingPodsPerWorkload(t *testing.T) {
 	c := &terminationsCollector{logger: promslog.NewNopLogger(), counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
 	pod := func(name string, waiting ...string) *kube.Pod {
-		p := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: map[string]string{"pod-template-hash": "abc"}}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}
+		p := &kube.Pod{Meta: kube.Meta{Name: name, Namespace: "shop"}, PodShape: &kube.PodShape{Labels: kube.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
 		for i, w := range waiting {
 			p.Containers = append(p.Containers, kube.ContainerStatus{Name: "c" + itoa(i), Type: "regular", Waiting: w})
 		}
@@ -201,7 +201,7 @@ kube_triage_workload_pods_waiting{namespace="shop",reason="CrashLoopBackOff",wor
 // messages escaped and cut at 4 KiB; the message is never a label.
 func TestRecentTerminationsPage(t *testing.T) {
 	c := &terminationsCollector{logger: promslog.NewNopLogger(), counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
-	p := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop"}}
+	p := &kube.Pod{Meta: kube.Meta{Name: "web-1", Namespace: "shop"}, PodShape: &kube.PodShape{}}
 	for i := range recentLimit + 5 {
 		c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "Error", "1", ""}, 1, p, &kube.Termination{Message: "run " + itoa(i)})
 	}
@@ -245,7 +245,7 @@ func TestWorkloadOfCronJob(t *testing.T) {
 		{"nightly-29000000", "CronJob", "nightly"},
 		{"one-off", "Job", "one-off"}, // not (or no longer) known: the Job itself
 	} {
-		p := &kube.Pod{ObjectMeta: metav1.ObjectMeta{Name: tc.job + "-x", Namespace: "batch"}, OwnerKind: "Job", OwnerName: tc.job}
+		p := &kube.Pod{Meta: kube.Meta{Name: tc.job + "-x", Namespace: "batch"}, PodShape: &kube.PodShape{OwnerKind: "Job", OwnerName: tc.job}}
 		if kind, name := c.workloadOf(p); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.job, kind, name, tc.kind, tc.name)
 		}

@@ -180,6 +180,14 @@ func TestDeployWorkloadsAreLockedDown(t *testing.T) {
 			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 				t.Errorf("%s: needs cpu and memory requests and a memory limit", where)
 			}
+			// Garbage from the initial list would otherwise grow the heap
+			// to twice what the caches hold; the limit makes the runtime
+			// collect before the kernel kills the container.
+			if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+				return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
+			}) {
+				t.Errorf("%s: needs GOMEMLIMIT from limits.memory", where)
+			}
 			f := newFlags(collector.Specs())
 			if _, err := f.app.Parse(c.Args); err != nil {
 				t.Errorf("%s: args %v: %v", where, c.Args, err)

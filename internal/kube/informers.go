@@ -42,7 +42,7 @@ type Stat struct {
 // NewInformers creates the factory. Informers never resync: collectors read
 // the caches and need no periodic replay of every object.
 func NewInformers(cs kubernetes.Interface) *Informers {
-	in := &interner{m: map[string]string{}}
+	in := newInterner()
 	return &Informers{
 		factory: informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(in.trim)),
 		client:  cs,
@@ -140,7 +140,7 @@ func stripMetadata(obj any) (any, error) {
 // NewTransform returns the transform the informers use, with its own
 // string table: for benchmarks and tools that build record caches by hand.
 func NewTransform() cache.TransformFunc {
-	in := &interner{m: map[string]string{}}
+	in := newInterner()
 	return in.trim
 }
 

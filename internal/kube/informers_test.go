@@ -3,16 +3,19 @@ package kube
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 func services(f informers.SharedInformerFactory) cache.SharedIndexInformer {
@@ -93,7 +96,7 @@ func TestInformersCountListErrors(t *testing.T) {
 }
 
 func TestTrimKeepsTombstones(t *testing.T) {
-	in := &interner{m: map[string]string{}}
+	in := newInterner()
 	d := cache.DeletedFinalStateUnknown{Key: "a/b"}
 	got, err := in.trim(d)
 	if err != nil || got != d {
@@ -121,5 +124,55 @@ func TestResourceOf(t *testing.T) {
 		if got := resourceOf(path); got != want {
 			t.Errorf("resourceOf(%q) = %q, want %q", path, got, want)
 		}
+	}
+}
+
+// Pods of one controller share one shape; a record keys and indexes like
+// the object it came from.
+func TestPodRecords(t *testing.T) {
+	in := newInterner()
+	owner := []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-abc", Controller: ptr.To(true)}}
+	pod := func(name string, labels map[string]string) *Pod {
+		obj, err := in.trim(&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: "u-" + types.UID(name), Labels: labels, OwnerReferences: owner},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}}}}},
+			Status:     corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 3}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.(*Pod)
+	}
+	a := pod("web-abc-1", map[string]string{"pod-template-hash": "abc", "app": "web"})
+	b := pod("web-abc-2", map[string]string{"app": "web", "pod-template-hash": "abc"})
+	c := pod("web-abc-3", map[string]string{"app": "web", "pod-template-hash": "abc", "canary": "yes"})
+	if a.PodShape != b.PodShape {
+		t.Error("two pods of one ReplicaSet do not share their shape")
+	}
+	if a.PodShape == c.PodShape {
+		t.Error("pods with different labels share a shape")
+	}
+	if want := (Labels{"app", "web", "pod-template-hash", "abc"}); !slices.Equal(a.Labels, want) {
+		t.Errorf("labels %q, want %q sorted by key", a.Labels, want)
+	}
+	if v, ok := c.Labels.Get("canary"); !ok || v != "yes" {
+		t.Errorf("Get(canary) = %q, %v", v, ok)
+	}
+	if _, ok := c.Labels.Get("missing"); ok {
+		t.Error("Get found a label that is not set")
+	}
+	if a.OwnerKind != "ReplicaSet" || a.OwnerName != "web-abc" || len(a.Ports) != 1 || a.Containers[0].RestartCount != 3 {
+		t.Errorf("record %+v, shape %+v", a, a.PodShape)
+	}
+	if key, err := cache.MetaNamespaceKeyFunc(a); err != nil || key != "shop/web-abc-1" {
+		t.Errorf("key %q, %v", key, err)
+	}
+	if ns, err := cache.MetaNamespaceIndexFunc(a); err != nil || !slices.Equal(ns, []string{"shop"}) {
+		t.Errorf("namespace index %q, %v", ns, err)
+	}
+	cp := a.DeepCopyObject().(*Pod)
+	cp.Containers[0].RestartCount = 9
+	if a.Containers[0].RestartCount != 3 {
+		t.Error("a copy shares its container statuses with the cached record")
 	}
 }

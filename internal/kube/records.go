@@ -1,8 +1,10 @@
 package kube
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,32 +16,66 @@ import (
 )
 
 // The informer caches hold these records instead of the API objects: the
-// transform (Trim) turns each object into its record before it is cached,
-// keeping only the fields some collector reads. A full Pod is about 15 KB;
-// its record a few hundred bytes. The records embed ObjectMeta (with only
-// name, namespace, UID, resourceVersion and the labels or annotations kept)
-// so that informers key and version them as usual.
+// transform (trim) turns each object into its record before it is cached,
+// keeping only the fields some collector reads. A full Pod is 6 to 15 KB;
+// its record about 300 bytes, most of it the pod's name and its container
+// statuses: what the pods of one controller have in common (labels, ports,
+// owner) is one shared PodShape.
 //
 // Because the caches hold records, the factory's typed listers must not be
 // used: read the informer's store and type-assert to these types.
 
+// Meta is the identity a record keeps: enough for the informers to key and
+// index it. No UID or resourceVersion: the reflector versions the watch
+// from the API objects it decodes, not from what the cache holds.
+type Meta struct {
+	Name, Namespace string
+}
+
+// GetObjectMeta lets client-go (meta.Accessor) read a record's identity.
+func (m *Meta) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace}
+}
+
 // Pod is the cached record of a Pod.
 type Pod struct {
-	metav1.ObjectMeta
+	Meta
+	*PodShape
 	Phase corev1.PodPhase
 	// Ready is the Ready condition, false once the pod is being deleted
 	// (the EndpointSlice controller takes it out of service then).
 	Ready bool
-	// Ports of the regular containers and of the sidecars (init containers
-	// that keep running), which Services can target too.
-	Ports []ContainerPort
 	// Reason is the pod's status reason (Evicted, ...).
 	Reason string
-	// OwnerKind and OwnerName are the controller's; empty for a bare pod.
-	OwnerKind, OwnerName string
 	// Containers are the statuses of the init, regular and ephemeral
 	// containers, as the terminations collector reads them.
 	Containers []ContainerStatus
+}
+
+// PodShape is what the pods of one controller revision have in common; the
+// records of such pods share one copy. Never modify it.
+type PodShape struct {
+	Labels Labels
+	// Ports of the regular containers and of the sidecars (init containers
+	// that keep running), which Services can target too.
+	Ports []ContainerPort
+	// OwnerKind and OwnerName are the controller's; empty for a bare pod.
+	OwnerKind, OwnerName string
+}
+
+// Labels are label pairs sorted by key: key, value, key, value... A slice
+// of strings costs a fraction of a map, and label sets repeat, so equal
+// sets share one copy.
+type Labels []string
+
+// Get returns the value of key and whether the label is set.
+func (l Labels) Get(key string) (string, bool) {
+	for i := 0; i+1 < len(l); i += 2 {
+		if l[i] == key {
+			return l[i+1], true
+		}
+	}
+	return "", false
 }
 
 // ContainerStatus is what the exporter keeps of a container's status.
@@ -72,7 +108,7 @@ type ContainerPort struct {
 
 // Service is the cached record of a Service.
 type Service struct {
-	metav1.ObjectMeta
+	Meta
 	Type      corev1.ServiceType
 	ClusterIP string
 	Selector  map[string]string
@@ -80,6 +116,8 @@ type Service struct {
 	// PublishNotReadyAddresses: its endpoints include pods that are not
 	// ready, so traffic flows whatever their readiness.
 	PublishNotReadyAddresses bool
+	// ExpectedEmpty: the Service carries ServiceOptOutAnnotation "true".
+	ExpectedEmpty bool
 }
 
 // ServicePort is one port of a Service.
@@ -93,7 +131,7 @@ type ServicePort struct {
 // EndpointSlice is the cached record of an EndpointSlice: its Service and
 // address family, and how many of its endpoints are in each condition.
 type EndpointSlice struct {
-	metav1.ObjectMeta
+	Meta
 	Service     string // the kubernetes.io/service-name label; "" if absent
 	AddressType discoveryv1.AddressType
 	Ready       int32 // ready true, or unset (which consumers treat as ready)
@@ -103,22 +141,19 @@ type EndpointSlice struct {
 }
 
 // ServiceOptOutAnnotation on a Service says it is empty on purpose (scaled
-// to zero, a placeholder): its record keeps it, and the alerts stay quiet.
+// to zero, a placeholder): the alerts stay quiet about it.
 const ServiceOptOutAnnotation = "kube-triage.io/expected-empty"
 
 func (p *Pod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (p *Pod) DeepCopyObject() runtime.Object {
-	c := *p
-	c.ObjectMeta = *p.ObjectMeta.DeepCopy()
-	c.Ports = slices.Clone(p.Ports)
-	c.Containers = slices.Clone(p.Containers) // Terminations are never mutated
+	c := *p                                   // the shape is shared and never modified
+	c.Containers = slices.Clone(p.Containers) // Terminations are never modified
 	return &c
 }
 
 func (s *Service) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (s *Service) DeepCopyObject() runtime.Object {
 	c := *s
-	c.ObjectMeta = *s.ObjectMeta.DeepCopy()
 	c.Selector = maps.Clone(s.Selector)
 	c.Ports = slices.Clone(s.Ports)
 	return &c
@@ -127,19 +162,23 @@ func (s *Service) DeepCopyObject() runtime.Object {
 func (e *EndpointSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (e *EndpointSlice) DeepCopyObject() runtime.Object {
 	c := *e
-	c.ObjectMeta = *e.ObjectMeta.DeepCopy()
 	return &c
 }
 
 // interner shares one copy of strings that repeat across objects
-// (namespaces, label keys and values, port names).
+// (namespaces, label keys and values, port names) and of pod shapes.
 type interner struct {
-	mu sync.Mutex
-	m  map[string]string
+	mu     sync.Mutex
+	m      map[string]string
+	shapes map[string]*PodShape
 }
 
-// maxInterned bounds the interner: label values such as pod-template-hash
-// churn with every rollout, so the table starts afresh when it gets this big.
+func newInterner() *interner {
+	return &interner{m: map[string]string{}, shapes: map[string]*PodShape{}}
+}
+
+// maxInterned bounds each table: label values such as pod-template-hash
+// churn with every rollout, so a table starts afresh when it gets this big.
 const maxInterned = 200_000
 
 func (in *interner) get(s string) string {
@@ -169,22 +208,42 @@ func (in *interner) labels(m map[string]string) map[string]string {
 	return out
 }
 
-// meta keeps the identity of an object and the given labels.
-func (in *interner) meta(m *metav1.ObjectMeta, labels map[string]string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Name:            m.Name,
-		Namespace:       in.get(m.Namespace),
-		UID:             m.UID,
-		ResourceVersion: m.ResourceVersion,
-		Labels:          labels,
+// shape returns the one shared copy of s.
+func (in *interner) shape(s PodShape) *PodShape {
+	var key strings.Builder
+	for _, l := range s.Labels {
+		key.WriteString(l)
+		key.WriteByte(0)
 	}
+	key.WriteByte(1)
+	for _, p := range s.Ports {
+		fmt.Fprintf(&key, "%s\x00%d\x00%s\x00", p.Name, p.Port, p.Protocol)
+	}
+	key.WriteString("\x01" + s.OwnerKind + "\x00" + s.OwnerName)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.shapes[key.String()]; ok {
+		return v
+	}
+	if len(in.shapes) >= maxInterned {
+		clear(in.shapes)
+	}
+	in.shapes[key.String()] = &s
+	return &s
 }
 
 func (in *interner) pod(p *corev1.Pod) *Pod {
-	r := &Pod{ObjectMeta: in.meta(&p.ObjectMeta, in.labels(p.Labels)), Phase: corev1.PodPhase(in.get(string(p.Status.Phase)))}
+	r := &Pod{Meta: Meta{Name: p.Name, Namespace: in.get(p.Namespace)}, Phase: corev1.PodPhase(in.get(string(p.Status.Phase)))}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
+		}
+	}
+	var shape PodShape
+	if len(p.Labels) > 0 {
+		shape.Labels = make(Labels, 0, 2*len(p.Labels))
+		for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
+			shape.Labels = append(shape.Labels, in.get(k), in.get(p.Labels[k]))
 		}
 	}
 	containers := p.Spec.Containers
@@ -195,13 +254,14 @@ func (in *interner) pod(p *corev1.Pod) *Pod {
 	}
 	for _, c := range containers {
 		for _, port := range c.Ports {
-			r.Ports = append(r.Ports, ContainerPort{Name: in.get(port.Name), Port: port.ContainerPort, Protocol: corev1.Protocol(in.get(string(port.Protocol)))})
+			shape.Ports = append(shape.Ports, ContainerPort{Name: in.get(port.Name), Port: port.ContainerPort, Protocol: corev1.Protocol(in.get(string(port.Protocol)))})
 		}
 	}
-	r.Reason = in.get(p.Status.Reason)
 	if ref := metav1.GetControllerOf(p); ref != nil {
-		r.OwnerKind, r.OwnerName = in.get(ref.Kind), ref.Name
+		shape.OwnerKind, shape.OwnerName = in.get(ref.Kind), in.get(ref.Name)
 	}
+	r.PodShape = in.shape(shape)
+	r.Reason = in.get(p.Status.Reason)
 	for _, group := range []struct {
 		typ      string
 		statuses []corev1.ContainerStatus
@@ -227,15 +287,13 @@ func (in *interner) termination(t *corev1.ContainerStateTerminated) *Termination
 
 func (in *interner) service(s *corev1.Service) *Service {
 	r := &Service{
-		ObjectMeta: in.meta(&s.ObjectMeta, nil),
-		Type:       corev1.ServiceType(in.get(string(s.Spec.Type))),
-		ClusterIP:  s.Spec.ClusterIP,
-		Selector:   in.labels(s.Spec.Selector),
+		Meta:      Meta{Name: s.Name, Namespace: in.get(s.Namespace)},
+		Type:      corev1.ServiceType(in.get(string(s.Spec.Type))),
+		ClusterIP: s.Spec.ClusterIP,
+		Selector:  in.labels(s.Spec.Selector),
 
 		PublishNotReadyAddresses: s.Spec.PublishNotReadyAddresses,
-	}
-	if v, ok := s.Annotations[ServiceOptOutAnnotation]; ok {
-		r.Annotations = map[string]string{ServiceOptOutAnnotation: in.get(v)}
+		ExpectedEmpty:            s.Annotations[ServiceOptOutAnnotation] == "true",
 	}
 	for _, p := range s.Spec.Ports {
 		tp := p.TargetPort
@@ -249,7 +307,7 @@ func (in *interner) service(s *corev1.Service) *Service {
 
 func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
 	r := &EndpointSlice{
-		ObjectMeta:  in.meta(&s.ObjectMeta, nil),
+		Meta:        Meta{Name: s.Name, Namespace: in.get(s.Namespace)},
 		Service:     in.get(s.Labels[discoveryv1.LabelServiceName]),
 		AddressType: discoveryv1.AddressType(in.get(string(s.AddressType))),
 	}
