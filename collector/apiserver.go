@@ -4,13 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -187,25 +183,12 @@ func (c *apiserverCollector) probe(ctx context.Context, endpoint string) endpoin
 	u := *c.base
 	u.Path = "/" + endpoint
 	u.RawQuery = "verbose"
-	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return endpointResult{reason: "connection", err: err.Error(), duration: time.Since(start)}
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return endpointResult{reason: transportReason(err), err: err.Error(), duration: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	// A verbose answer is a few KiB; cap it so a misbehaving server cannot
-	// make us read without end.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	r := endpointResult{status: resp.StatusCode, duration: time.Since(start), checks: parseHealthChecks(body)}
+	a := getHealth(ctx, c.client, u.String())
+	r := endpointResult{status: a.status, duration: a.duration, checks: parseHealthChecks(a.body), reason: a.reason, err: a.err}
 	switch {
-	case err != nil:
-		r.reason, r.err = transportReason(err), err.Error()
-	case resp.StatusCode == http.StatusOK:
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+	case r.reason != "":
+	case a.status == http.StatusOK:
+	case a.status == http.StatusUnauthorized || a.status == http.StatusForbidden:
 		r.reason = "auth"
 	case len(failedChecks(r.checks)) > 0:
 		r.reason = "check_failed"
@@ -213,27 +196,6 @@ func (c *apiserverCollector) probe(ctx context.Context, endpoint string) endpoin
 		r.reason = "http_status"
 	}
 	return r
-}
-
-// transportReason classifies an error that left no HTTP response.
-func transportReason(err error) string {
-	var (
-		netErr       net.Error
-		certErr      *tls.CertificateVerificationError
-		unknownAuth  x509.UnknownAuthorityError
-		hostnameErr  x509.HostnameError
-		recordHdrErr tls.RecordHeaderError
-	)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
-	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), errors.As(err, &recordHdrErr),
-		// net/http turns a TLS record header error into this text.
-		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return "tls"
-	default:
-		return "connection"
-	}
 }
 
 // checkLine matches one line of a verbose health answer: "[+]etcd ok" or

@@ -59,6 +59,8 @@ type Config struct {
 	APIServer APIServerConfig
 	Services  ServicesConfig
 	DNS       DNSConfig
+	Nodes     NodesConfig
+	KubeProxy KubeProxyConfig
 }
 
 // Deps is what a collector is built from.
@@ -98,6 +100,9 @@ func Specs() []Spec {
 		servicesSpec,
 		dnsSpec,
 		terminationsSpec,
+		controlplaneSpec,
+		nodesSpec,
+		kubeproxySpec,
 	}
 }
 

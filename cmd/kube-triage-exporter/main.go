@@ -128,6 +128,26 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off.",
 		"0s", &f.config.DNS.SweepInterval, time.ParseDuration)
 
+	valueFlag(a, "collector.nodes.interval", "How often the nodes collector (node role) probes its node's kubelet.",
+		"10s", &f.config.Nodes.Interval, time.ParseDuration)
+	valueFlag(a, "collector.nodes.timeout", "Timeout of each kubelet health probe.",
+		"5s", &f.config.Nodes.Timeout, time.ParseDuration)
+	a.Flag("collector.nodes.kubelet-url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. It is asked with the exporter's ServiceAccount token (RBAC: nodes/healthz).").
+		Default("https://127.0.0.1:10250/healthz").StringVar(&f.config.Nodes.KubeletURL)
+	a.Flag("collector.nodes.kubelet-insecure-tls", "Do not verify the kubelet's serving certificate (self-signed unless the cluster bootstraps kubelet serving certificates), as metrics-server's --kubelet-insecure-tls.").
+		BoolVar(&f.config.Nodes.KubeletInsecureTLS)
+
+	valueFlag(a, "collector.kubeproxy.interval", "How often the kubeproxy collector probes kube-proxy and the Service VIPs.",
+		"10s", &f.config.KubeProxy.Interval, time.ParseDuration)
+	valueFlag(a, "collector.kubeproxy.timeout", "Timeout of each kube-proxy probe and VIP connection.",
+		"3s", &f.config.KubeProxy.Timeout, time.ParseDuration)
+	a.Flag("collector.kubeproxy.url", "kube-proxy's health server (--healthz-bind-address) as this node agent reaches it; the DaemonSet passes http://$(HOST_IP):10256.").
+		Default("http://127.0.0.1:10256").StringVar(&f.config.KubeProxy.HealthURL)
+	a.Flag("collector.kubeproxy.metrics-url", "kube-proxy's metrics server (--metrics-bind-address, loopback by default), for its proxy mode; empty skips it.").
+		Default("http://127.0.0.1:10249").StringVar(&f.config.KubeProxy.MetricsURL)
+	a.Flag("collector.kubeproxy.vip", "A Service address host:port to open a TCP connection to through this node's kube-proxy rules (repeatable). Default in a pod: the kubernetes Service ($KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT).").
+		PlaceHolder("HOST:PORT").StringsVar(&f.config.KubeProxy.VIPs)
+
 	promslogflag.AddFlags(a, &f.log)
 	return f
 }
@@ -244,6 +264,26 @@ func (f *flags) validate() error {
 		for _, n := range f.config.DNS.Names {
 			if !hostname.MatchString(n) || len(n) > 253 {
 				return fmt.Errorf("--collector.dns.name=%q is not a domain name", n)
+			}
+		}
+	}
+	if f.collectorEnabled("nodes") && (f.config.Nodes.Interval <= 0 || f.config.Nodes.Timeout <= 0) {
+		return errors.New("--collector.nodes.interval and --collector.nodes.timeout must be positive")
+	}
+	if f.collectorEnabled("kubeproxy") {
+		if f.config.KubeProxy.Interval <= 0 || f.config.KubeProxy.Timeout <= 0 {
+			return errors.New("--collector.kubeproxy.interval and --collector.kubeproxy.timeout must be positive")
+		}
+		if len(f.config.KubeProxy.VIPs) == 0 {
+			// In a pod, the kubernetes Service: it always has endpoints,
+			// so a failure is this node's rules, not an empty Service.
+			if host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"); host != "" && port != "" {
+				f.config.KubeProxy.VIPs = []string{net.JoinHostPort(host, port)}
+			}
+		}
+		for _, v := range f.config.KubeProxy.VIPs {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("--collector.kubeproxy.vip=%q: want host:port", v)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,8 +20,9 @@ import (
 // ask it for the informers they need before Start; it counts each informer's
 // list/watch failures and knows whether its initial list has completed.
 type Informers struct {
-	factory informers.SharedInformerFactory
-	client  kubernetes.Interface
+	factory   informers.SharedInformerFactory
+	transform cache.TransformFunc // the factory's: API objects to records
+	client    kubernetes.Interface
 
 	mu      sync.Mutex
 	tracked map[string]*tracked
@@ -44,9 +46,10 @@ type Stat struct {
 func NewInformers(cs kubernetes.Interface) *Informers {
 	in := newInterner()
 	return &Informers{
-		factory: informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(in.trim)),
-		client:  cs,
-		tracked: map[string]*tracked{},
+		factory:   informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(in.trim)),
+		transform: in.trim,
+		client:    cs,
+		tracked:   map[string]*tracked{},
 	}
 }
 
@@ -120,6 +123,10 @@ func (in *interner) trim(obj any) (any, error) {
 		return in.service(o), nil
 	case *discoveryv1.EndpointSlice:
 		return in.endpointSlice(o), nil
+	case *coordinationv1.Lease:
+		return in.lease(o), nil
+	case *corev1.Node:
+		return in.node(o), nil
 	}
 	return stripMetadata(obj)
 }
@@ -149,14 +156,34 @@ func NewTransform() cache.TransformFunc {
 // limited to that namespace and label: the DNS collector needs the
 // addresses of the cluster DNS pods, and no other slice.
 func (i *Informers) EndpointSlicesOf(namespace, service string) cache.SharedIndexInformer {
-	return i.Informer("endpointslices/"+namespace+"/"+service, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
-		f := informers.NewSharedInformerFactoryWithOptions(i.client, 0,
-			informers.WithNamespace(namespace),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector = discoveryv1.LabelServiceName + "=" + service
-			}),
-			informers.WithTransform(stripMetadata))
+	return i.narrow("endpointslices/"+namespace+"/"+service, stripMetadata,
+		func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Discovery().V1().EndpointSlices().Informer()
+		},
+		informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = discoveryv1.LabelServiceName + "=" + service
+		}))
+}
+
+// LeasesIn returns an informer over the Leases of one namespace, as
+// records: kube-system holds the control plane's leader Leases,
+// kube-node-lease the nodes' heartbeats. Watching those two namespaces
+// needs no cluster-wide permission.
+func (i *Informers) LeasesIn(namespace string) cache.SharedIndexInformer {
+	return i.narrow("leases/"+namespace, i.transform,
+		func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Coordination().V1().Leases().Informer()
+		},
+		informers.WithNamespace(namespace))
+}
+
+// narrow makes (once) the informer for resource from a factory of its own,
+// limited by opts (a namespace, a label selector).
+func (i *Informers) narrow(resource string, transform cache.TransformFunc, get func(informers.SharedInformerFactory) cache.SharedIndexInformer, opts ...informers.SharedInformerOption) cache.SharedIndexInformer {
+	return i.Informer(resource, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
+		f := informers.NewSharedInformerFactoryWithOptions(i.client, 0, append(opts, informers.WithTransform(transform))...)
 		i.extra = append(i.extra, f) // Informer holds i.mu while calling this
-		return f.Discovery().V1().EndpointSlices().Informer()
+		return get(f)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -140,6 +141,31 @@ type EndpointSlice struct {
 	NotReady    int32 // neither ready nor terminating
 }
 
+// Lease is the cached record of a Lease: who holds it and when it was last
+// renewed.
+type Lease struct {
+	Meta
+	Holder string
+	// Renewed is the renew time (the acquire time if never renewed), in
+	// Unix milliseconds; 0 if the Lease has neither.
+	Renewed         int64
+	DurationSeconds int32
+	Transitions     int32
+}
+
+// Node is the cached record of a Node: its conditions and whether the node
+// controller has tainted it unreachable.
+type Node struct {
+	Meta
+	Conditions  []NodeCondition
+	Unreachable bool
+}
+
+// NodeCondition is a condition's type and status (True, False, Unknown).
+type NodeCondition struct {
+	Type, Status string
+}
+
 // ServiceOptOutAnnotation on a Service says it is empty on purpose (scaled
 // to zero, a placeholder): the alerts stay quiet about it.
 const ServiceOptOutAnnotation = "kube-triage.io/expected-empty"
@@ -162,6 +188,19 @@ func (s *Service) DeepCopyObject() runtime.Object {
 func (e *EndpointSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (e *EndpointSlice) DeepCopyObject() runtime.Object {
 	c := *e
+	return &c
+}
+
+func (l *Lease) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (l *Lease) DeepCopyObject() runtime.Object {
+	c := *l
+	return &c
+}
+
+func (n *Node) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (n *Node) DeepCopyObject() runtime.Object {
+	c := *n
+	c.Conditions = slices.Clone(n.Conditions)
 	return &c
 }
 
@@ -331,6 +370,37 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
 		if terminating {
 			r.Terminating++
 		}
+	}
+	return r
+}
+
+func (in *interner) lease(l *coordinationv1.Lease) *Lease {
+	r := &Lease{Meta: Meta{Name: l.Name, Namespace: in.get(l.Namespace)}}
+	if l.Spec.HolderIdentity != nil {
+		r.Holder = *l.Spec.HolderIdentity
+	}
+	if l.Spec.LeaseDurationSeconds != nil {
+		r.DurationSeconds = *l.Spec.LeaseDurationSeconds
+	}
+	if l.Spec.LeaseTransitions != nil {
+		r.Transitions = *l.Spec.LeaseTransitions
+	}
+	switch {
+	case l.Spec.RenewTime != nil:
+		r.Renewed = l.Spec.RenewTime.UnixMilli()
+	case l.Spec.AcquireTime != nil:
+		r.Renewed = l.Spec.AcquireTime.UnixMilli()
+	}
+	return r
+}
+
+func (in *interner) node(n *corev1.Node) *Node {
+	r := &Node{Meta: Meta{Name: n.Name}}
+	for _, c := range n.Status.Conditions {
+		r.Conditions = append(r.Conditions, NodeCondition{Type: in.get(string(c.Type)), Status: in.get(string(c.Status))})
+	}
+	for _, t := range n.Spec.Taints {
+		r.Unreachable = r.Unreachable || t.Key == corev1.TaintNodeUnreachable
 	}
 	return r
 }

@@ -1,0 +1,84 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+)
+
+var (
+	leaderLeasePresent = newMetric("controlplane_leader_lease_present", prometheus.GaugeValue,
+		"1 if the component's leader Lease exists in kube-system, 0 if not: managed control planes often hide the scheduler and controller-manager, so an absent Lease is not a down component.", "component")
+	leaderLeaseAge = newMetric("controlplane_leader_lease_age_seconds", prometheus.GaugeValue,
+		"Seconds since the leader last renewed the component's Lease (as of the exporter's cache). Beyond the Lease duration, no instance is leading.", "component")
+	leaderLeaseDuration = newMetric("controlplane_leader_lease_duration_seconds", prometheus.GaugeValue,
+		"The Lease duration the component's leader set: another instance takes over once the Lease is this old.", "component")
+	leaderTransitions = newMetric("controlplane_leader_transitions", prometheus.GaugeValue,
+		"How many times the component's leadership has changed hands, as the Lease records it.", "component")
+	leaderInfo = newMetric("controlplane_leader_info", prometheus.GaugeValue,
+		"1 for the component's current leader: holder is the Lease's holder identity without the per-process UUID (the host name).", "component", "holder")
+)
+
+var controlplaneSpec = Spec{
+	Name:      "controlplane",
+	Help:      "Watch the kube-scheduler and kube-controller-manager leader Leases: age, holder, absent on managed control planes",
+	DefaultOn: []Role{RoleCluster},
+	Metrics:   []*Metric{leaderLeasePresent, leaderLeaseAge, leaderLeaseDuration, leaderTransitions, leaderInfo},
+	New:       newControlplaneCollector,
+}
+
+// leaderComponents are the components whose leader Leases (named after
+// them, in kube-system) the collector watches.
+var leaderComponents = []string{"kube-scheduler", "kube-controller-manager"}
+
+type controlplaneCollector struct {
+	leases cache.Store
+	now    func() time.Time
+}
+
+func newControlplaneCollector(d Deps) (Collector, error) {
+	if d.Kube == nil {
+		return nil, errors.New("needs a Kubernetes client configuration")
+	}
+	return &controlplaneCollector{leases: d.Kube.Informers.LeasesIn("kube-system").GetStore(), now: time.Now}, nil
+}
+
+func (c *controlplaneCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	now := c.now()
+	for _, comp := range leaderComponents {
+		obj, ok, _ := c.leases.GetByKey("kube-system/" + comp)
+		l, isLease := obj.(*kube.Lease)
+		ch <- leaderLeasePresent.value(boolFloat(ok && isLease), comp)
+		if !ok || !isLease {
+			continue
+		}
+		if l.Renewed > 0 {
+			ch <- leaderLeaseAge.value(leaseAge(now, l), comp)
+		}
+		ch <- leaderLeaseDuration.value(float64(l.DurationSeconds), comp)
+		ch <- leaderTransitions.value(float64(l.Transitions), comp)
+		if l.Holder != "" {
+			ch <- leaderInfo.value(1, comp, holderHost(l.Holder))
+		}
+	}
+	return nil
+}
+
+// leaseAge is how long ago the Lease was renewed; never negative (clocks
+// of the renewer and the exporter differ).
+func leaseAge(now time.Time, l *kube.Lease) float64 {
+	return max(0, float64(now.UnixMilli()-l.Renewed)/1000)
+}
+
+// holderSuffix is the per-process UUID leader election appends to the
+// host name ("cp-1_0f1e..."): a new value at every restart, so not a label.
+var holderSuffix = regexp.MustCompile(`_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// holderHost is the holder identity without its UUID, at most 128 bytes.
+func holderHost(id string) string { return labelValue(holderSuffix.ReplaceAllString(id, "")) }

@@ -1,0 +1,66 @@
+package collector
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// healthAnswer is the outcome of one GET of a health endpoint (the
+// apiserver's, the kubelet's, kube-proxy's).
+type healthAnswer struct {
+	status   int // 0 when no response came
+	body     []byte
+	duration time.Duration
+	reason   string // why no complete answer came: timeout, connection, tls; "" if one did
+	err      string // what went wrong, for the log
+}
+
+// getHealth GETs url under ctx's deadline and reads up to 1 MiB of the
+// answer: a health answer is a few KiB, and a misbehaving server must not
+// make us read without end.
+func getHealth(ctx context.Context, client *http.Client, url string) healthAnswer {
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return healthAnswer{reason: "connection", err: err.Error(), duration: time.Since(start)}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return healthAnswer{reason: transportReason(err), err: err.Error(), duration: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	a := healthAnswer{status: resp.StatusCode, body: body, duration: time.Since(start)}
+	if err != nil {
+		a.reason, a.err = transportReason(err), err.Error()
+	}
+	return a
+}
+
+// transportReason classifies an error that left no HTTP response.
+func transportReason(err error) string {
+	var (
+		netErr       net.Error
+		certErr      *tls.CertificateVerificationError
+		unknownAuth  x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+		recordHdrErr tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), errors.As(err, &recordHdrErr),
+		// net/http turns a TLS record header error into this text.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "tls"
+	default:
+		return "connection"
+	}
+}

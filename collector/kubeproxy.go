@@ -1,0 +1,218 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+)
+
+// KubeProxyConfig configures the kubeproxy collector.
+type KubeProxyConfig struct {
+	Interval, Timeout time.Duration
+	// HealthURL is kube-proxy's health server (it serves /healthz and /livez).
+	HealthURL string
+	// MetricsURL is kube-proxy's metrics server, which serves /proxyMode;
+	// "" skips it.
+	MetricsURL string
+	// VIPs are Service addresses (host:port) to open a TCP connection to:
+	// the proof that this node's kube-proxy has programmed their rules.
+	VIPs []string
+}
+
+var (
+	kubeproxyReachable = newMetric("kubeproxy_reachable", prometheus.GaugeValue,
+		"1 if the last probe of kube-proxy's health server got an HTTP response, 0 if it could not connect or timed out.")
+	kubeproxyProbeSuccess = newMetric("kubeproxy_probe_success", prometheus.GaugeValue,
+		"1 if the last probe of kube-proxy's endpoint answered 200 OK. /healthz also fails while the node is being drained (since Kubernetes 1.28); /livez does not.", "endpoint")
+	kubeproxyProbeStatus = newMetric("kubeproxy_probe_http_status_code", prometheus.GaugeValue,
+		"HTTP status of the last probe of kube-proxy's endpoint; 0 when no response came.", "endpoint")
+	kubeproxyProbeDuration = newMetric("kubeproxy_probe_duration_seconds", prometheus.GaugeValue,
+		"How long the last probe of kube-proxy's endpoint took.", "endpoint")
+	kubeproxyUpdateAge = newMetric("kubeproxy_last_update_age_seconds", prometheus.GaugeValue,
+		"Seconds between kube-proxy's last programming of the node's rules and its current time, from /livez (0 while it is healthy: kube-proxy then reports now).")
+	kubeproxyNodeEligible = newMetric("kubeproxy_node_eligible", prometheus.GaugeValue,
+		"1 if kube-proxy's /healthz says the node is eligible for load-balancer traffic, 0 while it is being drained or deleted.")
+	kubeproxyInfo = newMetric("kubeproxy_info", prometheus.GaugeValue,
+		"1, with kube-proxy's proxy mode (iptables, ipvs, nftables, kernelspace) from /proxyMode on its metrics server, when that answers.", "proxy_mode")
+	kubeproxyVIPReachable = newMetric("kubeproxy_service_vip_reachable", prometheus.GaugeValue,
+		"1 if a TCP connection from this node to the Service address succeeded in the last round, else 0.", "target")
+	kubeproxyVIPDuration = newMetric("kubeproxy_service_vip_connect_duration_seconds", prometheus.GaugeValue,
+		"How long the last TCP connection attempt to the Service address took.", "target")
+)
+
+var kubeproxySpec = Spec{
+	Name:      "kubeproxy",
+	Help:      "Probe this node's kube-proxy (/livez, /healthz, proxy mode) and open TCP connections to chosen Service VIPs through its rules",
+	DefaultOn: []Role{RoleNode},
+	Metrics: []*Metric{kubeproxyReachable, kubeproxyProbeSuccess, kubeproxyProbeStatus, kubeproxyProbeDuration,
+		kubeproxyUpdateAge, kubeproxyNodeEligible, kubeproxyInfo, kubeproxyVIPReachable, kubeproxyVIPDuration},
+	New: newKubeproxyCollector,
+}
+
+var kubeproxyEndpoints = []string{"livez", "healthz"}
+
+type kubeproxyCollector struct {
+	logger *slog.Logger
+	cfg    KubeProxyConfig
+	client *http.Client
+
+	mu   sync.Mutex
+	last *kubeproxyRound
+}
+
+type kubeproxyRound struct {
+	answers   map[string]healthAnswer
+	health    map[string]proxyHealth // parsed answers, by endpoint
+	proxyMode string
+	vips      []vipResult
+}
+
+// proxyHealth is what kube-proxy's /healthz and /livez answer.
+type proxyHealth struct {
+	LastUpdated  time.Time `json:"lastUpdated"`
+	CurrentTime  time.Time `json:"currentTime"`
+	NodeEligible *bool     `json:"nodeEligible"`
+}
+
+type vipResult struct {
+	target   string
+	ok       bool
+	duration time.Duration
+}
+
+func newKubeproxyCollector(d Deps) (Collector, error) {
+	cfg := d.Config.KubeProxy
+	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("interval (%s) and timeout (%s) must be positive", cfg.Interval, cfg.Timeout)
+	}
+	urls := []string{cfg.HealthURL}
+	if cfg.MetricsURL != "" {
+		urls = append(urls, cfg.MetricsURL)
+	}
+	for _, u := range urls {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "http" || p.Host == "" {
+			return nil, fmt.Errorf("kube-proxy URL %q: want http://host:port", u)
+		}
+	}
+	for _, v := range cfg.VIPs {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return nil, fmt.Errorf("vip %q: want host:port", v)
+		}
+	}
+	return &kubeproxyCollector{logger: d.Logger, cfg: cfg, client: &http.Client{}}, nil
+}
+
+func (c *kubeproxyCollector) Run(ctx context.Context) {
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
+		r := c.probeAll(round)
+		if ctx.Err() == nil {
+			c.mu.Lock()
+			c.last = r
+			c.mu.Unlock()
+		}
+	})
+}
+
+// probeAll probes the endpoints, the proxy mode and the VIPs side by side,
+// each under the timeout.
+func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
+	r := &kubeproxyRound{answers: map[string]healthAnswer{}, health: map[string]proxyHealth{}, vips: make([]vipResult, len(c.cfg.VIPs))}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ep := range kubeproxyEndpoints {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			defer cancel()
+			a := getHealth(pctx, c.client, strings.TrimSuffix(c.cfg.HealthURL, "/")+"/"+ep)
+			var h proxyHealth
+			parsed := a.status != 0 && json.Unmarshal(a.body, &h) == nil
+			if a.reason == "" && a.status != http.StatusOK {
+				a.reason = "http_status"
+			}
+			if a.reason != "" {
+				c.logger.Warn("kube-proxy probe failed", "endpoint", ep, "reason", a.reason, "status", a.status, "err", a.err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			r.answers[ep] = a
+			if parsed {
+				r.health[ep] = h
+			}
+		})
+	}
+	if c.cfg.MetricsURL != "" {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			defer cancel()
+			a := getHealth(pctx, c.client, strings.TrimSuffix(c.cfg.MetricsURL, "/")+"/proxyMode")
+			if mode := strings.TrimSpace(string(a.body)); a.status == http.StatusOK && proxyModeValue.MatchString(mode) {
+				mu.Lock()
+				r.proxyMode = mode
+				mu.Unlock()
+			}
+		})
+	}
+	for i, target := range c.cfg.VIPs {
+		wg.Go(func() {
+			start := time.Now()
+			dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			defer cancel()
+			conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", target)
+			if err == nil {
+				conn.Close()
+			} else {
+				c.logger.Warn("Service VIP connection failed", "target", target, "err", err)
+			}
+			r.vips[i] = vipResult{target: target, ok: err == nil, duration: time.Since(start)}
+		})
+	}
+	wg.Wait()
+	return r
+}
+
+// proxyModeValue bounds what /proxyMode may put in a label.
+var proxyModeValue = regexp.MustCompile(`^[a-z]{1,32}$`)
+
+func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.last
+	if r == nil {
+		return nil // no round finished yet: no gauges rather than false zeros
+	}
+	reachable := false
+	for _, ep := range kubeproxyEndpoints {
+		a := r.answers[ep]
+		reachable = reachable || a.status != 0
+		ch <- kubeproxyProbeSuccess.value(boolFloat(a.reason == ""), ep)
+		ch <- kubeproxyProbeStatus.value(float64(a.status), ep)
+		ch <- kubeproxyProbeDuration.value(a.duration.Seconds(), ep)
+	}
+	ch <- kubeproxyReachable.value(boolFloat(reachable))
+	if h, ok := r.health["livez"]; ok && !h.LastUpdated.IsZero() && !h.CurrentTime.IsZero() {
+		ch <- kubeproxyUpdateAge.value(max(0, h.CurrentTime.Sub(h.LastUpdated).Seconds()))
+	}
+	if h, ok := r.health["healthz"]; ok && h.NodeEligible != nil {
+		ch <- kubeproxyNodeEligible.value(boolFloat(*h.NodeEligible))
+	}
+	if r.proxyMode != "" {
+		ch <- kubeproxyInfo.value(1, r.proxyMode)
+	}
+	for _, v := range r.vips {
+		ch <- kubeproxyVIPReachable.value(boolFloat(v.ok), v.target)
+		ch <- kubeproxyVIPDuration.value(v.duration.Seconds(), v.target)
+	}
+	return nil
+}

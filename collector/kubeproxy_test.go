@@ -1,0 +1,132 @@
+package collector
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/promslog"
+)
+
+// fakeKubeProxy serves kube-proxy's health and metrics endpoints. stale
+// is how long ago it last programmed the rules (0: healthy); draining
+// makes /healthz fail with nodeEligible false, as during a drain.
+func fakeKubeProxy(t *testing.T, stale time.Duration, draining bool, delay time.Duration) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		now := time.Now().UTC()
+		last := now.Add(-stale)
+		healthy := stale == 0
+		body := func(eligible string) string {
+			return `{"lastUpdated":"` + last.Format(time.RFC3339Nano) + `","currentTime":"` + now.Format(time.RFC3339Nano) + `"` + eligible + `,"healthy":` + map[bool]string{true: "true", false: "false"}[healthy] + `}`
+		}
+		switch r.URL.Path {
+		case "/livez":
+			if !healthy {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			_, _ = w.Write([]byte(body("")))
+		case "/healthz":
+			if !healthy || draining {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			_, _ = w.Write([]byte(body(`,"nodeEligible":` + map[bool]string{true: "false", false: "true"}[draining])))
+		case "/proxyMode":
+			_, _ = w.Write([]byte("nftables"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newTestKubeproxy(t *testing.T, url string, vips []string, timeout time.Duration) *kubeproxyCollector {
+	t.Helper()
+	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), Config: Config{KubeProxy: KubeProxyConfig{
+		Interval: time.Hour, Timeout: timeout, HealthURL: url, MetricsURL: url, VIPs: vips}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return col.(*kubeproxyCollector)
+}
+
+func TestKubeproxyProbe(t *testing.T) {
+	vip, err := net.Listen("tcp", "127.0.0.1:0") // a VIP whose rules work
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vip.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0") // one whose rules are missing
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close()
+	closedURL := "http://" + dead.Addr().String()
+
+	for _, tc := range []struct {
+		name     string
+		url      string
+		want     map[string]float64 // by metric name, labels in the key after '|'
+		wantMode bool
+	}{
+		{"healthy", fakeKubeProxy(t, 0, false, 0).URL, map[string]float64{
+			"kube_triage_kubeproxy_reachable": 1, "kube_triage_kubeproxy_probe_success|livez": 1, "kube_triage_kubeproxy_probe_success|healthz": 1,
+			"kube_triage_kubeproxy_last_update_age_seconds": 0, "kube_triage_kubeproxy_node_eligible": 1}, true},
+		{"rules stale for 5 minutes", fakeKubeProxy(t, 5*time.Minute, false, 0).URL, map[string]float64{
+			"kube_triage_kubeproxy_reachable": 1, "kube_triage_kubeproxy_probe_success|livez": 0, "kube_triage_kubeproxy_probe_http_status_code|livez": 503,
+			"kube_triage_kubeproxy_last_update_age_seconds": 300}, true},
+		{"node draining: healthz fails, livez does not", fakeKubeProxy(t, 0, true, 0).URL, map[string]float64{
+			"kube_triage_kubeproxy_probe_success|livez": 1, "kube_triage_kubeproxy_probe_success|healthz": 0, "kube_triage_kubeproxy_node_eligible": 0}, true},
+		{"slow", fakeKubeProxy(t, 0, false, 2*time.Second).URL, map[string]float64{
+			"kube_triage_kubeproxy_reachable": 0, "kube_triage_kubeproxy_probe_success|livez": 0}, false},
+		{"absent", closedURL, map[string]float64{
+			"kube_triage_kubeproxy_reachable": 0, "kube_triage_kubeproxy_probe_http_status_code|healthz": 0}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestKubeproxy(t, tc.url, []string{vip.Addr().String(), dead.Addr().String()}, 300*time.Millisecond)
+			start := time.Now()
+			c.last = c.probeAll(context.Background())
+			if took := time.Since(start); took > 1500*time.Millisecond {
+				t.Errorf("a round took %s, beyond its 300ms timeout", took)
+			}
+			g := scrapeOnce(t, c)
+			for key, want := range tc.want {
+				name, ep, _ := strings.Cut(key, "|")
+				labels := map[string]string{}
+				if ep != "" {
+					labels["endpoint"] = ep
+				}
+				if v, ok := sample(t, g, name, labels); !ok || v < want-1 || v > want+1 {
+					t.Errorf("%s%v = %v (present %v), want %v", name, labels, v, ok, want)
+				}
+			}
+			if _, ok := sample(t, g, "kube_triage_kubeproxy_info", map[string]string{"proxy_mode": "nftables"}); ok != tc.wantMode {
+				t.Errorf("proxy mode reported %v, want %v", ok, tc.wantMode)
+			}
+			for target, want := range map[string]float64{vip.Addr().String(): 1, dead.Addr().String(): 0} {
+				if v, ok := sample(t, g, "kube_triage_kubeproxy_service_vip_reachable", map[string]string{"target": target}); !ok || v != want {
+					t.Errorf("VIP %s reachable = %v (present %v), want %v", target, v, ok, want)
+				}
+			}
+		})
+	}
+}
+
+func TestKubeproxyBadConfig(t *testing.T) {
+	for _, cfg := range []KubeProxyConfig{
+		{Interval: time.Second, Timeout: time.Second, HealthURL: "127.0.0.1:10256"},
+		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", MetricsURL: "https://x:1"},
+		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", VIPs: []string{"10.96.0.1"}},
+		{Interval: 0, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256"},
+	} {
+		if _, err := newKubeproxyCollector(Deps{Config: Config{KubeProxy: cfg}}); err == nil {
+			t.Errorf("%+v: no error", cfg)
+		}
+	}
+}

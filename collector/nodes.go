@@ -1,0 +1,179 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+)
+
+// NodesConfig configures the nodes collector's kubelet probe (node role).
+type NodesConfig struct {
+	Interval, Timeout time.Duration
+	// KubeletURL is the kubelet's health endpoint as seen from the node agent.
+	KubeletURL string
+	// KubeletInsecureTLS skips verifying the kubelet's serving certificate,
+	// which is self-signed unless the cluster bootstraps kubelet serving
+	// certificates.
+	KubeletInsecureTLS bool
+}
+
+var (
+	nodeCondition = newMetric("node_condition", prometheus.GaugeValue,
+		"1 for the node condition's current status (true, false, unknown), 0 for the others. Conditions include Ready, the pressures, NetworkUnavailable and any that node-problem-detector sets (KernelDeadlock, ReadonlyFilesystem...).", "node", "condition", "status")
+	nodeLeaseAge = newMetric("node_lease_age_seconds", prometheus.GaugeValue,
+		"Seconds since the node's kubelet last renewed its Lease in kube-node-lease (as of the exporter's cache); the kubelet renews every 10s by default.", "node")
+	nodeUnreachable = newMetric("node_unreachable_taint", prometheus.GaugeValue,
+		"1 if the node controller has tainted the node node.kubernetes.io/unreachable (its kubelet stopped reporting), else 0.", "node")
+	kubeletReachable = newMetric("kubelet_reachable", prometheus.GaugeValue,
+		"1 if the last probe of the kubelet's health endpoint on this agent's node got an HTTP response, 0 if it could not connect or timed out.")
+	kubeletProbeSuccess = newMetric("kubelet_probe_success", prometheus.GaugeValue,
+		"1 if the last probe of the kubelet's health endpoint on this agent's node answered 200 OK.")
+	kubeletProbeStatus = newMetric("kubelet_probe_http_status_code", prometheus.GaugeValue,
+		"HTTP status of the last kubelet health probe; 0 when no response came.")
+	kubeletProbeDuration = newMetric("kubelet_probe_duration_seconds", prometheus.GaugeValue,
+		"How long the last kubelet health probe took.")
+)
+
+var nodesSpec = Spec{
+	Name:      "nodes",
+	Help:      "Node conditions (node-problem-detector's too), node Lease age and unreachable taints; in the node role, the kubelet's health on this node",
+	DefaultOn: []Role{RoleCluster, RoleNode},
+	Metrics: []*Metric{nodeCondition, nodeLeaseAge, nodeUnreachable,
+		kubeletReachable, kubeletProbeSuccess, kubeletProbeStatus, kubeletProbeDuration},
+	New: newNodesCollector,
+}
+
+// nodesCollector reads Nodes and their Leases in the cluster role, and
+// probes its own node's kubelet in the node role.
+type nodesCollector struct {
+	// cluster role
+	nodes, leases cache.Store
+	now           func() time.Time
+
+	// node role
+	logger *slog.Logger
+	cfg    NodesConfig
+	client *http.Client
+	mu     sync.Mutex
+	last   *healthAnswer // nil until the first probe
+}
+
+func newNodesCollector(d Deps) (Collector, error) {
+	if d.Kube == nil {
+		return nil, errors.New("needs a Kubernetes client configuration")
+	}
+	if d.Role == RoleNode {
+		return newKubeletProber(d)
+	}
+	nodes := d.Kube.Informers.Informer("nodes", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Nodes().Informer()
+	})
+	return &nodesCollector{nodes: nodes.GetStore(), leases: d.Kube.Informers.LeasesIn("kube-node-lease").GetStore(), now: time.Now}, nil
+}
+
+func newKubeletProber(d Deps) (Collector, error) {
+	cfg := d.Config.Nodes
+	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("interval (%s) and timeout (%s) must be positive", cfg.Interval, cfg.Timeout)
+	}
+	if u, err := url.Parse(cfg.KubeletURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("kubelet URL %q: want http(s)://host:port/path", cfg.KubeletURL)
+	}
+	// The kubelet authorizes /healthz (nodes/healthz, or nodes/proxy before
+	// fine-grained kubelet authorization) with the exporter's own token.
+	rc := rest.CopyConfig(d.Kube.Config)
+	if cfg.KubeletInsecureTLS {
+		rc.TLSClientConfig = rest.TLSClientConfig{Insecure: true}
+	}
+	client, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client: %w", err)
+	}
+	return &nodesCollector{logger: d.Logger, cfg: cfg, client: client}, nil
+}
+
+func (c *nodesCollector) Run(ctx context.Context) {
+	if c.client == nil {
+		return // cluster role: the informers do the work
+	}
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
+		a := c.probeKubelet(round)
+		if ctx.Err() == nil {
+			c.mu.Lock()
+			c.last = &a
+			c.mu.Unlock()
+		}
+	})
+}
+
+// probeKubelet GETs the kubelet's health endpoint under the timeout.
+func (c *nodesCollector) probeKubelet(ctx context.Context) healthAnswer {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	a := getHealth(ctx, c.client, c.cfg.KubeletURL)
+	if a.reason == "" && a.status != http.StatusOK {
+		a.reason = "http_status"
+	}
+	if a.reason != "" {
+		c.logger.Warn("kubelet health probe failed", "url", c.cfg.KubeletURL, "reason", a.reason, "status", a.status,
+			"body", strings.TrimSpace(string(a.body[:min(len(a.body), 512)])), "err", a.err)
+	}
+	return a
+}
+
+func (c *nodesCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	if c.client != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.last != nil {
+			ch <- kubeletReachable.value(boolFloat(c.last.status != 0))
+			ch <- kubeletProbeSuccess.value(boolFloat(c.last.reason == ""))
+			ch <- kubeletProbeStatus.value(float64(c.last.status))
+			ch <- kubeletProbeDuration.value(c.last.duration.Seconds())
+		}
+		return nil
+	}
+	now := c.now()
+	for _, obj := range c.nodes.List() {
+		n, ok := obj.(*kube.Node)
+		if !ok {
+			continue
+		}
+		for _, cond := range n.Conditions {
+			status := strings.ToLower(cond.Status)
+			for _, s := range []string{"true", "false", "unknown"} {
+				ch <- nodeCondition.value(boolFloat(s == status), n.Name, labelValue(cond.Type), s)
+			}
+		}
+		ch <- nodeUnreachable.value(boolFloat(n.Unreachable), n.Name)
+		if obj, ok, _ := c.leases.GetByKey("kube-node-lease/" + n.Name); ok {
+			if l, ok := obj.(*kube.Lease); ok && l.Renewed > 0 {
+				ch <- nodeLeaseAge.value(leaseAge(now, l), n.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// labelValue bounds a value that comes from the cluster (a condition type
+// another tool chose) to 128 bytes.
+func labelValue(s string) string {
+	if len(s) > 128 {
+		return s[:128]
+	}
+	return s
+}
