@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,6 +252,8 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"malformed resolv.conf", []string{"--kubeconfig=" + dead, "--collector.dns.resolv-conf=" + badResolv}, "--collector.dns.resolv-conf: " + badResolv + ":2: options ndots:x is not a number"},
 		{"bad DNS name", []string{"--kubeconfig=" + dead, "--collector.dns.name=bad name!"}, `--collector.dns.name="bad name!" is not a domain name`},
 		{"invalid listen address", []string{"--kubeconfig=" + dead, "--web.listen-address=not-an-address"}, "--web.listen-address=not-an-address"},
+		{"VIP without a port", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.kubeproxy.vip=10.96.0.1"}, `--collector.kubeproxy.vip="10.96.0.1": want host:port`},
+		{"kubelet URL that is not HTTP", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.nodes.kubelet-url=10.0.0.1:10250"}, `kubelet URL "10.0.0.1:10250"`},
 		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
 	}
 	for _, tc := range cases {
@@ -364,10 +367,66 @@ func TestExporterOnLocalControlPlane(t *testing.T) {
 		body = b
 		return strings.Contains(b, "\nkube_triage_apiserver_reachable 1\n") &&
 			strings.Contains(b, `kube_triage_apiserver_check_success{check="etcd",endpoint="readyz"} 1`) &&
-			strings.Contains(b, `kube_triage_dns_probe_success{name="kubernetes.default",server="service",server_kind="service"} 1`), err
+			strings.Contains(b, `kube_triage_dns_probe_success{name="kubernetes.default",server="service",server_kind="service"} 1`) &&
+			strings.Contains(b, `kube_triage_controlplane_leader_lease_present{component="kube-scheduler"} 1`) &&
+			strings.Contains(b, `kube_triage_node_condition{condition="Ready",node="node-a",status="true"} 1`) &&
+			strings.Contains(b, `kube_triage_node_lease_age_seconds{node="node-a"}`), err
 	})
 	if code, _, err := get(http.DefaultClient, "http://"+e.addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz: %d %v", code, err)
+	}
+	checkExposition(t, body)
+}
+
+// The binary in the node role against the local control plane, with a
+// kubelet and a kube-proxy stand-in on loopback (no kubelet or kube-proxy
+// runs here) and a Service VIP that accepts connections: the agent probes
+// each from its node and reaches the apiserver.
+func TestNodeAgentOnLocalControlPlane(t *testing.T) {
+	cluster := clustertest.Shared(t)
+	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || r.Header.Get("Authorization") == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer kubelet.Close()
+	kubeProxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		switch r.URL.Path {
+		case "/livez", "/healthz":
+			_, _ = w.Write([]byte(`{"lastUpdated":"` + now + `","currentTime":"` + now + `","nodeEligible":true,"healthy":true}`))
+		case "/proxyMode":
+			_, _ = w.Write([]byte("iptables"))
+		}
+	}))
+	defer kubeProxy.Close()
+	vip, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vip.Close()
+
+	e := startExporter(t, append(cluster.ExporterArgs(), "--role=node", "--node-name=node-a",
+		"--collector.nodes.interval=300ms", "--collector.nodes.kubelet-url="+kubelet.URL+"/healthz", "--collector.nodes.kubelet-insecure-tls",
+		"--collector.kubeproxy.interval=300ms", "--collector.kubeproxy.url="+kubeProxy.URL, "--collector.kubeproxy.metrics-url="+kubeProxy.URL,
+		"--collector.kubeproxy.vip="+vip.Addr().String(), "--collector.apiserver.interval=300ms", "--collector.dns.interval=1s")...)
+	var body string
+	waitFor(t, "the node agent's probes all succeeding", 30*time.Second, func() (bool, error) {
+		_, b, err := get(http.DefaultClient, "http://"+e.addr+"/metrics")
+		body = b
+		return strings.Contains(b, "\nkube_triage_apiserver_reachable 1\n") &&
+			strings.Contains(b, "\nkube_triage_kubelet_probe_success 1\n") &&
+			strings.Contains(b, `kube_triage_kubeproxy_probe_success{endpoint="livez"} 1`) &&
+			strings.Contains(b, `kube_triage_kubeproxy_info{proxy_mode="iptables"} 1`) &&
+			strings.Contains(b, `kube_triage_kubeproxy_service_vip_reachable{target="`+vip.Addr().String()+`"} 1`), err
+	})
+	// The node role watches no Nodes, Leases or Pods.
+	for _, absent := range []string{"kube_triage_node_lease_age_seconds", "kube_triage_controlplane_", "kube_triage_container_terminations_total"} {
+		if strings.Contains(body, absent) {
+			t.Errorf("the node agent exports %s, a cluster-role family", absent)
+		}
 	}
 	checkExposition(t, body)
 }
