@@ -173,6 +173,34 @@ func findings(samples map[string]float64) []string {
 			lines = append(lines, fmt.Sprintf("apiserver: %s, failing checks: %s", state, strings.Join(failing, ", ")))
 		}
 	}
+	var leaders []string
+	for k, v := range samples {
+		if rest, found := strings.CutPrefix(k, "kube_triage_controlplane_leader_lease_age_seconds{"); found {
+			leaders = append(leaders, fmt.Sprintf("%s renewed %.0fs ago", parseLabels(strings.TrimSuffix(rest, "}"))["component"], v))
+		}
+	}
+	if len(leaders) > 0 {
+		sort.Strings(leaders)
+		lines = append(lines, "control plane leaders: "+strings.Join(leaders, ", "))
+	}
+	var nodes []string
+	for k, v := range samples {
+		if rest, found := strings.CutPrefix(k, "kube_triage_node_lease_age_seconds{"); found {
+			node := parseLabels(strings.TrimSuffix(rest, "}"))["node"]
+			state := "renewing"
+			if v > 40 {
+				state = "STALE"
+			}
+			if samples[fmt.Sprintf(`kube_triage_node_unreachable_taint{node=%q}`, node)] == 1 {
+				state += ", tainted unreachable"
+			}
+			nodes = append(nodes, fmt.Sprintf("%s Lease %.0fs old (%s)", node, v, state))
+		}
+	}
+	if len(nodes) > 0 {
+		sort.Strings(nodes)
+		lines = append(lines, "nodes: "+strings.Join(nodes, "; "))
+	}
 	verdicts := map[string][]string{}
 	for k, v := range samples {
 		rest, found := strings.CutPrefix(k, "kube_triage_service_verdict{")
