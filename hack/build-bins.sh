@@ -8,7 +8,7 @@
 #
 # Versions are pinned in tools/versions.env and, authoritatively, in the wrapper
 # modules' go.mod/go.sum (tools/kube, tools/etcd, tools/coredns, tools/kwok and
-# tools/go.mod for promtool). A binary is rebuilt only when its stamp (version,
+# tools/go.mod for promtool and prometheus, tools/alertmanager). A binary is rebuilt only when its stamp (version,
 # hash of its wrapper go.mod+go.sum, Go version, build flags) changes.
 #
 # Environment: BIN_DIR (default <repo>/.cache/bin), FORCE=1 (same as -f).
@@ -26,7 +26,7 @@ source "${TOOLS}/versions.env"
 
 # Default build order: kube binaries next to each other so they share the build cache
 # (kube-proxy adds ~15s once kube-apiserver is built).
-DEFAULT_NAMES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kube-proxy coredns kwok promtool)
+DEFAULT_NAMES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kube-proxy coredns kwok promtool prometheus alertmanager)
 
 # prometheus module v0.MMM.P is Prometheus M.MM.P (v0.316.0 -> 3.16.0).
 prom_release() {
@@ -68,6 +68,17 @@ describe() {
       VERSION_MOD="github.com/prometheus/prometheus"
       LDFLAGS+=" -X github.com/prometheus/common/version.Version=$(prom_release "${PROMETHEUS_VERSION}")"
       LDFLAGS+=" -X github.com/prometheus/common/version.Branch=HEAD" ;;
+    prometheus)
+      # No -tags builtinassets: the API works without the web UI, which
+      # would need npm.
+      WRAPPER="${TOOLS}" PKG="github.com/prometheus/prometheus/cmd/prometheus" VERSION="${PROMETHEUS_VERSION}"
+      VERSION_MOD="github.com/prometheus/prometheus"
+      LDFLAGS+=" -X github.com/prometheus/common/version.Version=$(prom_release "${PROMETHEUS_VERSION}")"
+      LDFLAGS+=" -X github.com/prometheus/common/version.Branch=HEAD" ;;
+    alertmanager)
+      WRAPPER="${TOOLS}/alertmanager" PKG="github.com/prometheus/alertmanager/cmd/alertmanager" VERSION="${ALERTMANAGER_VERSION}"
+      VERSION_MOD="github.com/prometheus/alertmanager"
+      LDFLAGS+=" -X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" ;;
     *) return 1 ;;
   esac
 }

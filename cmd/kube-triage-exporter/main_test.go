@@ -105,46 +105,10 @@ func TestFlagsDocumentedInREADME(t *testing.T) {
 
 // --- the binary, as a user runs it ---------------------------------------
 
-// exporter is a running kube-triage-exporter process.
-type exporter struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *syncBuffer
-	done   chan struct{} // closed when the process has exited
-	exit   error         // its exit status, once done is closed
-}
-
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { b := &syncBuffer{mu: make(chan struct{}, 1)}; return b }
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // deadKubeconfig points at a port where nothing listens.
 func deadKubeconfig(t *testing.T) string {
 	t.Helper()
-	dead := freeAddr(t)
+	dead := testenv.FreeAddr(t)
 	return writeFile(t, "kubeconfig", fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -167,55 +131,6 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func startExporter(t *testing.T, args ...string) *exporter {
-	t.Helper()
-	e := &exporter{addr: freeAddr(t), stderr: newSyncBuffer(), done: make(chan struct{})}
-	e.cmd = exec.Command(testenv.Exporter(t), append([]string{"--web.listen-address=" + e.addr}, args...)...)
-	e.cmd.Stderr = e.stderr
-	e.cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent")
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		e.exit = e.cmd.Wait()
-		close(e.done)
-	}()
-	t.Cleanup(func() {
-		_ = e.cmd.Process.Kill()
-		<-e.done
-		if t.Failed() {
-			t.Logf("exporter log:\n%s", e.stderr.String())
-		}
-	})
-	return e
-}
-
-// waitFor polls until cond holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
-}
-
-func get(client *http.Client, url string) (int, string, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
 }
 
 // Bad input stops start-up at once, with one line that names the problem.
@@ -286,11 +201,11 @@ func TestBadInputStopsStartup(t *testing.T) {
 // serves, says so in its metrics, and every metric it exports is documented
 // and passes promtool check metrics.
 func TestDeadAPIServerKeepsServing(t *testing.T) {
-	e := startExporter(t, "--kubeconfig="+deadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
-	base := "http://" + e.addr
+	e := testenv.StartExporter(t, "--kubeconfig="+deadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
+	base := "http://" + e.Addr
 	var body string
-	waitFor(t, "kube_triage_apiserver_reachable 0", 10*time.Second, func() (bool, error) {
-		_, b, err := get(http.DefaultClient, base+"/metrics")
+	testenv.WaitFor(t, "kube_triage_apiserver_reachable 0", 10*time.Second, func() (bool, error) {
+		_, b, err := testenv.Get(http.DefaultClient, base+"/metrics")
 		body = b
 		return strings.Contains(b, "\nkube_triage_apiserver_reachable 0\n"), err
 	})
@@ -305,7 +220,7 @@ func TestDeadAPIServerKeepsServing(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if _, b, _ := get(http.DefaultClient, base+"/readyz"); !strings.Contains(b, "waiting for the initial list of") || !strings.Contains(b, "services") {
+	if _, b, _ := testenv.Get(http.DefaultClient, base+"/readyz"); !strings.Contains(b, "waiting for the initial list of") || !strings.Contains(b, "services") {
 		t.Errorf("/readyz does not say what it waits for: %q", b)
 	}
 	for _, want := range []string{
@@ -321,7 +236,7 @@ func TestDeadAPIServerKeepsServing(t *testing.T) {
 	}
 	// Not ready (its caches cannot sync) yet healthy and serving.
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/": 200, "/docs/metrics": 200, "/terminations": 200, "/nope": 404} {
-		code, _, err := get(http.DefaultClient, base+path)
+		code, _, err := testenv.Get(http.DefaultClient, base+path)
 		if err != nil || code != want {
 			t.Errorf("GET %s: %d %v, want %d", path, code, err, want)
 		}
@@ -360,10 +275,10 @@ func checkExposition(t *testing.T, body string) {
 // and its etcd check passes.
 func TestExporterOnLocalControlPlane(t *testing.T) {
 	cluster := clustertest.Shared(t)
-	e := startExporter(t, append(cluster.ExporterArgs(), "--collector.apiserver.interval=300ms", "--collector.dns.interval=1s")...)
+	e := testenv.StartExporter(t, append(cluster.ExporterArgs(), "--collector.apiserver.interval=300ms", "--collector.dns.interval=1s")...)
 	var body string
-	waitFor(t, "the apiserver reported reachable with its etcd check passing", 30*time.Second, func() (bool, error) {
-		_, b, err := get(http.DefaultClient, "http://"+e.addr+"/metrics")
+	testenv.WaitFor(t, "the apiserver reported reachable with its etcd check passing", 30*time.Second, func() (bool, error) {
+		_, b, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/metrics")
 		body = b
 		return strings.Contains(b, "\nkube_triage_apiserver_reachable 1\n") &&
 			strings.Contains(b, `kube_triage_apiserver_check_success{check="etcd",endpoint="readyz"} 1`) &&
@@ -372,7 +287,7 @@ func TestExporterOnLocalControlPlane(t *testing.T) {
 			strings.Contains(b, `kube_triage_node_condition{condition="Ready",node="node-a",status="true"} 1`) &&
 			strings.Contains(b, `kube_triage_node_lease_age_seconds{node="node-a"}`), err
 	})
-	if code, _, err := get(http.DefaultClient, "http://"+e.addr+"/readyz"); code != 200 {
+	if code, _, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz: %d %v", code, err)
 	}
 	checkExposition(t, body)
@@ -408,13 +323,13 @@ func TestNodeAgentOnLocalControlPlane(t *testing.T) {
 	}
 	defer vip.Close()
 
-	e := startExporter(t, append(cluster.ExporterArgs(), "--role=node", "--node-name=node-a",
+	e := testenv.StartExporter(t, append(cluster.ExporterArgs(), "--role=node", "--node-name=node-a",
 		"--collector.nodes.interval=300ms", "--collector.nodes.kubelet-url="+kubelet.URL+"/healthz", "--collector.nodes.kubelet-insecure-tls",
 		"--collector.kubeproxy.interval=300ms", "--collector.kubeproxy.url="+kubeProxy.URL, "--collector.kubeproxy.metrics-url="+kubeProxy.URL,
 		"--collector.kubeproxy.vip="+vip.Addr().String(), "--collector.apiserver.interval=300ms", "--collector.dns.interval=1s")...)
 	var body string
-	waitFor(t, "the node agent's probes all succeeding", 30*time.Second, func() (bool, error) {
-		_, b, err := get(http.DefaultClient, "http://"+e.addr+"/metrics")
+	testenv.WaitFor(t, "the node agent's probes all succeeding", 30*time.Second, func() (bool, error) {
+		_, b, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/metrics")
 		body = b
 		return strings.Contains(b, "\nkube_triage_apiserver_reachable 1\n") &&
 			strings.Contains(b, "\nkube_triage_kubelet_probe_success 1\n") &&
@@ -443,21 +358,21 @@ func metricFamilies(exposition string) []string {
 }
 
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
-	e := startExporter(t, "--kubeconfig="+deadKubeconfig(t))
-	waitFor(t, "/healthz", 10*time.Second, func() (bool, error) {
-		code, _, err := get(http.DefaultClient, "http://"+e.addr+"/healthz")
+	e := testenv.StartExporter(t, "--kubeconfig="+deadKubeconfig(t))
+	testenv.WaitFor(t, "/healthz", 10*time.Second, func() (bool, error) {
+		code, _, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/healthz")
 		return code == 200, err
 	})
-	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := e.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-e.done:
-		if e.exit != nil {
-			t.Errorf("exit after SIGTERM: %v; want status 0", e.exit)
+	case <-e.Done:
+		if e.Exit != nil {
+			t.Errorf("exit after SIGTERM: %v; want status 0", e.Exit)
 		}
-		if !strings.Contains(e.stderr.String(), "shutting down") {
-			t.Errorf("no shutdown log line:\n%s", e.stderr.String())
+		if !strings.Contains(e.Output.String(), "shutting down") {
+			t.Errorf("no shutdown log line:\n%s", e.Output.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still running 10s after SIGTERM")
@@ -480,11 +395,11 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 	webConfig := writeFile(t, "web.yml", fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash))
 
-	e := startExporter(t, "--kubeconfig="+deadKubeconfig(t), "--web.config.file="+webConfig)
+	e := testenv.StartExporter(t, "--kubeconfig="+deadKubeconfig(t), "--web.config.file="+webConfig)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
-	url := "https://" + e.addr + "/metrics"
+	url := "https://" + e.Addr + "/metrics"
 
 	request := func(user, pass string) (int, string, error) {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -499,7 +414,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), err
 	}
-	waitFor(t, "the TLS listener", 10*time.Second, func() (bool, error) {
+	testenv.WaitFor(t, "the TLS listener", 10*time.Second, func() (bool, error) {
 		code, _, err := request("", "")
 		return code != 0, err
 	})
@@ -513,7 +428,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "kube_triage_build_info") {
 		t.Errorf("right password: %d %v, want 200 with metrics", code, err)
 	}
-	if code, _, err := get(&http.Client{Timeout: 5 * time.Second}, "http://"+e.addr+"/metrics"); code == http.StatusOK {
+	if code, _, err := testenv.Get(&http.Client{Timeout: 5 * time.Second}, "http://"+e.Addr+"/metrics"); code == http.StatusOK {
 		t.Errorf("plain HTTP answered 200 (%v); want TLS only", err)
 	}
 }

@@ -1,0 +1,125 @@
+package testenv
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Process is a program a test runs in the background: its combined
+// output is kept, and it is killed when the test ends (its output logged
+// if the test failed).
+type Process struct {
+	Cmd    *exec.Cmd
+	Output *SyncBuffer
+	Done   chan struct{} // closed when the process has exited
+	Exit   error         // its exit status, once Done is closed
+}
+
+// Start runs bin with args for the rest of the test.
+func Start(t testing.TB, name, bin string, env []string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Output: &SyncBuffer{}, Done: make(chan struct{})}
+	p.Cmd = exec.Command(bin, args...)
+	p.Cmd.Stdout, p.Cmd.Stderr = p.Output, p.Output
+	p.Cmd.Env = append(os.Environ(), env...)
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		p.Exit = p.Cmd.Wait()
+		close(p.Done)
+	}()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, p.Output.String())
+		}
+	})
+	return p
+}
+
+// Stop kills the process and waits for it; safe to call more than once.
+func (p *Process) Stop() {
+	_ = p.Cmd.Process.Kill()
+	<-p.Done
+}
+
+// ExporterProcess is a running kube-triage-exporter.
+type ExporterProcess struct {
+	*Process
+	Addr string // host:port it serves on
+}
+
+// StartExporter runs the exporter built from this tree on a free loopback
+// port, with KUBECONFIG unset so that only args choose the cluster.
+func StartExporter(t testing.TB, args ...string) *ExporterProcess {
+	t.Helper()
+	addr := FreeAddr(t)
+	p := Start(t, "exporter", Exporter(t), []string{"KUBECONFIG=/nonexistent"}, append([]string{"--web.listen-address=" + addr}, args...)...)
+	return &ExporterProcess{Process: p, Addr: addr}
+}
+
+// SyncBuffer is a bytes.Buffer safe for a process to write while a test
+// reads it.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WaitFor polls cond until it holds, or fails the test after timeout
+// naming what it waited for and the last error.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}
+
+// Get GETs url and returns the status and body.
+func Get(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
