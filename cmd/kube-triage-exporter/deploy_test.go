@@ -85,6 +85,8 @@ func loadManifests(t *testing.T) manifests {
 				m.bindings = appendDecoded(t, where, doc, m.bindings)
 			case "ServiceMonitor":
 				m.serviceMonitors = appendDecoded(t, where, doc, m.serviceMonitors)
+			case "PrometheusRule": // its content is checked against alerts/ by the alerts tests
+				readStrict(t, where, []byte(doc), &monitoringv1.PrometheusRule{})
 			default:
 				t.Errorf("%s: unexpected kind %q", where, meta.Kind)
 			}

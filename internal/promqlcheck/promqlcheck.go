@@ -11,7 +11,7 @@ import (
 // UnknownMetrics parses expr and returns the metric names it selects that
 // no collector (nor the framework) exports.
 func UnknownMetrics(expr string) ([]string, error) {
-	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	names, err := MetricNames(expr)
 	if err != nil {
 		return nil, err
 	}
@@ -25,12 +25,28 @@ func UnknownMetrics(expr string) ([]string, error) {
 		}
 	}
 	var unknown []string
-	for _, vs := range parser.ExtractSelectors(e) {
-		for _, m := range vs {
-			if m.Name == "__name__" && !exported[m.Value] {
-				unknown = append(unknown, m.Value)
-			}
+	for _, n := range names {
+		if !exported[n] {
+			unknown = append(unknown, n)
 		}
 	}
 	return unknown, nil
+}
+
+// MetricNames parses expr and returns the metric names it selects, in
+// order of appearance.
+func MetricNames(expr string) ([]string, error) {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, vs := range parser.ExtractSelectors(e) {
+		for _, m := range vs {
+			if m.Name == "__name__" {
+				names = append(names, m.Value)
+			}
+		}
+	}
+	return names, nil
 }
