@@ -34,13 +34,19 @@ func TestDeployRBACIsEnoughOnTheRealAPIServer(t *testing.T) {
 	c := cluster.Client
 	for _, sa := range m.serviceAccounts {
 		sa.Namespace = m.namespace
-		create(t, func() error { _, err := c.CoreV1().ServiceAccounts(m.namespace).Create(ctx, &sa, metav1.CreateOptions{}); return err })
+		create(t, func() error {
+			_, err := c.CoreV1().ServiceAccounts(m.namespace).Create(ctx, &sa, metav1.CreateOptions{})
+			return err
+		})
 	}
 	for _, r := range m.clusterRoles {
 		create(t, func() error { _, err := c.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); return err })
 	}
 	for _, b := range m.bindings {
-		create(t, func() error { _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{}); return err })
+		create(t, func() error {
+			_, err := c.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
+			return err
+		})
 	}
 
 	for _, w := range m.workloads() {
@@ -123,4 +129,3 @@ func impersonating(t *testing.T, cluster *localcluster.Cluster, user string) str
 	}
 	return path
 }
-
