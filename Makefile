@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision
 PROMTOOL := $(GO) tool -modfile=tools/go.mod promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
-.PHONY: help build demo test unit lint fmt vet promtool bins run image image-offline clean
+.PHONY: help build demo test e2e unit lint fmt vet promtool bins run image image-offline clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ demo: build ## Start a local control plane with the guides' cases and run the ex
 	$(GO) build -o bin/kube-triage-demo ./cmd/kube-triage-demo
 	bin/kube-triage-demo --exporter=$(BIN) $(ARGS)
 
-test: lint promtool bins ## Run the whole test suite (unit, integration, promtool checks).
-	$(GO) test -count=1 -timeout 30m ./...
+test: lint promtool bins ## Run the whole test suite (unit, integration, promtool checks, end to end).
+	$(GO) test -count=1 -timeout 45m ./...
+
+e2e: bins ## Run only the end-to-end suite (Prometheus, Alertmanager, every scenario) and print its table.
+	$(GO) test -count=1 -timeout 45m -v -run TestEndToEnd ./e2e
 
 unit: ## Run the unit tests only (no binaries to build).
 	$(GO) test -count=1 -short ./...
@@ -44,7 +47,7 @@ vet:
 promtool: ## Build promtool (once; cached by Go).
 	$(PROMTOOL) --version >/dev/null
 
-bins: ## Build the local control-plane binaries into .cache/bin (once per pin).
+bins: ## Build the local control plane, Prometheus and Alertmanager into .cache/bin (once per pin).
 	bash hack/build-bins.sh
 
 run: build ## Run the exporter against the current kubeconfig.

@@ -118,7 +118,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 	if err := c.StopLeaseRenewal(staleNode); err != nil {
 		return nil, err
 	}
-	say("  %-16s node whose kubelet stopped: its Lease goes stale (not reported yet: the nodes collector is coming)", staleNode)
+	say("  %-16s node whose kubelet stopped: its Lease goes stale (kube_triage_node_lease_age_seconds)", staleNode)
 	return &scenario{cluster: c}, nil
 }
 
