@@ -84,27 +84,43 @@ type Termination struct {
 // container's lastState becomes terminated with the given reason and it is
 // running again, restarted Restarts times.
 func (c *Cluster) SetContainerTerminated(ctx context.Context, namespace, pod string, t Termination) error {
-	p, err := c.Client.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
 	now := metav1.NewTime(time.Now())
-	found := false
-	for i := range p.Status.ContainerStatuses {
-		cs := &p.Status.ContainerStatuses[i]
-		if cs.Name != t.Container {
-			continue
-		}
-		found = true
+	return c.updateContainerStatus(ctx, namespace, pod, t.Container, func(cs *corev1.ContainerStatus) {
 		cs.RestartCount = t.Restarts
 		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			Reason: t.Reason, ExitCode: t.ExitCode, Signal: t.Signal, Message: t.Message,
 			StartedAt: metav1.NewTime(now.Add(-time.Second)), FinishedAt: now,
 		}}
 		cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
+	})
+}
+
+// SetContainerWaiting puts the container in the waiting state with reason
+// (CrashLoopBackOff, ImagePullBackOff...), as the kubelet reports a
+// container it cannot run.
+func (c *Cluster) SetContainerWaiting(ctx context.Context, namespace, pod, container, reason string) error {
+	return c.updateContainerStatus(ctx, namespace, pod, container, func(cs *corev1.ContainerStatus) {
+		cs.Ready = false
+		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
+	})
+}
+
+// updateContainerStatus changes one container's status through the pod's
+// status subresource, as the kubelet writes it.
+func (c *Cluster) updateContainerStatus(ctx context.Context, namespace, pod, container string, change func(*corev1.ContainerStatus)) error {
+	p, err := c.Client.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	found := false
+	for i := range p.Status.ContainerStatuses {
+		if p.Status.ContainerStatuses[i].Name == container {
+			found = true
+			change(&p.Status.ContainerStatuses[i])
+		}
 	}
 	if !found {
-		return fmt.Errorf("pod %s/%s has no status for container %q yet", namespace, pod, t.Container)
+		return fmt.Errorf("pod %s/%s has no status for container %q yet", namespace, pod, container)
 	}
 	_, err = c.Client.CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	return err
