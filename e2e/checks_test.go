@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+)
+
+// ruleExprs are the expressions of every rule in alerts/, by rule name.
+func ruleExprs(t *testing.T) map[string]string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "alerts", "*.rules.yaml"))
+	exprs := map[string]string{}
+	for _, f := range files {
+		groups, errs := rulefmt.ParseFile(f, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", f, errs)
+		}
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				exprs["rule "+r.Alert+r.Record] = r.Expr
+			}
+		}
+	}
+	return exprs
+}
+
+// panel is the part of a dashboard panel this file reads.
+type panel struct {
+	Title   string `json:"title"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"`
+}
+
+// dashboardExprs are the queries of every dashboard panel, by dashboard and
+// panel title, with the dashboard variables set to "all".
+func dashboardExprs(t *testing.T) map[string]string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
+	exprs := map[string]string{}
+	var walk func(file string, ps []panel)
+	walk = func(file string, ps []panel) {
+		for _, p := range ps {
+			for i, tg := range p.Targets {
+				expr := strings.NewReplacer("$namespace", ".*", "$__rate_interval", "1m").Replace(tg.Expr)
+				exprs[file+": "+p.Title+" #"+string(rune('A'+i))] = expr
+			}
+			walk(file, p.Panels)
+		}
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []panel `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		walk(filepath.Base(f), d.Panels)
+	}
+	return exprs
+}
+
+// checkMetricsExported: every metric a rule or a dashboard selects was
+// stored by Prometheus during the run, so none watches a metric that does
+// not exist.
+func (e *env) checkMetricsExported(t *testing.T) {
+	stored, err := e.mon.seriesNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := ruleExprs(t)
+	for k, v := range dashboardExprs(t) {
+		exprs[k] = v
+	}
+	for where, expr := range exprs {
+		names, err := promqlcheck.MetricNames(expr)
+		if err != nil {
+			t.Errorf("%s: %v", where, err)
+		}
+		for _, n := range names {
+			if !stored[n] {
+				t.Errorf("%s uses %s, which no exporter exported during the run", where, n)
+			}
+		}
+	}
+}
+
+// checkDashboards: every panel's query returns data from the real
+// Prometheus over the run.
+func (e *env) checkDashboards(t *testing.T, since time.Time) {
+	ctx := context.Background()
+	r := promv1.Range{Start: since, End: time.Now(), Step: 5 * time.Second}
+	for where, expr := range dashboardExprs(t) {
+		v, _, _, err := e.mon.prometheus.QueryRange(ctx, expr, r)
+		if err != nil {
+			t.Errorf("%s: %q: %v", where, expr, err)
+			continue
+		}
+		if m, ok := v.(model.Matrix); !ok || len(m) == 0 {
+			t.Errorf("%s: %q returned no data over the run", where, expr)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+)
+
+// target is one exporter Prometheus scrapes, with the labels the
+// ServiceMonitor in deploy/ would give it.
+type target struct {
+	addr   string
+	labels map[string]string
+}
+
+// monitoring is a real Prometheus, loading alerts/*.rules.yaml as shipped,
+// and a real Alertmanager it sends to, both on loopback with 1s intervals.
+type monitoring struct {
+	prometheus   promv1.API
+	promURL      string
+	alertmanager string // base URL
+}
+
+func startMonitoring(t *testing.T, root string, targets []target) *monitoring {
+	t.Helper()
+	if err := localcluster.EnsureBinaries(root, t.Logf, "prometheus", "alertmanager"); err != nil {
+		t.Fatal(err)
+	}
+	bin := func(name string) string { return filepath.Join(localcluster.BinDir(root), name) }
+	dir := t.TempDir()
+	amAddr, promAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+
+	amConfig := filepath.Join(dir, "alertmanager.yml")
+	write(t, amConfig, `route:
+  receiver: "null"
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: "null"
+`)
+	testenv.Start(t, "alertmanager", bin("alertmanager"), nil, "--config.file="+amConfig,
+		"--storage.path="+filepath.Join(dir, "am"), "--web.listen-address="+amAddr, "--cluster.listen-address=")
+
+	var scrape strings.Builder
+	for _, tg := range targets {
+		fmt.Fprintf(&scrape, "      - targets: [%q]\n        labels:\n", tg.addr)
+		for k, v := range tg.labels {
+			fmt.Fprintf(&scrape, "          %s: %q\n", k, v)
+		}
+	}
+	promConfig := filepath.Join(dir, "prometheus.yml")
+	write(t, promConfig, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files:
+  - %s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: [%q]
+scrape_configs:
+  - job_name: kube-triage-exporter
+    honor_labels: true
+    static_configs:
+%s`, filepath.Join(root, "alerts", "*.rules.yaml"), amAddr, scrape.String()))
+	testenv.Start(t, "prometheus", bin("prometheus"), nil, "--config.file="+promConfig,
+		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr,
+		"--rules.alert.resend-delay=1s", "--scrape.discovery-reload-interval=1s")
+
+	m := &monitoring{promURL: "http://" + promAddr, alertmanager: "http://" + amAddr}
+	for _, base := range []string{m.promURL, m.alertmanager} {
+		testenv.WaitFor(t, base+" ready", time.Minute, func() (bool, error) {
+			code, _, err := testenv.Get(http.DefaultClient, base+"/-/ready")
+			return code == http.StatusOK, err
+		})
+	}
+	client, err := promapi.NewClient(promapi.Config{Address: m.promURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.prometheus = promv1.NewAPI(client)
+	return m
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alert is an alert as Alertmanager's API v2 lists it.
+type alert struct {
+	Labels map[string]string `json:"labels"`
+}
+
+// activeAlerts lists what Alertmanager holds as firing now.
+func (m *monitoring) activeAlerts(ctx context.Context) ([]alert, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.alertmanager+"/api/v2/alerts?"+url.Values{"active": {"true"}}.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("alertmanager: %s", resp.Status)
+	}
+	var alerts []alert
+	return alerts, json.NewDecoder(resp.Body).Decode(&alerts)
+}
+
+// matches says whether a has the name and every label of want.
+func (a alert) matches(name string, want map[string]string) bool {
+	if a.Labels["alertname"] != name {
+		return false
+	}
+	for k, v := range want {
+		if a.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// seriesNames lists every metric name Prometheus has stored.
+func (m *monitoring) seriesNames(ctx context.Context) (map[string]bool, error) {
+	values, _, _, err := m.prometheus.LabelValues(ctx, model.MetricNameLabel, nil, time.Time{}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, v := range values {
+		names[string(v)] = true
+	}
+	return names, nil
+}
+
+// query evaluates expr now and returns the first sample's value.
+func (m *monitoring) query(ctx context.Context, expr string) (float64, error) {
+	v, _, _, err := m.prometheus.Query(ctx, expr, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok || len(vec) == 0 {
+		return 0, fmt.Errorf("%s: no result", expr)
+	}
+	return float64(vec[0].Value), nil
+}
