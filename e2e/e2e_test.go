@@ -489,7 +489,7 @@ func (e *env) nodeScenarios(t *testing.T) []*scenario {
 		}
 		return append(m, match{"KubeAPIServerDown", nil})
 	}
-	dead := deadKubeconfig(t)
+	dead := testenv.DeadKubeconfig(t) // the apiserver as seen from the far side of a partition
 	return []*scenario{
 		{
 			name:       "cluster DNS down (CoreDNS stopped)",
@@ -537,20 +537,6 @@ func (e *env) nodeScenarios(t *testing.T) []*scenario {
 			},
 		},
 	}
-}
-
-// deadKubeconfig points at a loopback port where nothing listens: the
-// apiserver as seen from the far side of a partition.
-func deadKubeconfig(t *testing.T) string {
-	path := t.TempDir() + "/dead.kubeconfig"
-	write(t, path, fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: dead, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
-contexts: [{name: dead, context: {cluster: dead, user: u}}]
-current-context: dead
-users: [{name: u, user: {token: t}}]
-`, testenv.FreeAddr(t)))
-	return path
 }
 
 // --- phase 3: scheduler and controller-manager down ------------------------

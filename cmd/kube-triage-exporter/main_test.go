@@ -105,25 +105,6 @@ func TestFlagsDocumentedInREADME(t *testing.T) {
 
 // --- the binary, as a user runs it ---------------------------------------
 
-// deadKubeconfig points at a port where nothing listens.
-func deadKubeconfig(t *testing.T) string {
-	t.Helper()
-	dead := testenv.FreeAddr(t)
-	return writeFile(t, "kubeconfig", fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: dead
-  cluster: {server: "https://%s", insecure-skip-tls-verify: true}
-contexts:
-- name: dead
-  context: {cluster: dead, user: u}
-current-context: dead
-users:
-- name: u
-  user: {token: not-a-real-token}
-`, dead))
-}
-
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -145,7 +126,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	dead := deadKubeconfig(t)
+	dead := testenv.DeadKubeconfig(t)
 
 	cases := []struct {
 		name string
@@ -201,7 +182,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 // serves, says so in its metrics, and every metric it exports is documented
 // and passes promtool check metrics.
 func TestDeadAPIServerKeepsServing(t *testing.T) {
-	e := testenv.StartExporter(t, "--kubeconfig="+deadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
+	e := testenv.StartExporter(t, "--kubeconfig="+testenv.DeadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
 	base := "http://" + e.Addr
 	var body string
 	testenv.WaitFor(t, "kube_triage_apiserver_reachable 0", 10*time.Second, func() (bool, error) {
@@ -358,7 +339,7 @@ func metricFamilies(exposition string) []string {
 }
 
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
-	e := testenv.StartExporter(t, "--kubeconfig="+deadKubeconfig(t))
+	e := testenv.StartExporter(t, "--kubeconfig="+testenv.DeadKubeconfig(t))
 	testenv.WaitFor(t, "/healthz", 10*time.Second, func() (bool, error) {
 		code, _, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/healthz")
 		return code == 200, err
@@ -395,7 +376,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 	webConfig := writeFile(t, "web.yml", fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash))
 
-	e := testenv.StartExporter(t, "--kubeconfig="+deadKubeconfig(t), "--web.config.file="+webConfig)
+	e := testenv.StartExporter(t, "--kubeconfig="+testenv.DeadKubeconfig(t), "--web.config.file="+webConfig)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}

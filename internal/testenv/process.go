@@ -2,11 +2,13 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -122,4 +124,28 @@ func Get(client *http.Client, url string) (int, string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), err
+}
+
+// DeadKubeconfig writes a kubeconfig whose server is a loopback port where
+// nothing listens: an apiserver that is down or out of reach.
+func DeadKubeconfig(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dead.kubeconfig")
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: dead
+  cluster: {server: "https://%s", insecure-skip-tls-verify: true}
+contexts:
+- name: dead
+  context: {cluster: dead, user: u}
+current-context: dead
+users:
+- name: u
+  user: {token: not-a-real-token}
+`, FreeAddr(t))
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
