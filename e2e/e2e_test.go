@@ -221,7 +221,7 @@ func TestEndToEnd(t *testing.T) {
 		proxy := httptest.NewServer(kubeProxyStandIn(stale))
 		defer proxy.Close()
 		a := &agent{node: n, addr: testenv.FreeAddr(t), args: append(cluster.ExporterArgs()[1:], "--role=node", "--node-name="+n,
-			"--collector.apiserver.interval=1s", "--collector.apiserver.timeout=3s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
+			"--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
 			"--collector.nodes.interval=1s", "--collector.nodes.kubelet-url="+kubelet.URL+"/healthz", "--collector.nodes.kubelet-insecure-tls",
 			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url="+proxy.URL, "--collector.kubeproxy.metrics-url="+proxy.URL,
 			"--collector.kubeproxy.vip="+vip.Addr().String())}
