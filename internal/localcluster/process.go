@@ -36,6 +36,9 @@ type component struct {
 // them back, and so does this one.
 const restartDelay = time.Second
 
+// maxRestartDelay caps the backoff between failed restarts.
+const maxRestartDelay = 8 * time.Second
+
 // spawner starts every child process from one OS thread that never exits,
 // so that Pdeathsig (sent when the parent thread dies) kills the children
 // exactly when the test or demo process dies, however it dies.
@@ -110,7 +113,9 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 
 // restartAfterCrash starts the component again if cmd exited while it was
 // still the component's process: stop and kill clear that first, so what
-// they end stays down.
+// they end stays down. A restart that fails (the controller-manager exits
+// at once while the apiserver is down) is retried with backoff, as the
+// kubelet does, until one succeeds or the component is stopped.
 func (c *component) restartAfterCrash(cmd *exec.Cmd) {
 	c.mu.Lock()
 	crashed, ended := c.cmd == cmd, c.ended
@@ -119,15 +124,22 @@ func (c *component) restartAfterCrash(cmd *exec.Cmd) {
 		return
 	}
 	appendLog(c.log, fmt.Sprintf("==== %s exited by itself (%s); restarting in %s", c.name, cmd.ProcessState, restartDelay))
-	time.Sleep(restartDelay)
-	c.mu.Lock()
-	stillWanted := c.cmd == cmd
-	c.mu.Unlock()
-	if !stillWanted {
-		return
-	}
-	if err := c.start(context.Background(), startTimeout); err != nil {
-		appendLog(c.log, "==== restart failed: "+err.Error())
+	for delay := restartDelay; ; delay = min(2*delay, maxRestartDelay) {
+		time.Sleep(delay)
+		c.mu.Lock()
+		stopped := c.ended != ended
+		c.mu.Unlock()
+		if stopped || c.running() { // stopped, or started again by someone else
+			return
+		}
+		err := c.start(context.Background(), startTimeout)
+		if err == nil {
+			break
+		}
+		c.mu.Lock()
+		ended = c.ended // start's own clean-up of a failed attempt is not a stop
+		c.mu.Unlock()
+		appendLog(c.log, fmt.Sprintf("==== restart failed, retrying in %s: %v", min(2*delay, maxRestartDelay), err))
 	}
 	c.mu.Lock()
 	stoppedMeanwhile := c.ended != ended

@@ -75,3 +75,46 @@ func TestComponentRestartsAfterCrashButNotAfterStop(t *testing.T) {
 		t.Error("restarted after stop")
 	}
 }
+
+// A component whose restarts fail (it exits during start-up, as the
+// controller-manager does while the apiserver is down) keeps being
+// restarted, with backoff, until a restart succeeds.
+func TestFailedRestartsAreRetried(t *testing.T) {
+	dir := t.TempDir()
+	dependency, served, up := filepath.Join(dir, "dependency-up"), filepath.Join(dir, "served"), filepath.Join(dir, "up")
+	c := &component{
+		name: "needs-dep", bin: "/bin/sh",
+		// Serves a moment the first time and exits; then exits at once
+		// until its dependency is back, and serves.
+		args: []string{"-c", "if [ -e " + served + " ] && [ ! -e " + dependency + " ]; then echo dependency down; exit 1; fi; " +
+			"touch " + served + " " + up + "; sleep 0.3; [ -e " + dependency + " ] && sleep 60; rm " + up + "; exit 1"},
+		log: filepath.Join(dir, "needs-dep.log"),
+		ready: func(context.Context) error {
+			if _, err := os.Stat(up); err != nil {
+				return errNotReady
+			}
+			return nil
+		},
+	}
+	if err := c.start(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(tail(c.log, 200), "restart failed") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no repeated restart attempts:\n%s", tail(c.log, 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := os.WriteFile(dependency, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for _, err := os.Stat(up); err != nil || !c.running(); _, err = os.Stat(up) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not running again once its dependency was back:\n%s", tail(c.log, 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
