@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -41,9 +42,11 @@ func TestControlplaneLeases(t *testing.T) {
 func TestHolderHost(t *testing.T) {
 	for in, want := range map[string]string{
 		"cp-1_0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0": "cp-1",
-		"cp-1":                    "cp-1",
-		"weird_name_not-a-uuid":   "weird_name_not-a-uuid",
-		string(make([]byte, 300)): string(make([]byte, 128)),
+		"cp-1":                         "cp-1",
+		"weird_name_not-a-uuid":        "weird_name_not-a-uuid",
+		string(make([]byte, 300)):      string(make([]byte, 128)),
+		strings.Repeat("a", 127) + "é": strings.Repeat("a", 127), // not cut through a character
+		"bad\xffutf8":                  "badutf8",
 	} {
 		if got := holderHost(in); got != want {
 			t.Errorf("holderHost(%q) = %q, want %q", in, got, want)

@@ -196,6 +196,9 @@ func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 	for _, ep := range kubeproxyEndpoints {
 		a := r.answers[ep]
 		reachable = reachable || a.status != 0
+		if ep == "livez" && a.status == http.StatusNotFound {
+			continue // kube-proxy before 1.28 has no /livez: no series rather than a false failure
+		}
 		ch <- kubeproxyProbeSuccess.value(boolFloat(a.reason == ""), ep)
 		ch <- kubeproxyProbeStatus.value(float64(a.status), ep)
 		ch <- kubeproxyProbeDuration.value(a.duration.Seconds(), ep)

@@ -130,3 +130,25 @@ func TestKubeproxyBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// kube-proxy before 1.28 has no /livez: it answers 404, which is not a
+// failure; /healthz is still reported.
+func TestKubeproxyWithoutLivez(t *testing.T) {
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"lastUpdated":"2026-11-24T12:00:00Z","currentTime":"2026-11-24T12:00:00Z"}`))
+	}))
+	defer old.Close()
+	c := newTestKubeproxy(t, old.URL, nil, time.Second)
+	c.last = c.probeAll(context.Background())
+	g := scrapeOnce(t, c)
+	if v, ok := sample(t, g, "kube_triage_kubeproxy_probe_success", map[string]string{"endpoint": "livez"}); ok {
+		t.Errorf("livez reported (%v) by a kube-proxy that has none", v)
+	}
+	if v, ok := sample(t, g, "kube_triage_kubeproxy_probe_success", map[string]string{"endpoint": "healthz"}); !ok || v != 1 {
+		t.Errorf("healthz = %v (present %v), want 1", v, ok)
+	}
+}

@@ -93,15 +93,20 @@ func newKubeletProber(d Deps) (Collector, error) {
 	if u, err := url.Parse(cfg.KubeletURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("kubelet URL %q: want http(s)://host:port/path", cfg.KubeletURL)
 	}
-	// The kubelet authorizes /healthz (nodes/healthz, or nodes/proxy before
-	// fine-grained kubelet authorization) with the exporter's own token.
-	rc := rest.CopyConfig(d.Kube.Config)
-	if cfg.KubeletInsecureTLS {
-		rc.TLSClientConfig = rest.TLSClientConfig{Insecure: true}
-	}
-	client, err := rest.HTTPClientFor(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubelet client: %w", err)
+	// Over https the kubelet authorizes /healthz (nodes/healthz, or
+	// nodes/proxy before fine-grained kubelet authorization) with the
+	// exporter's own credentials. Plain http (the kubelet's loopback
+	// healthz port) needs none, and gets none.
+	client := &http.Client{}
+	if strings.HasPrefix(cfg.KubeletURL, "https://") {
+		rc := rest.CopyConfig(d.Kube.Config)
+		if cfg.KubeletInsecureTLS {
+			rc.Insecure, rc.CAData, rc.CAFile = true, nil, ""
+		}
+		var err error
+		if client, err = rest.HTTPClientFor(rc); err != nil {
+			return nil, fmt.Errorf("kubelet client: %w", err)
+		}
 	}
 	return &nodesCollector{logger: d.Logger, cfg: cfg, client: client}, nil
 }
@@ -170,10 +175,12 @@ func (c *nodesCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 }
 
 // labelValue bounds a value that comes from the cluster (a condition type
-// another tool chose) to 128 bytes.
+// another tool chose) to 128 bytes of valid UTF-8: a cut through a
+// character, or a value that was never UTF-8, would make the metric
+// invalid and fail the whole collector.
 func labelValue(s string) string {
 	if len(s) > 128 {
-		return s[:128]
+		s = s[:128]
 	}
-	return s
+	return strings.ToValidUTF8(s, "")
 }

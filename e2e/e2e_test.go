@@ -80,6 +80,8 @@ func (e *env) run(t *testing.T, phase []*scenario) []result {
 	results := make([]result, len(phase))
 	var wg sync.WaitGroup
 	for i, sc := range phase {
+		// What stays if play ends early (a t.Fatal inside it).
+		results[i] = result{scenario: sc, failure: "did not finish"}
 		wg.Go(func() { results[i] = e.play(t, sc) })
 	}
 	wg.Wait()
@@ -102,6 +104,8 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 	unexpected := map[string]bool{}
 	// poll reports whether want is firing, noting any look-alike seen.
 	poll := func(want match) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		alerts, err := e.mon.activeAlerts(ctx)
 		if err != nil {
 			return false, err
@@ -349,7 +353,7 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 	// endpoints are names its CoreDNS resolves to 127.0.0.1).
 	deadPort := freeUDPPort(t)
 	brokenDNS := fmt.Sprintf("%s:%d", localcluster.SpareDNSName, deadPort)
-	stopUnready := make(chan struct{})
+	stopUnready, unreadyStopped := make(chan struct{}), make(chan struct{})
 	svc := func(name string) map[string]string { return map[string]string{"namespace": namespace, "service": name} }
 	return []*scenario{
 		{
@@ -387,10 +391,14 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 			inject: func(t *testing.T) {
 				_, err := core.Services(namespace).Create(ctx, service("stuck", stuck), metav1.CreateOptions{})
 				must(t, err)
-				go keepUnready(c, "app=stuck", stopUnready) // kwok readies the pods; the kubelet of a broken app would not
+				go func() { // kwok readies new pods; the kubelet of a broken app would not
+					defer close(unreadyStopped)
+					keepUnready(c, "app=stuck", stopUnready)
+				}()
 			},
 			remove: func(t *testing.T) { // the probes pass again: the kubelet would mark the pods ready
 				close(stopUnready)
+				<-unreadyStopped
 				pods, err := core.Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=stuck"})
 				must(t, err)
 				for _, p := range pods.Items {
