@@ -132,7 +132,7 @@ func newFlags(specs []collector.Spec) *flags {
 		"10s", &f.config.Nodes.Interval, time.ParseDuration)
 	valueFlag(a, "collector.nodes.timeout", "Timeout of each kubelet health probe.",
 		"5s", &f.config.Nodes.Timeout, time.ParseDuration)
-	a.Flag("collector.nodes.kubelet-url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. It is asked with the exporter's ServiceAccount token (RBAC: nodes/healthz).").
+	a.Flag("collector.nodes.kubelet-url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. Over https it is asked with the exporter's credentials (RBAC: nodes/healthz); over plain http (the kubelet's loopback port 10248) with none.").
 		Default("https://127.0.0.1:10250/healthz").StringVar(&f.config.Nodes.KubeletURL)
 	a.Flag("collector.nodes.kubelet-insecure-tls", "Do not verify the kubelet's serving certificate (self-signed unless the cluster bootstraps kubelet serving certificates), as metrics-server's --kubelet-insecure-tls.").
 		BoolVar(&f.config.Nodes.KubeletInsecureTLS)
