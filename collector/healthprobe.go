@@ -44,6 +44,18 @@ func getHealth(ctx context.Context, client *http.Client, url string) healthAnswe
 	return a
 }
 
+// checkHealth GETs url under timeout and wants 200: any other status is
+// the failure reason "http_status".
+func checkHealth(ctx context.Context, client *http.Client, url string, timeout time.Duration) healthAnswer {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	a := getHealth(ctx, client, url)
+	if a.reason == "" && a.status != http.StatusOK {
+		a.reason = "http_status"
+	}
+	return a
+}
+
 // transportReason classifies an error that left no HTTP response.
 func transportReason(err error) string {
 	var (

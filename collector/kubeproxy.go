@@ -133,14 +133,9 @@ func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
 	var wg sync.WaitGroup
 	for _, ep := range kubeproxyEndpoints {
 		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-			defer cancel()
-			a := getHealth(pctx, c.client, strings.TrimSuffix(c.cfg.HealthURL, "/")+"/"+ep)
+			a := checkHealth(ctx, c.client, strings.TrimSuffix(c.cfg.HealthURL, "/")+"/"+ep, c.cfg.Timeout)
 			var h proxyHealth
 			parsed := a.status != 0 && json.Unmarshal(a.body, &h) == nil
-			if a.reason == "" && a.status != http.StatusOK {
-				a.reason = "http_status"
-			}
 			if a.reason != "" {
 				c.logger.Warn("kube-proxy probe failed", "endpoint", ep, "reason", a.reason, "status", a.status, "err", a.err)
 			}

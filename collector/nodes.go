@@ -57,19 +57,20 @@ var nodesSpec = Spec{
 	New: newNodesCollector,
 }
 
-// nodesCollector reads Nodes and their Leases in the cluster role, and
-// probes its own node's kubelet in the node role.
+// nodesCollector reads Nodes and their Leases (cluster role).
 type nodesCollector struct {
-	// cluster role
 	nodes, leases cache.Store
 	now           func() time.Time
+}
 
-	// node role
+// kubeletProber probes its own node's kubelet (node role).
+type kubeletProber struct {
 	logger *slog.Logger
 	cfg    NodesConfig
 	client *http.Client
-	mu     sync.Mutex
-	last   *healthAnswer // nil until the first probe
+
+	mu   sync.Mutex
+	last *healthAnswer // nil until the first probe
 }
 
 func newNodesCollector(d Deps) (Collector, error) {
@@ -77,7 +78,11 @@ func newNodesCollector(d Deps) (Collector, error) {
 		return nil, errors.New("needs a Kubernetes client configuration")
 	}
 	if d.Role == RoleNode {
-		return newKubeletProber(d)
+		p, err := newKubeletProber(d)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return p, nil
 	}
 	nodes := d.Kube.Informers.Informer("nodes", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Nodes().Informer()
@@ -85,7 +90,7 @@ func newNodesCollector(d Deps) (Collector, error) {
 	return &nodesCollector{nodes: nodes.GetStore(), leases: d.Kube.Informers.LeasesIn("kube-node-lease").GetStore(), now: time.Now}, nil
 }
 
-func newKubeletProber(d Deps) (Collector, error) {
+func newKubeletProber(d Deps) (*kubeletProber, error) {
 	cfg := d.Config.Nodes
 	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
 		return nil, fmt.Errorf("interval (%s) and timeout (%s) must be positive", cfg.Interval, cfg.Timeout)
@@ -108,15 +113,12 @@ func newKubeletProber(d Deps) (Collector, error) {
 			return nil, fmt.Errorf("kubelet client: %w", err)
 		}
 	}
-	return &nodesCollector{logger: d.Logger, cfg: cfg, client: client}, nil
+	return &kubeletProber{logger: d.Logger, cfg: cfg, client: client}, nil
 }
 
-func (c *nodesCollector) Run(ctx context.Context) {
-	if c.client == nil {
-		return // cluster role: the informers do the work
-	}
+func (c *kubeletProber) Run(ctx context.Context) {
 	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
-		a := c.probeKubelet(round)
+		a := c.probe(round)
 		if ctx.Err() == nil {
 			c.mu.Lock()
 			c.last = &a
@@ -125,14 +127,9 @@ func (c *nodesCollector) Run(ctx context.Context) {
 	})
 }
 
-// probeKubelet GETs the kubelet's health endpoint under the timeout.
-func (c *nodesCollector) probeKubelet(ctx context.Context) healthAnswer {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	a := getHealth(ctx, c.client, c.cfg.KubeletURL)
-	if a.reason == "" && a.status != http.StatusOK {
-		a.reason = "http_status"
-	}
+// probe GETs the kubelet's health endpoint under the timeout.
+func (c *kubeletProber) probe(ctx context.Context) healthAnswer {
+	a := checkHealth(ctx, c.client, c.cfg.KubeletURL, c.cfg.Timeout)
 	if a.reason != "" {
 		c.logger.Warn("kubelet health probe failed", "url", c.cfg.KubeletURL, "reason", a.reason, "status", a.status,
 			"body", strings.TrimSpace(string(a.body[:min(len(a.body), 512)])), "err", a.err)
@@ -140,18 +137,19 @@ func (c *nodesCollector) probeKubelet(ctx context.Context) healthAnswer {
 	return a
 }
 
-func (c *nodesCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	if c.client != nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.last != nil {
-			ch <- kubeletReachable.value(boolFloat(c.last.status != 0))
-			ch <- kubeletProbeSuccess.value(boolFloat(c.last.reason == ""))
-			ch <- kubeletProbeStatus.value(float64(c.last.status))
-			ch <- kubeletProbeDuration.value(c.last.duration.Seconds())
-		}
-		return nil
+func (c *kubeletProber) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last != nil { // no gauges before the first probe rather than false zeros
+		ch <- kubeletReachable.value(boolFloat(c.last.status != 0))
+		ch <- kubeletProbeSuccess.value(boolFloat(c.last.reason == ""))
+		ch <- kubeletProbeStatus.value(float64(c.last.status))
+		ch <- kubeletProbeDuration.value(c.last.duration.Seconds())
 	}
+	return nil
+}
+
+func (c *nodesCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	now := c.now()
 	for _, obj := range c.nodes.List() {
 		n, ok := obj.(*kube.Node)

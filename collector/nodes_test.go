@@ -54,7 +54,7 @@ func TestNodesConditionsLeasesTaints(t *testing.T) {
 	golden(t, scrapeOnce(t, c), "nodes.prom", "kube_triage_node_condition", "kube_triage_node_lease_age_seconds", "kube_triage_node_unreachable_taint")
 }
 
-func newTestKubeletProber(t *testing.T, url string, timeout time.Duration) *nodesCollector {
+func newTestKubeletProber(t *testing.T, url string, timeout time.Duration) *kubeletProber {
 	t.Helper()
 	col, err := newNodesCollector(Deps{Role: RoleNode, Logger: promslog.NewNopLogger(),
 		Config: Config{Nodes: NodesConfig{Interval: time.Hour, Timeout: timeout, KubeletURL: url, KubeletInsecureTLS: true}},
@@ -62,7 +62,7 @@ func newTestKubeletProber(t *testing.T, url string, timeout time.Duration) *node
 	if err != nil {
 		t.Fatal(err)
 	}
-	return col.(*nodesCollector)
+	return col.(*kubeletProber)
 }
 
 // The node agent asks its kubelet with its own token, over TLS it does not
@@ -101,7 +101,7 @@ func TestKubeletProbe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestKubeletProber(t, tc.url, 300*time.Millisecond)
 			start := time.Now()
-			a := c.probeKubelet(context.Background())
+			a := c.probe(context.Background())
 			if took := time.Since(start); took > 1500*time.Millisecond {
 				t.Errorf("probe took %s, beyond its 300ms timeout", took)
 			}
