@@ -168,14 +168,15 @@ type env struct {
 // agent is a node role exporter; it can be stopped and started again on
 // the same address, as a node going away and coming back.
 type agent struct {
+	cluster    *localcluster.Cluster
 	node, addr string
-	args       []string
+	args       []string // besides the cluster's
 	proc       *testenv.Process
 }
 
 func (a *agent) start(t *testing.T, kubeconfig string) {
 	a.proc = testenv.Start(t, "agent "+a.node, testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"},
-		append([]string{"--web.listen-address=" + a.addr, "--kubeconfig=" + kubeconfig}, a.args...)...)
+		append(append([]string{"--web.listen-address=" + a.addr}, a.cluster.ExporterArgsWith(kubeconfig)...), a.args...)...)
 }
 
 const namespace = "e2e"
@@ -224,11 +225,11 @@ func TestEndToEnd(t *testing.T) {
 		e.proxyStale[n] = stale
 		proxy := httptest.NewServer(kubeProxyStandIn(stale))
 		defer proxy.Close()
-		a := &agent{node: n, addr: testenv.FreeAddr(t), args: append(cluster.ExporterArgs()[1:], "--role=node", "--node-name="+n,
+		a := &agent{cluster: cluster, node: n, addr: testenv.FreeAddr(t), args: []string{"--role=node", "--node-name=" + n,
 			"--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
-			"--collector.nodes.interval=1s", "--collector.nodes.kubelet-url="+kubelet.URL+"/healthz", "--collector.nodes.kubelet-insecure-tls",
-			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url="+proxy.URL, "--collector.kubeproxy.metrics-url="+proxy.URL,
-			"--collector.kubeproxy.vip="+vip.Addr().String())}
+			"--collector.nodes.interval=1s", "--collector.nodes.kubelet-url=" + kubelet.URL + "/healthz", "--collector.nodes.kubelet-insecure-tls",
+			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url=" + proxy.URL, "--collector.kubeproxy.metrics-url=" + proxy.URL,
+			"--collector.kubeproxy.vip=" + vip.Addr().String()}}
 		a.start(t, cluster.Kubeconfig)
 		e.agents[n] = a
 		targets = append(targets, target{addr: a.addr, labels: map[string]string{"role": "node", "node": n}})

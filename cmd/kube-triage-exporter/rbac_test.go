@@ -53,13 +53,7 @@ func TestDeployRBACIsEnoughOnTheRealAPIServer(t *testing.T) {
 		t.Run(w.name, func(t *testing.T) {
 			sa := "system:serviceaccount:" + m.namespace + ":" + w.template.Spec.ServiceAccountName
 			kubeconfig := impersonating(t, cluster, sa)
-			var args []string
-			for _, a := range cluster.ExporterArgs() {
-				if !strings.HasPrefix(a, "--kubeconfig=") {
-					args = append(args, a)
-				}
-			}
-			args = append(args, "--kubeconfig="+kubeconfig, "--role="+string(w.role), "--node-name="+cluster.Nodes[0],
+			args := append(cluster.ExporterArgsWith(kubeconfig), "--role="+string(w.role), "--node-name="+cluster.Nodes[0],
 				"--collector.apiserver.interval=500ms", "--log.level=debug")
 			e := testenv.StartExporter(t, args...)
 			testenv.WaitFor(t, "/readyz 200 as "+sa, time.Minute, func() (bool, error) {

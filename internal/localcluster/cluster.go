@@ -148,9 +148,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 // cluster. The DNS Service's ClusterIP routes nowhere here, so DNS probes
 // go to CoreDNS's loopback address instead; always run the exporter with
 // these.
-func (c *Cluster) ExporterArgs() []string {
+func (c *Cluster) ExporterArgs() []string { return c.ExporterArgsWith(c.Kubeconfig) }
+
+// ExporterArgsWith is ExporterArgs with another kubeconfig: one that
+// impersonates a ServiceAccount, or one whose apiserver is out of reach.
+func (c *Cluster) ExporterArgsWith(kubeconfig string) []string {
 	return []string{
-		"--kubeconfig=" + c.Kubeconfig,
+		"--kubeconfig=" + kubeconfig,
 		"--collector.dns.service-address=" + c.DNSAddr,
 		"--collector.dns.resolv-conf=" + c.ResolvConf,
 	}
