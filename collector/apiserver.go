@@ -44,8 +44,6 @@ var (
 		"Probes of the health endpoint since the exporter started.", "endpoint")
 	apiserverProbeFailures = newMetric("apiserver_probe_failures_total", prometheus.CounterValue,
 		"Failed probes of the health endpoint by reason: timeout, connection, tls, auth (401/403), check_failed (a named check failed), http_status (any other non-200).", "endpoint", "reason")
-	apiserverLastProbe = newMetric("apiserver_last_probe_timestamp_seconds", prometheus.GaugeValue,
-		"Unix time the last probe round finished; a stale value means probing has stopped.")
 )
 
 var apiserverSpec = Spec{
@@ -53,7 +51,7 @@ var apiserverSpec = Spec{
 	Help:      "Probe the apiserver's /livez and /readyz (verbose) and report every named check, etcd included",
 	DefaultOn: []Role{RoleCluster, RoleNode},
 	Metrics: []*Metric{apiserverReachable, apiserverProbeSuccess, apiserverProbeDuration, apiserverProbeStatus,
-		apiserverCheckSuccess, apiserverProbes, apiserverProbeFailures, apiserverLastProbe},
+		apiserverCheckSuccess, apiserverProbes, apiserverProbeFailures},
 	New: newAPIServerCollector,
 }
 
@@ -70,6 +68,8 @@ type apiserverCollector struct {
 	client *http.Client
 	base   *url.URL
 
+	rounds schedule.Rounds
+
 	mu   sync.Mutex
 	last *apiserverRound // nil until the first round
 	// Cumulative counts, by endpoint and by endpoint and reason.
@@ -78,7 +78,6 @@ type apiserverCollector struct {
 }
 
 type apiserverRound struct {
-	finished  time.Time
 	reachable bool
 	endpoints map[string]endpointResult
 }
@@ -124,13 +123,16 @@ func newAPIServerCollector(d Deps) (Collector, error) {
 func (c *apiserverCollector) Run(ctx context.Context) {
 	// The round runs its requests side by side, each under its own timeout;
 	// the round's own bound only guards against a stuck one.
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, &c.rounds, func(round context.Context) {
 		results := c.probeAll(round)
 		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
 			c.record(results)
 		}
 	})
 }
+
+// Rounds is the progress of the probe schedule, which the framework exports.
+func (c *apiserverCollector) Rounds() *schedule.Rounds { return &c.rounds }
 
 // probeRound probes and records one round (for tests).
 func (c *apiserverCollector) probeRound(ctx context.Context) { c.record(c.probeAll(ctx)) }
@@ -165,7 +167,6 @@ func (c *apiserverCollector) record(results []endpointResult) {
 				"duration_seconds", r.duration.Seconds(), "err", r.err)
 		}
 	}
-	round.finished = time.Now()
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -243,7 +244,6 @@ func (c *apiserverCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		return nil // no probe round finished yet: no gauges rather than false zeros
 	}
 	ch <- apiserverReachable.value(boolFloat(c.last.reachable))
-	ch <- apiserverLastProbe.value(float64(c.last.finished.UnixNano()) / 1e9)
 	for _, ep := range apiserverEndpoints {
 		r := c.last.endpoints[ep]
 		ch <- apiserverProbeSuccess.value(boolFloat(r.reason == ""), ep)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
 // Role is what part of the cluster an exporter instance watches.
@@ -52,6 +54,23 @@ type Pager interface {
 // is done.
 type Runner interface {
 	Run(ctx context.Context)
+}
+
+// Prober is a Runner that probes in rounds on a schedule (schedule.Every
+// with these Rounds). The framework exports when its last round finished
+// and its interval, so that a rule can tell a prober that stopped or hangs
+// from one whose probes succeed.
+type Prober interface {
+	Rounds() *schedule.Rounds
+}
+
+// ConfigChecker is a Collector that can tell when its configuration leaves
+// it nothing, or not what it was told, to probe (a Service that does not
+// exist, say). ConfigProblems names each problem there is now, as a short
+// snake_case value from a fixed set; none when all is well. It must be
+// cheap: every scrape calls it.
+type ConfigChecker interface {
+	ConfigProblems() []string
 }
 
 // Config holds the settings of every collector; main fills it from flags.
@@ -117,11 +136,21 @@ var (
 		"1 once the informer for a Kubernetes resource has completed its initial list.", "resource")
 	requestFailures = newMetric("kubernetes_request_failures_total", prometheus.CounterValue,
 		"Requests to the Kubernetes API for a resource that got no answer or a 5xx.", "resource")
+	exporterInfo = newMetric("exporter_info", prometheus.GaugeValue,
+		"Always 1; role is the exporter's --role (cluster or node), node its --node-name in the node role and empty in the cluster role. Rules join an exporter's other series to it on the target labels Prometheus adds (job, instance), so they need no label from the scrape config.",
+		"role", "node")
+	probeLastRun = newMetric("probe_last_run_timestamp_seconds", prometheus.GaugeValue,
+		"Unix time the collector's last probe round finished; before the first round has finished, the time probing started, so that a prober stuck in its first round ages too.", "collector")
+	probeInterval = newMetric("probe_interval_seconds", prometheus.GaugeValue,
+		"The collector's configured probe interval: a last run older than a few intervals means probing has stalled.", "collector")
+	configProblem = newMetric("config_problem", prometheus.GaugeValue,
+		"1 while the collector runs but its configuration leaves it nothing, or not what it was told, to probe; no series when there is no problem.", "collector", "problem")
 )
 
 // FrameworkMetrics are the families the framework itself exports.
 func FrameworkMetrics() []*Metric {
-	return []*Metric{scrapeSuccess, scrapeDuration, watchErrors, informerSynced, requestFailures}
+	return []*Metric{scrapeSuccess, scrapeDuration, watchErrors, informerSynced, requestFailures,
+		exporterInfo, probeLastRun, probeInterval, configProblem}
 }
 
 type namedCollector struct {
@@ -132,13 +161,18 @@ type namedCollector struct {
 // Exporter runs a set of collectors.
 type Exporter struct {
 	logger     *slog.Logger
+	role       Role
+	nodeName   string // "" in the cluster role
 	collectors []namedCollector
 	kube       *kube.Client // nil in tests of the framework alone
 }
 
 // NewExporter builds the collectors of specs from deps.
 func NewExporter(specs []Spec, deps Deps) (*Exporter, error) {
-	e := &Exporter{logger: deps.Logger, kube: deps.Kube}
+	e := &Exporter{logger: deps.Logger, role: deps.Role, kube: deps.Kube}
+	if deps.Role == RoleNode {
+		e.nodeName = deps.NodeName
+	}
 	for _, s := range specs {
 		d := deps
 		d.Logger = deps.Logger.With("collector", s.Name)
@@ -198,6 +232,26 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 		wg.Go(func() { s.e.collect(s.ctx, nc, ch) })
 	}
 	wg.Wait()
+	ch <- exporterInfo.value(1, string(s.e.role), s.e.nodeName)
+	// Read apart from Update, so that a collector whose Update fails or
+	// hangs still says whether it probes.
+	for _, nc := range s.e.collectors {
+		if p, ok := nc.c.(Prober); ok {
+			if last, interval, ok := p.Rounds().Last(); ok {
+				ch <- probeLastRun.value(float64(last.UnixNano())/1e9, nc.name)
+				ch <- probeInterval.value(interval.Seconds(), nc.name)
+			}
+		}
+		if c, ok := nc.c.(ConfigChecker); ok {
+			problems := slices.Clone(c.ConfigProblems())
+			slices.Sort(problems)
+			for _, p := range slices.Compact(problems) { // a duplicate series would fail the scrape
+				if p != "" {
+					ch <- configProblem.value(1, nc.name, p)
+				}
+			}
+		}
+	}
 	if k := s.e.kube; k != nil {
 		// Request failures start at 0 for every resource watched, so that
 		// rate() sees the first one.

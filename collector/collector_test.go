@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -201,4 +203,147 @@ func startInformers(t *testing.T, kc *kube.Client) context.CancelFunc {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return cancel
+}
+
+func TestExporterInfoNamesRoleAndNode(t *testing.T) {
+	for _, tc := range []struct {
+		role Role
+		want string
+	}{
+		{RoleNode, `kube_triage_exporter_info{node="node-a",role="node"} 1`},
+		// The cluster role has no node, whatever --node-name says.
+		{RoleCluster, `kube_triage_exporter_info{node="",role="cluster"} 1`},
+	} {
+		e, err := NewExporter(nil, Deps{Logger: promslog.NewNopLogger(), Role: tc.role, NodeName: "node-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := render(t, gatherScrape(t, e, time.Second), "kube_triage_exporter_info")
+		if !strings.Contains(got, "\n"+tc.want+"\n") || strings.Count(got, "kube_triage_exporter_info{") != 1 {
+			t.Errorf("role %s: want exactly %s, got:\n%s", tc.role, tc.want, got)
+		}
+	}
+}
+
+// Every collector that probes on a schedule is a Prober; the cluster-role
+// nodes collector, which only reads caches, is not.
+var (
+	_ Prober        = (*apiserverCollector)(nil)
+	_ Prober        = (*dnsCollector)(nil)
+	_ Prober        = (*kubeletProber)(nil)
+	_ Prober        = (*kubeproxyCollector)(nil)
+	_ ConfigChecker = (*dnsCollector)(nil)
+)
+
+func TestNodesCollectorInClusterRoleIsNoProber(t *testing.T) {
+	if _, ok := Collector(&nodesCollector{}).(Prober); ok {
+		t.Error("the cluster-role nodes collector probes nothing, yet would export a last run")
+	}
+}
+
+// fakeProber probes on a schedule whose clock the test sets. Each round
+// announces itself on entered, then hangs, ignoring its context, until the
+// test sends on release.
+type fakeProber struct {
+	rounds           schedule.Rounds
+	entered, release chan struct{}
+	stop             chan struct{} // closed at the end of the test
+}
+
+func (f *fakeProber) Update(context.Context, chan<- prometheus.Metric) error { return nil }
+func (f *fakeProber) Rounds() *schedule.Rounds                               { return &f.rounds }
+
+func (f *fakeProber) Run(ctx context.Context) {
+	schedule.Every(ctx, 10*time.Millisecond, time.Hour, &f.rounds, func(context.Context) {
+		select {
+		case f.entered <- struct{}{}:
+		case <-f.stop:
+			return
+		}
+		select {
+		case <-f.release:
+		case <-f.stop:
+		}
+	})
+}
+
+// A prober's last run is the time it started until its first round
+// finishes, then the end of its last round, and stays there while a round
+// hangs; its interval is exported beside it; neither before it runs.
+func TestProbeLastRunAndInterval(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(1000)
+	p := &fakeProber{entered: make(chan struct{}), release: make(chan struct{}), stop: make(chan struct{})}
+	p.rounds.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
+	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"fake", p}, {"plain", &fakeCollector{name: "plain"}}}}
+
+	scrape := func(step string, lastRun float64) {
+		t.Helper()
+		got := render(t, gatherScrape(t, e, time.Second), "kube_triage_probe_last_run_timestamp_seconds", "kube_triage_probe_interval_seconds")
+		want := ""
+		if lastRun != 0 {
+			want = "# HELP kube_triage_probe_interval_seconds " + probeInterval.Help + "\n" +
+				"# TYPE kube_triage_probe_interval_seconds gauge\n" +
+				"kube_triage_probe_interval_seconds{collector=\"fake\"} 0.01\n" +
+				"# HELP kube_triage_probe_last_run_timestamp_seconds " + probeLastRun.Help + "\n" +
+				"# TYPE kube_triage_probe_last_run_timestamp_seconds gauge\n" +
+				"kube_triage_probe_last_run_timestamp_seconds{collector=\"fake\"} " + ftoa(lastRun) + "\n"
+		}
+		if got != want {
+			t.Errorf("%s: got\n%s\nwant\n%s", step, got, want)
+		}
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-p.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no probe round %s", what)
+		}
+	}
+
+	scrape("before Run", 0)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { close(p.stop); cancel(); <-done }()
+
+	wait("at all")
+	clock.Store(2000)
+	scrape("first round running", 1000) // when probing started: a stuck first round ages
+
+	clock.Store(3000)
+	p.release <- struct{}{} // the first round finishes at 3000
+	wait("after the first")
+	scrape("second round running", 3000)
+
+	clock.Store(4000) // the second round never returns
+	scrape("second round hanging", 3000)
+}
+
+// fakeChecker reports the configuration problems it is given.
+type fakeChecker struct {
+	fakeCollector
+	problems []string
+}
+
+func (f *fakeChecker) ConfigProblems() []string { return f.problems }
+
+func TestConfigProblemSeriesFollowTheProblems(t *testing.T) {
+	c := &fakeChecker{fakeCollector: fakeCollector{name: "checked"}, problems: []string{"b_problem", "a_problem", "b_problem"}}
+	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"checked", c}, {"plain", &fakeCollector{name: "plain"}}}}
+	got := render(t, gatherScrape(t, e, time.Second), "kube_triage_config_problem")
+	for _, want := range []string{`kube_triage_config_problem{collector="checked",problem="a_problem"} 1`, `kube_triage_config_problem{collector="checked",problem="b_problem"} 1`} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("missing %s in:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "kube_triage_config_problem{"); n != 2 {
+		t.Errorf("%d series, want 2 (one per distinct problem):\n%s", n, got)
+	}
+	c.problems = nil
+	if got := render(t, gatherScrape(t, e, time.Second), "kube_triage_config_problem"); got != "" {
+		t.Errorf("problems gone, series left:\n%s", got)
+	}
 }

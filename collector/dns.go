@@ -85,8 +85,6 @@ var (
 		"Ready endpoints of the cluster DNS Service that are probed directly.")
 	dnsServiceFound = newMetric("dns_service_found", prometheus.GaugeValue,
 		"1 if the cluster DNS Service exists (and has a ClusterIP or an address given by flag).")
-	dnsLastProbe = newMetric("dns_last_probe_timestamp_seconds", prometheus.GaugeValue,
-		"Unix time the last probe round finished.")
 	dnsSweepLookups = newMetric("dns_sweep_lookups_total", prometheus.CounterValue,
 		"Lookups of Service FQDNs by the sweep, by result.", "result")
 	dnsSweepFailing = newMetric("dns_sweep_failing", prometheus.GaugeValue,
@@ -102,7 +100,7 @@ var dnsSpec = Spec{
 	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service and each DNS pod, as a pod's resolver would",
 	DefaultOn: []Role{RoleCluster, RoleNode},
 	Metrics: []*Metric{dnsProbeSuccess, dnsProbeLastResult, dnsProbeDuration, dnsProbeLatency, dnsProbeSuffix, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
-		dnsProbes, dnsEndpoints, dnsServiceFound, dnsLastProbe,
+		dnsProbes, dnsEndpoints, dnsServiceFound,
 		dnsSweepLookups, dnsSweepFailing, dnsSweepServices, dnsSweepDuration},
 	New: newDNSCollector,
 }
@@ -115,18 +113,25 @@ type dnsCollector struct {
 	svcName  string
 	services cache.Indexer // records, for the DNS Service and the expected answers
 	slices   cache.Indexer // the DNS Service's EndpointSlices, whole
+	// servicesSynced reports whether the Services informer has completed
+	// its initial list: before, a Service missing from it proves nothing.
+	servicesSynced func() bool
 	// headless holds, for each chosen name of a Service, that Service's
 	// EndpointSlices (whole): a headless Service must answer its ready
 	// endpoints' addresses.
 	headless map[string]cache.Indexer
 
 	latency *prometheus.HistogramVec
+	rounds  schedule.Rounds
 
 	mu          sync.Mutex
 	last        *dnsRound
 	counts      map[[2]string]float64 // by server kind and result
 	sweepCounts map[string]float64    // by result
 	lastSweep   *dnsSweep
+	// problems are the configuration problems the last round found, so
+	// that each is logged once, when it appears.
+	problems []string
 }
 
 type dnsSweep struct {
@@ -138,7 +143,6 @@ type dnsSweep struct {
 type sweptService struct{ namespace, name, result string }
 
 type dnsRound struct {
-	finished     time.Time
 	serviceFound bool
 	endpoints    int
 	probes       []dnsProbeResult
@@ -173,16 +177,17 @@ func newDNSCollector(d Deps) (Collector, error) {
 		return f.Core().V1().Services().Informer()
 	})
 	c := &dnsCollector{
-		logger:      d.Logger,
-		cfg:         cfg,
-		prober:      dnsprobe.Prober{Timeout: cfg.Timeout},
-		svcNS:       ns,
-		svcName:     name,
-		services:    services.GetIndexer(),
-		slices:      inf.EndpointSlicesOf(ns, name).GetIndexer(),
-		counts:      map[[2]string]float64{},
-		sweepCounts: map[string]float64{},
-		latency:     dnsProbeLatency.newHistogramVec(),
+		logger:         d.Logger,
+		cfg:            cfg,
+		prober:         dnsprobe.Prober{Timeout: cfg.Timeout},
+		svcNS:          ns,
+		svcName:        name,
+		services:       services.GetIndexer(),
+		servicesSynced: services.HasSynced,
+		slices:         inf.EndpointSlicesOf(ns, name).GetIndexer(),
+		counts:         map[[2]string]float64{},
+		sweepCounts:    map[string]float64{},
+		latency:        dnsProbeLatency.newHistogramVec(),
 	}
 	c.headless = map[string]cache.Indexer{}
 	for _, name := range cfg.Names {
@@ -205,12 +210,70 @@ func (c *dnsCollector) Run(ctx context.Context) {
 			}
 		}()
 	}
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, func(round context.Context) {
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, &c.rounds, func(round context.Context) {
 		r := c.probeAll(round)
 		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
 			c.record(r)
 		}
 	})
+}
+
+// Rounds is the progress of the main probe schedule (not the sweep's),
+// which the framework exports.
+func (c *dnsCollector) Rounds() *schedule.Rounds { return &c.rounds }
+
+// Configuration problems, for the problem label of
+// kube_triage_config_problem.
+const (
+	// The Service named by --collector.dns.service does not exist: nothing
+	// is probed.
+	dnsServiceNotFound = "service_not_found"
+	// It exists without a ClusterIP (headless) and no
+	// --collector.dns.service-address says where to reach it: only its
+	// endpoints are probed, not the Service pods resolve through.
+	dnsServiceNoAddress = "service_no_address"
+)
+
+// ConfigProblems says what in the configuration leaves the collector
+// nothing, or not what it was told, to probe, as the informers see it now.
+func (c *dnsCollector) ConfigProblems() []string {
+	if !c.servicesSynced() {
+		return nil // a Service not listed yet is not a missing one
+	}
+	obj, ok, _ := c.services.GetByKey(c.svcNS + "/" + c.svcName)
+	if !ok {
+		return []string{dnsServiceNotFound}
+	}
+	if svc, ok := obj.(*kube.Service); ok && c.cfg.ServiceAddress == "" && (svc.ClusterIP == "" || svc.ClusterIP == corev1.ClusterIPNone) {
+		return []string{dnsServiceNoAddress}
+	}
+	return nil
+}
+
+// checkConfig logs each configuration problem once, when it appears, and
+// its end.
+func (c *dnsCollector) checkConfig() {
+	problems := c.ConfigProblems()
+	c.mu.Lock()
+	previous := c.problems
+	c.problems = problems
+	c.mu.Unlock()
+	for _, p := range problems {
+		if slices.Contains(previous, p) {
+			continue
+		}
+		switch p {
+		case dnsServiceNotFound:
+			c.logger.Warn("the DNS Service does not exist: nothing to probe; check --collector.dns.service", "service", c.cfg.Service, "problem", p)
+		case dnsServiceNoAddress:
+			c.logger.Warn("the DNS Service has no ClusterIP: only its endpoints are probed; pass --collector.dns.service-address", "service", c.cfg.Service, "problem", p)
+		}
+	}
+	for _, p := range previous {
+		if !slices.Contains(problems, p) {
+			c.logger.Info("DNS configuration problem resolved", "service", c.cfg.Service, "problem", p)
+		}
+	}
 }
 
 // sweep resolves every Service's FQDN through the DNS Service once, one
@@ -397,6 +460,7 @@ func (c *dnsCollector) expected(name string) ([]netip.Addr, bool) {
 
 // probeAll asks every server for every name, side by side per server.
 func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
+	c.checkConfig()
 	found, targets := c.targets()
 	names := c.names()
 	results := make([]dnsProbeResult, len(targets)*len(names))
@@ -414,7 +478,7 @@ func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
 			c.logFailure(p)
 		}
 	}
-	round := &dnsRound{finished: time.Now(), serviceFound: found, probes: results}
+	round := &dnsRound{serviceFound: found, probes: results}
 	for _, t := range targets {
 		if t.kind == "endpoint" {
 			round.endpoints++
@@ -502,7 +566,6 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	}
 	ch <- dnsServiceFound.value(boolFloat(c.last.serviceFound))
 	ch <- dnsEndpoints.value(float64(c.last.endpoints))
-	ch <- dnsLastProbe.value(float64(c.last.finished.UnixNano()) / 1e9)
 	for _, p := range c.last.probes {
 		ch <- dnsProbeSuccess.value(boolFloat(p.result == dnsSuccess), p.server, p.kind, p.name)
 		ch <- dnsProbeLastResult.value(1, p.server, p.kind, p.name, p.result)

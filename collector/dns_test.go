@@ -1,8 +1,10 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -218,4 +220,79 @@ func TestDNSExpectedAnswerHeadless(t *testing.T) {
 	if !ok || fmt.Sprint(got) != "[10.244.0.7 10.244.0.8]" {
 		t.Errorf("expected(peers.app) = %v %v, want the ready endpoints' addresses", got, ok)
 	}
+}
+
+// The Service the dns collector is told to probe through: missing, then
+// headless, then with a ClusterIP; kube_triage_config_problem says so
+// until it is right, and each problem is logged once.
+func TestDNSConfigProblems(t *testing.T) {
+	cs := fake.NewClientset()
+	kc := &kube.Client{Informers: kube.NewInformers(cs)}
+	var logs bytes.Buffer
+	col, err := newDNSCollector(Deps{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Config: Config{DNS: DNSConfig{Interval: time.Hour, Timeout: 300 * time.Millisecond, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local"}},
+		Kube:   kc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := col.(*dnsCollector)
+	problems := func() string {
+		t.Helper()
+		reg := gatherScrape(t, &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"dns", c}}}, 5*time.Second)
+		return render(t, reg, "kube_triage_config_problem")
+	}
+	// Converge polls: the informer sees a change a moment after the API.
+	converge := func(what, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := problems()
+			if want == "" && got == "" || want != "" && strings.Contains(got, "\n"+want+"\n") && strings.Count(got, "kube_triage_config_problem{") == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: want %q, got:\n%s", what, want, got)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	if got := problems(); got != "" {
+		t.Errorf("before the Services are listed a missing Service proves nothing, got:\n%s", got)
+	}
+	startInformers(t, kc)
+	converge("no Service", `kube_triage_config_problem{collector="dns",problem="service_not_found"} 1`)
+	c.probeRound(context.Background()) // nothing to probe: no server
+	c.probeRound(context.Background())
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "problem=service_not_found") {
+		t.Errorf("want service_not_found logged once in two rounds, got:\n%s", logs.String())
+	}
+
+	svcs := cs.CoreV1().Services("kube-system")
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone}}
+	if _, err := svcs.Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	converge("headless Service", `kube_triage_config_problem{collector="dns",problem="service_no_address"} 1`)
+	logs.Reset()
+	c.probeRound(context.Background())
+	c.probeRound(context.Background())
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "problem=service_no_address") {
+		t.Errorf("want service_no_address logged once in two rounds, got:\n%s", logs.String())
+	}
+
+	// With an address given by flag, a headless Service is no problem.
+	c.cfg.ServiceAddress = "127.0.0.1:53"
+	if p := c.ConfigProblems(); len(p) != 0 {
+		t.Errorf("headless Service with --collector.dns.service-address: problems %v, want none", p)
+	}
+	c.cfg.ServiceAddress = ""
+
+	svc.Spec.ClusterIP = "10.96.0.10"
+	if _, err := svcs.Update(context.Background(), svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	converge("Service with a ClusterIP", "")
 }

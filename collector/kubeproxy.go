@@ -67,6 +67,7 @@ type kubeproxyCollector struct {
 	logger *slog.Logger
 	cfg    KubeProxyConfig
 	client *http.Client
+	rounds schedule.Rounds
 
 	mu   sync.Mutex
 	last *kubeproxyRound
@@ -115,7 +116,7 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 }
 
 func (c *kubeproxyCollector) Run(ctx context.Context) {
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, &c.rounds, func(round context.Context) {
 		r := c.probeAll(round)
 		if ctx.Err() == nil {
 			c.mu.Lock()
@@ -124,6 +125,9 @@ func (c *kubeproxyCollector) Run(ctx context.Context) {
 		}
 	})
 }
+
+// Rounds is the progress of the probe schedule, which the framework exports.
+func (c *kubeproxyCollector) Rounds() *schedule.Rounds { return &c.rounds }
 
 // probeAll probes the endpoints, the proxy mode and the VIPs side by side,
 // each under the timeout.

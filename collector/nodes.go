@@ -68,6 +68,7 @@ type kubeletProber struct {
 	logger *slog.Logger
 	cfg    NodesConfig
 	client *http.Client
+	rounds schedule.Rounds
 
 	mu   sync.Mutex
 	last *healthAnswer // nil until the first probe
@@ -117,7 +118,7 @@ func newKubeletProber(d Deps) (*kubeletProber, error) {
 }
 
 func (c *kubeletProber) Run(ctx context.Context) {
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, func(round context.Context) {
+	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, &c.rounds, func(round context.Context) {
 		a := c.probe(round)
 		if ctx.Err() == nil {
 			c.mu.Lock()
@@ -126,6 +127,9 @@ func (c *kubeletProber) Run(ctx context.Context) {
 		}
 	})
 }
+
+// Rounds is the progress of the probe schedule, which the framework exports.
+func (c *kubeletProber) Rounds() *schedule.Rounds { return &c.rounds }
 
 // probe GETs the kubelet's health endpoint under the timeout.
 func (c *kubeletProber) probe(ctx context.Context) healthAnswer {

@@ -13,7 +13,7 @@ func TestEveryCallsRepeatedlyWithoutOverlapAndStops(t *testing.T) {
 	var sawDeadline atomic.Bool
 	done := make(chan struct{})
 	go func() {
-		Every(ctx, 20*time.Millisecond, 5*time.Millisecond, func(ctx context.Context) {
+		Every(ctx, 20*time.Millisecond, 5*time.Millisecond, nil, func(ctx context.Context) {
 			if running.Add(1) > 1 {
 				overlaps.Add(1)
 			}
@@ -60,5 +60,76 @@ func TestJitteredStaysWithinBounds(t *testing.T) {
 	}
 	if hi-lo < limit { // 10,000 draws spread over most of the range
 		t.Errorf("jitter range [%s, %s] too narrow: calls would lock step", lo, hi)
+	}
+}
+
+// Rounds reads the start of the schedule until the first call returns,
+// then the end of the last call that returned; a call that never returns
+// leaves it where it was.
+func TestEveryRecordsRounds(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(1000)
+	rounds := &Rounds{Now: func() time.Time { return time.Unix(clock.Load(), 0) }}
+	if _, _, ok := rounds.Last(); ok {
+		t.Fatal("Last reports a time before Every has started")
+	}
+
+	entered, release, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Every(ctx, 10*time.Millisecond, time.Hour, rounds, func(context.Context) {
+			select {
+			case entered <- struct{}{}:
+			case <-stop:
+				return
+			}
+			select { // the call's own context is ignored: it hangs until told
+			case <-release:
+			case <-stop:
+			}
+		})
+	}()
+	defer func() {
+		close(stop)
+		cancel()
+		<-done
+	}()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no call %s", what)
+		}
+	}
+	check := func(step string, want int64) {
+		t.Helper()
+		last, interval, ok := rounds.Last()
+		if !ok || last.Unix() != want || interval != 10*time.Millisecond {
+			t.Errorf("%s: Last() = %v, %s, %v; want %d, 10ms, true", step, last.Unix(), interval, ok, want)
+		}
+	}
+
+	wait("at all")
+	clock.Store(2000)
+	check("first call running", 1000) // the start, still
+
+	clock.Store(3000)
+	release <- struct{}{} // the first call returns at 3000
+	wait("after the first")
+	check("second call running", 3000)
+
+	clock.Store(4000) // the second call never returns
+	check("second call hanging", 3000)
+}
+
+func TestNilRoundsRecordNothing(t *testing.T) {
+	var r *Rounds
+	r.start(time.Second)
+	r.finish()
+	if _, _, ok := r.Last(); ok {
+		t.Error("a nil Rounds reports a time")
 	}
 }
