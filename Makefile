@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision
 PROMTOOL := $(GO) tool -modfile=tools/go.mod promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
-.PHONY: help build demo test e2e unit lint fmt vet promtool bins run image image-offline clean
+.PHONY: help build demo test e2e unit lint fmt vet promtool bins generate run image image-offline clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+generate: ## Render the mixin (mixin/) into alerts/, dashboards/ and deploy/prometheusrule.yaml.
+	$(GO) test -count=1 ./mixin -run TestShippedFilesAreTheMixin -update
 
 promtool: ## Build promtool (once; cached by Go).
 	$(PROMTOOL) --version >/dev/null

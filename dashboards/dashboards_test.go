@@ -15,6 +15,10 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
 )
@@ -146,10 +150,40 @@ func promQL(expr string) string {
 	})
 }
 
-// Every query parses as PromQL and reads only metrics the exporter exports.
+// recorded are the names the shipped recording rules (alerts/*.rules.yaml)
+// record, which the dashboards may read beside the exporter's metrics.
+func recorded(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "alerts", "*.rules.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no rule files in alerts/: %v", err)
+	}
+	var names []string
+	for _, f := range files {
+		groups, errs := rulefmt.ParseFile(f, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
+		for _, err := range errs {
+			t.Errorf("%s: %v", f, err)
+		}
+		if groups == nil {
+			continue
+		}
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				if r.Record != "" {
+					names = append(names, r.Record)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// Every query parses as PromQL and reads only metrics the exporter exports
+// or the shipped recording rules record.
 func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
+	records := recorded(t)
 	check := func(f, where, expr string) {
-		unknown, err := promqlcheck.UnknownMetrics(promQL(expr))
+		unknown, err := promqlcheck.UnknownMetrics(promQL(expr), records...)
 		if err != nil {
 			t.Errorf("%s: %s: %q: %v", f, where, expr, err)
 		}
@@ -157,7 +191,9 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 			t.Errorf("%s: %s uses %s, which the exporter does not export", f, where, name)
 		}
 	}
-	labelValues := regexp.MustCompile(`^label_values\((\w+),\s*\w+\)$`)
+	// label_values(selector, label): the selector a metric with or without
+	// matchers.
+	labelValues := regexp.MustCompile(`^label_values\((\w+(?:\{.*\})?),\s*\w+\)$`)
 	for _, f := range dashboardFiles(t) {
 		d := load(t, f)
 		queries := 0
@@ -177,7 +213,7 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 			}
 			m := labelValues.FindStringSubmatch(q["query"].(string))
 			if m == nil {
-				t.Errorf("%s: variable %s: query %v is not label_values(metric, label)", f, v.Name, q["query"])
+				t.Errorf("%s: variable %s: query %v is not label_values(selector, label)", f, v.Name, q["query"])
 				continue
 			}
 			check(f, "variable "+v.Name, m[1])

@@ -1,0 +1,5 @@
+(import 'cluster.libsonnet') +
+(import 'services.libsonnet') +
+(import 'dns.libsonnet') +
+(import 'terminations.libsonnet') +
+(import 'exporter.libsonnet')
