@@ -13,6 +13,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -31,6 +32,7 @@ type manifests struct {
 	clusterRoles    []rbacv1.ClusterRole
 	bindings        []rbacv1.ClusterRoleBinding
 	serviceMonitors []monitoringv1.ServiceMonitor
+	pdbs            []policyv1.PodDisruptionBudget
 	namespace       string
 }
 
@@ -83,6 +85,8 @@ func loadManifests(t *testing.T) manifests {
 				m.clusterRoles = appendDecoded(t, where, doc, m.clusterRoles)
 			case "ClusterRoleBinding":
 				m.bindings = appendDecoded(t, where, doc, m.bindings)
+			case "PodDisruptionBudget":
+				m.pdbs = appendDecoded(t, where, doc, m.pdbs)
 			case "ServiceMonitor":
 				m.serviceMonitors = appendDecoded(t, where, doc, m.serviceMonitors)
 			case "PrometheusRule": // its content is checked against alerts/ by the alerts tests
@@ -262,7 +266,8 @@ func TestDeployRBACIsLeastPrivilege(t *testing.T) {
 }
 
 // The Services publish not-ready pods and the ServiceMonitor scrapes them by
-// port name, labelling role and node.
+// port name, keeping the exporter's own labels (honorLabels). It adds none
+// that the alerts need: they learn role and node from the exporter.
 func TestDeployServicesAndServiceMonitor(t *testing.T) {
 	m := loadManifests(t)
 	sm := m.serviceMonitors[0]
@@ -293,17 +298,46 @@ func TestDeployServicesAndServiceMonitor(t *testing.T) {
 			t.Errorf("no Service selects %s", w.name)
 		}
 	}
-	var targets []string
 	for _, ep := range sm.Spec.Endpoints {
-		for _, r := range ep.RelabelConfigs {
-			if r.TargetLabel != "" {
-				targets = append(targets, r.TargetLabel)
-			}
+		if !ep.HonorLabels {
+			t.Errorf("ServiceMonitor endpoint %q: honorLabels must be true, or the namespace, service and node labels of the exporter's series are renamed exported_*", ep.Port)
 		}
 	}
-	for _, want := range []string{"role", "node"} {
-		if !slices.Contains(targets, want) {
-			t.Errorf("ServiceMonitor does not set the %q label the alerts rely on", want)
+}
+
+// The cluster role runs as replicas spread over nodes, and a disruption
+// budget keeps one up through drains; the node agents are not in it.
+func TestDeployClusterReplicas(t *testing.T) {
+	m := loadManifests(t)
+	for _, d := range m.deployments {
+		if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+			t.Errorf("Deployment %s: want at least 2 replicas", d.Name)
+		}
+		spread := slices.ContainsFunc(d.Spec.Template.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+			sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+			return err == nil && c.TopologyKey == corev1.LabelHostname && sel.Matches(labelSet(d.Spec.Template.Labels))
+		})
+		if !spread {
+			t.Errorf("Deployment %s: its replicas are not spread over nodes (topologySpreadConstraints on %s)", d.Name, corev1.LabelHostname)
+		}
+		var covered bool
+		for _, p := range m.pdbs {
+			sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sel.Matches(labelSet(d.Spec.Template.Labels)) {
+				continue
+			}
+			covered = p.Spec.MinAvailable != nil && p.Spec.MinAvailable.IntValue() >= 1
+			for _, ds := range m.daemonSets {
+				if sel.Matches(labelSet(ds.Spec.Template.Labels)) {
+					t.Errorf("PodDisruptionBudget %s also selects the DaemonSet %s", p.Name, ds.Name)
+				}
+			}
+		}
+		if !covered {
+			t.Errorf("Deployment %s: no PodDisruptionBudget keeps one replica available", d.Name)
 		}
 	}
 }
