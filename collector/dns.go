@@ -366,7 +366,7 @@ func (c *dnsCollector) targets() (found bool, ts []target) {
 				}
 				seen[server] = true
 				t := target{server: server, kind: "endpoint", addr: server}
-				if s.AddressType == discoveryv1.AddressTypeFQDN && serviceAddr != "" {
+				if s.AddressType == discoveryv1.AddressTypeFQDN {
 					t.addr = c.resolveFQDN(serviceAddr, a, port)
 				}
 				ts = append(ts, t)
@@ -377,16 +377,20 @@ func (c *dnsCollector) targets() (found bool, ts []target) {
 }
 
 // resolveFQDN turns an FQDN endpoint into an address to dial, resolved
-// through the cluster DNS Service as a pod would; unresolvable, it is
-// dialed as is and fails.
+// through the cluster DNS Service as a pod would; "" if it does not
+// resolve there. It is never handed to the node's own resolver: a cluster
+// name has no business there, and the probe of that endpoint fails.
 func (c *dnsCollector) resolveFQDN(serviceAddr, host string, port int32) string {
+	if serviceAddr == "" {
+		return ""
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.Timeout)
 	defer cancel()
 	r := c.prober.Lookup(ctx, serviceAddr, dnsprobe.ResolvConf{}, host+".", dns.TypeA)
-	if len(r.Addrs) > 0 {
-		host = r.Addrs[0].String()
+	if len(r.Addrs) == 0 {
+		return ""
 	}
-	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+	return net.JoinHostPort(r.Addrs[0].String(), strconv.Itoa(int(port)))
 }
 
 func dnsPort(ports []kube.ServicePort) int32 {
@@ -498,7 +502,12 @@ func (c *dnsCollector) record(round *dnsRound) {
 }
 
 func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProbeResult {
-	r := c.prober.Lookup(ctx, t.addr, c.cfg.ResolvConf, name, dns.TypeA)
+	var r dnsprobe.Result
+	if t.addr == "" {
+		r.Err = fmt.Errorf("the endpoint's name %s does not resolve through the DNS Service", t.server)
+	} else {
+		r = c.prober.Lookup(ctx, t.addr, c.cfg.ResolvConf, name, dns.TypeA)
+	}
 	c.latency.WithLabelValues(t.kind).Observe(r.Duration.Seconds())
 	p := dnsProbeResult{server: t.server, kind: t.kind, name: name, r: r}
 	switch {

@@ -296,3 +296,30 @@ func TestDNSConfigProblems(t *testing.T) {
 	}
 	converge("Service with a ClusterIP", "")
 }
+
+// An FQDN endpoint is resolved through the DNS Service, as a pod would; one
+// that does not resolve there fails its probes without its name ever being
+// handed to the node's own resolver.
+func TestDNSFQDNEndpointUnresolvable(t *testing.T) {
+	good := dnsServer(t, "127.0.0.1", "10.96.0.1") // NXDOMAIN for any other name
+	slice := dnsSlice("kube-dns-fqdn", "dns-a.kube-triage-test.invalid", good)
+	slice.AddressType = discoveryv1.AddressTypeFQDN
+	c := newTestDNSCollector(t, net.JoinHostPort("127.0.0.1", itoa(good)),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10",
+			Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}}},
+		slice)
+	round := c.probeAll(context.Background())
+	var endpoint int
+	for _, p := range round.probes {
+		if p.kind != "endpoint" {
+			continue
+		}
+		endpoint++
+		if p.result != dnsError || p.r.Err == nil || !strings.Contains(p.r.Err.Error(), "does not resolve through the DNS Service") {
+			t.Errorf("%s via %s: result %s, err %v; want an error that the name does not resolve", p.name, p.server, p.result, p.r.Err)
+		}
+	}
+	if endpoint == 0 {
+		t.Fatal("the FQDN endpoint was not probed")
+	}
+}
