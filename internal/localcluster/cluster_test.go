@@ -157,3 +157,55 @@ func TestStopLeaseRenewal(t *testing.T) {
 	}
 	poll(t, "renewal to resume", 30*time.Second, func(ctx context.Context) (bool, error) { return renewTime(ctx).After(stopped), nil })
 }
+
+// A node that comes back reports its running pods ready again, as a
+// kubelet does; a pod whose container is not running stays not ready.
+func TestResumeLeaseRenewalReportsPodsReady(t *testing.T) {
+	c := clustertest.Shared(t)
+	ctx := context.Background()
+	ns := clustertest.Namespace(t, c, "resume")
+	node := c.Nodes[0]
+	for _, name := range []string{"running", "looping"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, name+" ready", time.Minute, func(ctx context.Context) (bool, error) { return ready(ctx, c, ns, name), nil })
+	}
+	if err := c.SetContainerWaiting(ctx, ns, "looping", "app", "CrashLoopBackOff"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopLeaseRenewal(node); err != nil {
+		t.Fatal(err)
+	}
+	// What the node controller does to the pods of a node that stopped
+	// reporting.
+	for _, name := range []string{"running", "looping"} {
+		if err := c.SetPodReady(ctx, ns, name, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ResumeLeaseRenewal(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if !ready(ctx, c, ns, "running") {
+		t.Error("the running pod is not ready after its node came back")
+	}
+	if ready(ctx, c, ns, "looping") {
+		t.Error("the crash-looping pod was reported ready")
+	}
+}
+
+func ready(ctx context.Context, c *localcluster.Cluster, ns, name string) bool {
+	p, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

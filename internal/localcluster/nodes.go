@@ -46,9 +46,49 @@ func (c *Cluster) StopLeaseRenewal(node string) error {
 	return c.StopComponent(NodeAgent(node))
 }
 
-// ResumeLeaseRenewal starts the node's kubelet stand-in again.
+// ResumeLeaseRenewal starts the node's kubelet stand-in again, and reports
+// its running pods ready as a kubelet does when it is back: while the node
+// was not ready, the node controller marked them not ready, and kwok does
+// not report them again. Pods with a container not running (crash looping,
+// say) stay as they are.
 func (c *Cluster) ResumeLeaseRenewal(ctx context.Context, node string) error {
-	return c.StartComponent(ctx, NodeAgent(node))
+	if err := c.StartComponent(ctx, NodeAgent(node)); err != nil {
+		return err
+	}
+	pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return err
+	}
+	for _, p := range pods.Items {
+		if podReady(&p) || !allRunning(&p) {
+			continue
+		}
+		if err := c.SetPodReady(ctx, p.Namespace, p.Name, true); err != nil {
+			return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
+		}
+	}
+	return nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func allRunning(p *corev1.Pod) bool {
+	if len(p.Status.ContainerStatuses) == 0 {
+		return false
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // CreateNamespace creates a namespace and waits for its default
