@@ -1,14 +1,21 @@
-// Package e2e runs the whole product the way users run it: the exporter in
-// both roles against the local control plane, a real Prometheus loading
-// the rule files from alerts/ as shipped, and a real Alertmanager. For each
-// failure scenario it injects the fault, waits for the expected alert to
-// reach Alertmanager, checks that the look-alike alerts did not fire,
-// removes the fault and waits for the alert to resolve.
+// Package e2e runs the whole product the way a fleet runs it: two local
+// control planes (clusters a and b), each with its cluster exporter (two
+// replicas in a) and a node agent per node, scraped by one Prometheus that
+// labels every series with its cluster and with the node the exporter runs
+// on, loading the rule files from alerts/ as shipped, and a real
+// Alertmanager with the shipped inhibition rules. For each failure scenario
+// it injects the fault into cluster a, waits for the expected alert to reach
+// Alertmanager once (not once per replica), checks that the look-alike
+// alerts did not notify and that the consequences it names are inhibited,
+// removes the fault and waits for the alert to resolve. Nothing may fire for
+// cluster b, until its cluster exporter is killed: then
+// KubeTriageExporterDown must.
 package e2e
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,6 +47,23 @@ type match struct {
 	labels map[string]string
 }
 
+// firing selects the alert's firing series in Prometheus.
+func (m match) firing() string {
+	sel := []string{`alertstate="firing"`, fmt.Sprintf("alertname=%q", m.alert)}
+	for k, v := range m.labels {
+		sel = append(sel, fmt.Sprintf("%s=%q", k, v))
+	}
+	slices.Sort(sel)
+	return "ALERTS{" + strings.Join(sel, ",") + "}"
+}
+
+// in is m in cluster c: every match of a scenario names its cluster.
+func (m match) in(c string) match {
+	labels := map[string]string{"cluster": c}
+	maps.Copy(labels, m.labels)
+	return match{m.alert, labels}
+}
+
 func (m match) String() string {
 	var l []string
 	for k, v := range m.labels {
@@ -55,10 +79,16 @@ type scenario struct {
 	name       string
 	expect     match
 	lookalikes []match
-	inject     func(t *testing.T)
-	remove     func(t *testing.T)
+	// inhibited are consequences that must reach Alertmanager and be
+	// inhibited (by the expected alert) before the fault is removed.
+	inhibited []match
+	inject    func(t *testing.T)
+	remove    func(t *testing.T)
 	// stays says why the alert is not expected to resolve during the run.
 	stays string
+	// alone: the scenario runs by itself, and no other alert of the cluster
+	// may start to notify while its fault lasts.
+	alone bool
 }
 
 type result struct {
@@ -66,6 +96,7 @@ type result struct {
 	fired      time.Duration
 	resolved   time.Duration
 	unexpected []string
+	inhibited  []string
 	failure    string
 }
 
@@ -80,6 +111,14 @@ func (e *env) run(t *testing.T, phase []*scenario) []result {
 	results := make([]result, len(phase))
 	var wg sync.WaitGroup
 	for i, sc := range phase {
+		// The faults are injected into cluster a.
+		sc.expect = sc.expect.in("a")
+		for j := range sc.lookalikes {
+			sc.lookalikes[j] = sc.lookalikes[j].in("a")
+		}
+		for j := range sc.inhibited {
+			sc.inhibited[j] = sc.inhibited[j].in("a")
+		}
 		// What stays if play ends early (a t.Fatal inside it).
 		results[i] = result{scenario: sc, failure: "did not finish"}
 		wg.Go(func() { results[i] = e.play(t, sc) })
@@ -99,41 +138,100 @@ func (e *env) run(t *testing.T, phase []*scenario) []result {
 func (e *env) play(t *testing.T, sc *scenario) result {
 	r := result{scenario: sc}
 	ctx := context.Background()
+	// What notifies already (an OOM kill pages for 15 minutes by design)
+	// is not the scenario's doing.
+	before := map[string]bool{}
+	if sc.alone {
+		alerts, err := e.mon.activeAlerts(ctx)
+		if err != nil {
+			r.failure = err.Error()
+			return r
+		}
+		for _, a := range alerts {
+			before[a.String()] = true
+		}
+	}
 	start := time.Now()
 	sc.inject(t)
 	unexpected := map[string]bool{}
-	// poll reports whether want is firing, noting any look-alike seen.
-	poll := func(want match) (bool, error) {
+	// Look-alikes count while the fault is there: once it is removed, a
+	// consequence may outlive its cause for the second it takes to resolve.
+	var faultRemoved atomic.Bool
+	// poll reports how many alerts match want (inhibited ones only if
+	// inhibited is set, else notifying ones), noting any look-alike that
+	// notifies.
+	poll := func(want match, inhibited bool) (int, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		alerts, err := e.mon.activeAlerts(ctx)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
-		found := false
+		found := 0
 		for _, a := range alerts {
-			found = found || a.matches(want.alert, want.labels)
+			if a.matches(want.alert, want.labels) && (inhibited && a.inhibited() || !inhibited && a.notifies()) {
+				found++
+			}
+			if !a.notifies() || faultRemoved.Load() {
+				continue
+			}
 			for _, l := range sc.lookalikes {
 				if a.matches(l.alert, l.labels) {
 					unexpected[l.String()] = true
 				}
 			}
+			if sc.alone && a.Labels["cluster"] == sc.expect.labels["cluster"] && !a.matches(sc.expect.alert, sc.expect.labels) && !before[a.String()] {
+				unexpected[a.String()] = true
+			}
 		}
 		return found, nil
 	}
-	if !waitUntil(fireWithin, func() bool { ok, _ := poll(sc.expect); return ok }) {
+	if !waitUntil(fireWithin, func() bool { n, _ := poll(sc.expect, false); return n > 0 }) {
 		r.failure = fmt.Sprintf("%s did not reach Alertmanager within %s", sc.expect, fireWithin)
 		sc.remove(t)
 		return r
 	}
 	r.fired = time.Since(start)
+	var failures []string
+	// Once per fact: one alert in Alertmanager, one firing series in
+	// Prometheus (two replicas must not make two).
+	once := func() {
+		if n, err := poll(sc.expect, false); err != nil || n != 1 {
+			failures = append(failures, fmt.Sprintf("%s: %d alerts in Alertmanager, want 1 (%v)", sc.expect, n, err))
+		}
+		if n, err := e.mon.count(ctx, sc.expect.firing()); err != nil || n != 1 {
+			failures = append(failures, fmt.Sprintf("%s: %d firing series in Prometheus, want 1 (%v)", sc.expect, n, err))
+		}
+	}
+	once()
+	for _, want := range sc.inhibited {
+		if !waitUntil(time.Until(start.Add(fireWithin)), func() bool { n, _ := poll(want, true); return n > 0 }) {
+			failures = append(failures, fmt.Sprintf("%s was not inhibited in Alertmanager within %s", want, fireWithin))
+			break
+		}
+		r.inhibited = append(r.inhibited, want.alert)
+	}
+	// And still once after the alert's rule has been evaluated twice more
+	// (over fresh scrapes): a replica's duplicate would have caught up.
+	firedAt := time.Now()
+	if !waitUntil(time.Minute, func() bool {
+		ok, _ := e.mon.evaluatedSince(ctx, sc.expect.alert, firedAt.Add(2*time.Second))
+		return ok
+	}) {
+		failures = append(failures, fmt.Sprintf("the rule of %s was not evaluated again", sc.expect.alert))
+	}
+	once()
+	faultRemoved.Store(true)
 	sc.remove(t)
 	removed := time.Now()
 	if sc.stays == "" {
-		if !waitUntil(4*time.Minute, func() bool { ok, err := poll(sc.expect); return err == nil && !ok }) {
+		if !waitUntil(4*time.Minute, func() bool { n, err := poll(sc.expect, false); return err == nil && n == 0 }) {
 			r.failure = fmt.Sprintf("%s did not resolve within 4m of removing the fault", sc.expect)
 		}
 		r.resolved = time.Since(removed)
+	}
+	if len(failures) > 0 && r.failure == "" {
+		r.failure = strings.Join(failures, "; ")
 	}
 	for l := range unexpected {
 		r.unexpected = append(r.unexpected, l)
@@ -156,13 +254,27 @@ func waitUntil(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// env is the running product: cluster, exporters, stand-ins, monitoring.
+// env is the running product: the clusters of the fleet, their exporters
+// and stand-ins, monitoring. cluster, agents and proxyStale are cluster a's,
+// where the scenarios inject their faults.
 type env struct {
-	cluster *localcluster.Cluster
+	a, b    *member
 	mon     *monitoring
+	cluster *localcluster.Cluster
 	agents  map[string]*agent
 	// Per node: kube-proxy's stand-in answers 503 with stale rules while set.
 	proxyStale map[string]*atomic.Bool
+}
+
+// member is one cluster of the fleet with its exporters.
+type member struct {
+	name      string // its cluster label
+	cluster   *localcluster.Cluster
+	exporters []*testenv.ExporterProcess // the cluster role's replicas
+	agents    map[string]*agent
+	// Per node: kube-proxy's stand-in answers 503 with stale rules while set.
+	proxyStale map[string]*atomic.Bool
+	targets    []target
 }
 
 // agent is a node role exporter; it can be stopped and started again on
@@ -183,20 +295,53 @@ const namespace = "e2e"
 
 var nodes = []string{"node-a", "node-b", "node-c"}
 
+// startMember runs the exporters of one cluster: replicas of the cluster
+// role (each labelled as running on another node) and an agent per node,
+// with a kube-proxy stand-in each, the kubelet stand-in and the VIP.
+func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []string, replicas int, kubeletURL, vip string) *member {
+	m := &member{name: name, cluster: c, agents: map[string]*agent{}, proxyStale: map[string]*atomic.Bool{}}
+	for i := range replicas {
+		x := testenv.StartExporter(t, append(c.ExporterArgs(),
+			"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms")...)
+		m.exporters = append(m.exporters, x)
+		m.targets = append(m.targets, target{addr: x.Addr, labels: map[string]string{"cluster": name, "node": nodes[i%len(nodes)]}})
+	}
+	for _, n := range nodes {
+		stale := &atomic.Bool{}
+		m.proxyStale[n] = stale
+		proxy := httptest.NewServer(kubeProxyStandIn(stale))
+		t.Cleanup(proxy.Close)
+		a := &agent{cluster: c, node: n, addr: testenv.FreeAddr(t), args: []string{"--role=node", "--node-name=" + n,
+			"--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
+			"--collector.nodes.interval=1s", "--collector.nodes.kubelet-url=" + kubeletURL, "--collector.nodes.kubelet-insecure-tls",
+			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url=" + proxy.URL, "--collector.kubeproxy.metrics-url=" + proxy.URL,
+			"--collector.kubeproxy.vip=" + vip}}
+		a.start(t, c.Kubeconfig)
+		m.agents[n] = a
+		m.targets = append(m.targets, target{addr: a.addr, labels: map[string]string{"cluster": name, "node": n}})
+	}
+	return m
+}
+
 func TestEndToEnd(t *testing.T) {
-	cluster := clustertest.Shared(t)
+	clusterA := clustertest.Shared(t)
 	ctx := context.Background()
-	if err := cluster.AddNode(ctx, "node-c"); err != nil {
+	if err := clusterA.AddNode(ctx, "node-c"); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.CreateNamespace(ctx, namespace); err != nil {
+	if err := clusterA.CreateNamespace(ctx, namespace); err != nil {
 		t.Fatal(err)
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{cluster: cluster, agents: map[string]*agent{}, proxyStale: map[string]*atomic.Bool{}}
+	// Cluster b: another control plane, with the same node names as a.
+	clusterB, err := localcluster.Start(ctx, localcluster.Options{Root: root, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(clusterB.Stop)
 
 	// The kubelet and kube-proxy do not run here: each node gets stand-ins
 	// on loopback, and all share one Service VIP that accepts connections.
@@ -217,23 +362,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 
-	clusterExporter := testenv.StartExporter(t, append(cluster.ExporterArgs(),
-		"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms")...)
-	targets := []target{{addr: clusterExporter.Addr, labels: map[string]string{"role": "cluster"}}}
-	for _, n := range nodes {
-		stale := &atomic.Bool{}
-		e.proxyStale[n] = stale
-		proxy := httptest.NewServer(kubeProxyStandIn(stale))
-		defer proxy.Close()
-		a := &agent{cluster: cluster, node: n, addr: testenv.FreeAddr(t), args: []string{"--role=node", "--node-name=" + n,
-			"--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
-			"--collector.nodes.interval=1s", "--collector.nodes.kubelet-url=" + kubelet.URL + "/healthz", "--collector.nodes.kubelet-insecure-tls",
-			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url=" + proxy.URL, "--collector.kubeproxy.metrics-url=" + proxy.URL,
-			"--collector.kubeproxy.vip=" + vip.Addr().String()}}
-		a.start(t, cluster.Kubeconfig)
-		e.agents[n] = a
-		targets = append(targets, target{addr: a.addr, labels: map[string]string{"role": "node", "node": n}})
+	e := &env{
+		a: startMember(t, "a", clusterA, nodes, 2, kubelet.URL+"/healthz", vip.Addr().String()),
+		b: startMember(t, "b", clusterB, clusterB.Nodes, 1, kubelet.URL+"/healthz", vip.Addr().String()),
 	}
+	e.cluster, e.agents, e.proxyStale = clusterA, e.a.agents, e.a.proxyStale
+	targets := append(slices.Clone(e.a.targets), e.b.targets...)
 	e.mon = startMonitoring(t, root, targets)
 	runStart := time.Now()
 	testenv.WaitFor(t, "Prometheus scraping every exporter", 2*time.Minute, func() (bool, error) {
@@ -241,16 +375,134 @@ func TestEndToEnd(t *testing.T) {
 		return v == float64(len(targets)), err
 	})
 
+	// Cluster b stays healthy: nothing may fire for it, but what its
+	// exporter's death raises once it is killed.
+	quietB := e.watchQuiet("b")
+
 	var rows []result
 	rows = append(rows, e.run(t, e.serviceAndWorkloadScenarios(t))...)
 	rows = append(rows, e.run(t, e.nodeScenarios(t))...)
+	// Kill b's only cluster exporter now: its alert waits 10 minutes, and
+	// the remaining phases take them.
+	bDown := e.killClusterExporter(quietB)
+	rows = append(rows, e.run(t, []*scenario{e.clusterDNSDown()})...)
 	rows = append(rows, e.run(t, e.controlPlaneScenarios())...)
 	rows = append(rows, e.run(t, []*scenario{e.etcdLost()})...)
 	rows = append(rows, e.run(t, []*scenario{e.apiserverDown()})...)
-	t.Logf("end-to-end results (Prometheus and Alertmanager, 1s scrape and evaluation):\n%s", table(rows))
+	rows = append(rows, bDown.wait(t))
+	for _, a := range quietB.stop() {
+		t.Errorf("cluster b, which stayed healthy, notified %s", a)
+	}
+	t.Logf("end-to-end results (two clusters, Prometheus and Alertmanager, 1s scrape and evaluation):\n%s", table(rows))
 
 	t.Run("every metric the rules and dashboards use was exported", func(t *testing.T) { e.checkMetricsExported(t) })
 	t.Run("every dashboard panel's query returns data", func(t *testing.T) { e.checkDashboards(t, runStart) })
+}
+
+// quietWatch records the alerts of one cluster that notify, but those
+// allowed.
+type quietWatch struct {
+	mu      sync.Mutex
+	allowed map[string]bool // alert names
+	seen    map[string]bool
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func (e *env) watchQuiet(cluster string) *quietWatch {
+	w := &quietWatch{allowed: map[string]bool{}, seen: map[string]bool{}, done: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(w.stopped)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			alerts, err := e.mon.activeAlerts(ctx)
+			cancel()
+			if err == nil {
+				w.mu.Lock()
+				for _, a := range alerts {
+					if a.Labels["cluster"] == cluster && a.notifies() && !w.allowed[a.Labels["alertname"]] {
+						w.seen[match{a.Labels["alertname"], a.Labels}.String()] = true
+					}
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-w.done:
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	return w
+}
+
+func (w *quietWatch) allow(alert string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.allowed[alert] = true
+}
+
+// stop ends the watch and returns what notified.
+func (w *quietWatch) stop() []string {
+	close(w.done)
+	<-w.stopped
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.seen))
+}
+
+// exporterDown is cluster b's cluster exporter, killed: the scenario that
+// runs beside the others.
+type exporterDown struct {
+	e      *env
+	killed time.Time
+	addr   string
+}
+
+// killClusterExporter kills cluster b's only cluster exporter; its target
+// stays in Prometheus's configuration, as a crash-looping pod's does.
+func (e *env) killClusterExporter(quiet *quietWatch) *exporterDown {
+	quiet.allow("KubeTriageExporterDown")
+	x := e.b.exporters[0]
+	x.Stop()
+	return &exporterDown{e: e, killed: time.Now(), addr: x.Addr}
+}
+
+// wait waits for KubeTriageExporterDown about b's exporter (its `for` is 10
+// minutes): b has no cluster exporter left (critical, it notifies), and the
+// target is down (a warning, which the critical one inhibits).
+func (d *exporterDown) wait(t *testing.T) result {
+	sc := &scenario{name: "fleet: cluster b's only cluster exporter killed", expect: match{"KubeTriageExporterDown", map[string]string{"cluster": "b", "role": "cluster", "severity": "critical"}},
+		stays: "not restarted"}
+	r := result{scenario: sc}
+	target := match{"KubeTriageExporterDown", map[string]string{"cluster": "b", "role": "cluster", "instance": d.addr, "severity": "warning"}}
+	for _, want := range []struct {
+		match
+		inhibited bool
+	}{{sc.expect, false}, {target, true}} {
+		ok := waitUntil(time.Until(d.killed.Add(14*time.Minute)), func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			alerts, err := d.e.mon.activeAlerts(ctx)
+			n := 0
+			for _, a := range alerts {
+				if a.matches(want.alert, want.labels) && (want.inhibited && a.inhibited() || !want.inhibited && a.notifies()) {
+					n++
+				}
+			}
+			return err == nil && n == 1
+		})
+		if !ok {
+			r.failure = fmt.Sprintf("%s did not reach Alertmanager once (inhibited: %v) within 14m of the kill", want.match, want.inhibited)
+			t.Error(r.failure)
+			return r
+		}
+		if want.inhibited {
+			r.inhibited = append(r.inhibited, want.alert+" (the replica)")
+		}
+	}
+	r.fired = time.Since(d.killed)
+	return r
 }
 
 // kubeProxyStandIn answers /livez and /healthz as kube-proxy does: 200 with
@@ -279,7 +531,7 @@ func kubeProxyStandIn(stale *atomic.Bool) http.Handler {
 
 func table(rows []result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | expected alert | fired after | resolved after | unexpected alerts |\n|---|---|---|---|---|\n")
+	b.WriteString("| scenario | expected alert (once) | fired after | resolved after | inhibited by it | unexpected alerts |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		resolved := fmt.Sprintf("%.0f s", r.resolved.Seconds())
 		if r.scenario.stays != "" {
@@ -293,7 +545,11 @@ func table(rows []result) string {
 		if len(r.unexpected) > 0 {
 			unexpected = strings.Join(r.unexpected, ", ")
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", r.scenario.name, r.scenario.expect.alert, fired, resolved, unexpected)
+		inhibited := "-"
+		if len(r.inhibited) > 0 {
+			inhibited = "`" + strings.Join(r.inhibited, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n", r.scenario.name, r.scenario.expect.alert, fired, resolved, inhibited, unexpected)
 	}
 	return b.String()
 }
@@ -483,7 +739,7 @@ func service(name string, selector map[string]string) *corev1.Service {
 		Spec: corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}}
 }
 
-// --- phase 2: a node shut down, a partition, a kubelet fault; DNS down -----
+// --- phase 2: a node shut down, a partition, a kubelet fault ---------------
 
 func (e *env) nodeScenarios(t *testing.T) []*scenario {
 	ctx := context.Background()
@@ -500,14 +756,6 @@ func (e *env) nodeScenarios(t *testing.T) []*scenario {
 	}
 	dead := testenv.DeadKubeconfig(t) // the apiserver as seen from the far side of a partition
 	return []*scenario{
-		{
-			name:       "cluster DNS down (CoreDNS stopped)",
-			expect:     match{"ClusterDNSDown", nil},
-			lookalikes: []match{{"DNSFailingFromNode", nil}, {"KubeAPIServerDown", nil}},
-			inject:     func(t *testing.T) { must(t, c.StopComponent(localcluster.CoreDNS)) },
-			remove:     func(t *testing.T) { must(t, c.StartComponent(ctx, localcluster.CoreDNS)) },
-		},
-
 		{
 			name:       "kubelet fault on node-a (Lease stale, node up)",
 			expect:     match{"KubeletFault", node("node-a")},
@@ -548,7 +796,29 @@ func (e *env) nodeScenarios(t *testing.T) []*scenario {
 	}
 }
 
-// --- phase 3: scheduler and controller-manager down ------------------------
+// --- phase 3: cluster DNS down, alone: its consequences are inhibited -------
+
+// clusterDNSDown stops CoreDNS. Every node's and DNS pod's lookups fail too:
+// their alerts fire later, and Alertmanager inhibits them; nothing else
+// notifies.
+func (e *env) clusterDNSDown() *scenario {
+	ctx := context.Background()
+	c := e.cluster
+	return &scenario{
+		name:       "cluster DNS down (CoreDNS stopped)",
+		expect:     match{"ClusterDNSDown", nil},
+		lookalikes: []match{{"DNSFailingFromNode", nil}, {"DNSEndpointFailing", nil}, {"KubeAPIServerDown", nil}},
+		inhibited: []match{
+			{"DNSFailingFromNode", map[string]string{"node": "node-a"}},
+			{"DNSEndpointFailing", map[string]string{"server": net.JoinHostPort(localcluster.DNSEndpointName, dnsPort(c))}},
+		},
+		alone:  true,
+		inject: func(t *testing.T) { must(t, c.StopComponent(localcluster.CoreDNS)) },
+		remove: func(t *testing.T) { must(t, c.StartComponent(ctx, localcluster.CoreDNS)) },
+	}
+}
+
+// --- phase 4: scheduler and controller-manager down ------------------------
 
 func (e *env) controlPlaneScenarios() []*scenario {
 	ctx := context.Background()
@@ -566,7 +836,7 @@ func (e *env) controlPlaneScenarios() []*scenario {
 	return out
 }
 
-// --- phases 4 and 5: etcd lost, then the apiserver down --------------------
+// --- phases 5 and 6: etcd lost, then the apiserver down --------------------
 
 func (e *env) etcdLost() *scenario {
 	c := e.cluster
@@ -580,16 +850,34 @@ func (e *env) etcdLost() *scenario {
 	}
 }
 
+// apiserverDown kills the apiserver; meanwhile the CoreDNS pods restart,
+// and cannot load the cluster's names without it: cluster DNS goes down as
+// a consequence, and its alert is inhibited.
 func (e *env) apiserverDown() *scenario {
 	c := e.cluster
 	return &scenario{
-		name:   "apiserver down",
+		name:   "apiserver down (and CoreDNS, restarted meanwhile, with it)",
 		expect: match{"KubeAPIServerDown", nil},
 		lookalikes: []match{{"KubeAPIServerStorageDown", nil}, {"KubeControlPlaneLeaderLost", nil}, {"KubeNodeShutdown", nil},
-			{"KubeNodePartitioned", nil}, {"KubeletFault", nil}},
-		inject: func(t *testing.T) { must(t, c.KillComponent(localcluster.APIServer)) },
-		remove: func(t *testing.T) { must(t, c.StartComponent(context.Background(), localcluster.APIServer)) },
+			{"KubeNodePartitioned", nil}, {"KubeletFault", nil}, {"ClusterDNSDown", nil}, {"KubeTriageWatchFailing", nil}},
+		inhibited: []match{{"ClusterDNSDown", nil}},
+		alone:     true,
+		inject: func(t *testing.T) {
+			must(t, c.KillComponent(localcluster.APIServer))
+			must(t, c.StopComponent(localcluster.CoreDNS))
+		},
+		remove: func(t *testing.T) {
+			must(t, c.StartComponent(context.Background(), localcluster.APIServer))
+			must(t, c.StartComponent(context.Background(), localcluster.CoreDNS))
+		},
 	}
+}
+
+// dnsPort is the port of the cluster's CoreDNS, which its DNS endpoint
+// publishes.
+func dnsPort(c *localcluster.Cluster) string {
+	_, port, _ := net.SplitHostPort(c.DNSAddr)
+	return port
 }
 
 func freeUDPPort(t *testing.T) int {

@@ -20,8 +20,10 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
-// target is one exporter Prometheus scrapes, with the labels the
-// ServiceMonitor in deploy/ would give it.
+// target is one exporter Prometheus scrapes, with the target labels the
+// scrape config gives it: its cluster, and the node its pod runs on, which
+// a common relabeling puts on every series (the exporter's own labels win,
+// honor_labels).
 type target struct {
 	addr   string
 	labels map[string]string
@@ -44,6 +46,11 @@ func startMonitoring(t *testing.T, root string, targets []target) *monitoring {
 	dir := t.TempDir()
 	amAddr, promAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 
+	// The inhibition rules as shipped, under a route that notifies at once.
+	inhibit, err := os.ReadFile(filepath.Join(root, "alerts", "inhibit-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	amConfig := filepath.Join(dir, "alertmanager.yml")
 	write(t, amConfig, `route:
   receiver: "null"
@@ -52,7 +59,7 @@ func startMonitoring(t *testing.T, root string, targets []target) *monitoring {
   repeat_interval: 1h
 receivers:
   - name: "null"
-`)
+`+string(inhibit))
 	testenv.Start(t, "alertmanager", bin("alertmanager"), nil, "--config.file="+amConfig,
 		"--storage.path="+filepath.Join(dir, "am"), "--web.listen-address="+amAddr, "--cluster.listen-address=")
 
@@ -108,11 +115,25 @@ func write(t *testing.T, path, content string) {
 // alert is an alert as Alertmanager's API v2 lists it.
 type alert struct {
 	Labels map[string]string `json:"labels"`
+	Status struct {
+		State       string   `json:"state"` // active (it notifies) or suppressed
+		InhibitedBy []string `json:"inhibitedBy"`
+	} `json:"status"`
 }
 
-// activeAlerts lists what Alertmanager holds as firing now.
+// notifies: the alert is active, neither inhibited nor silenced.
+func (a alert) notifies() bool { return a.Status.State == "active" }
+
+// inhibited: Alertmanager holds the alert back because another inhibits it.
+func (a alert) inhibited() bool {
+	return a.Status.State == "suppressed" && len(a.Status.InhibitedBy) > 0
+}
+
+// activeAlerts lists what Alertmanager holds as firing now, inhibited or
+// not.
 func (m *monitoring) activeAlerts(ctx context.Context) ([]alert, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.alertmanager+"/api/v2/alerts?"+url.Values{"active": {"true"}}.Encode(), nil)
+	q := url.Values{"active": {"true"}, "inhibited": {"true"}, "silenced": {"true"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.alertmanager+"/api/v2/alerts?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +148,9 @@ func (m *monitoring) activeAlerts(ctx context.Context) ([]alert, error) {
 	var alerts []alert
 	return alerts, json.NewDecoder(resp.Body).Decode(&alerts)
 }
+
+// String names the alert by its labels.
+func (a alert) String() string { return match{a.Labels["alertname"], a.Labels}.String() }
 
 // matches says whether a has the name and every label of want.
 func (a alert) matches(name string, want map[string]string) bool {
@@ -152,6 +176,36 @@ func (m *monitoring) seriesNames(ctx context.Context) (map[string]bool, error) {
 		names[string(v)] = true
 	}
 	return names, nil
+}
+
+// evaluatedSince reports whether the alerting rule alert has been evaluated
+// since t.
+func (m *monitoring) evaluatedSince(ctx context.Context, alert string, t time.Time) (bool, error) {
+	rules, err := m.prometheus.Rules(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if a, ok := r.(promv1.AlertingRule); ok && a.Name == alert {
+				return a.LastEvaluation.After(t), nil
+			}
+		}
+	}
+	return false, fmt.Errorf("no alerting rule %s", alert)
+}
+
+// count is the number of series expr returns now.
+func (m *monitoring) count(ctx context.Context, expr string) (int, error) {
+	v, _, _, err := m.prometheus.Query(ctx, expr, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return 0, fmt.Errorf("%s: %s, not a vector", expr, v.Type())
+	}
+	return len(vec), nil
 }
 
 // query evaluates expr now and returns the first sample's value.
