@@ -10,10 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/rulefmt"
-	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
@@ -43,18 +40,9 @@ func testFiles(t *testing.T) []string {
 // alerts parses every rule file with Prometheus's own loader.
 func alerts(t *testing.T) []rulefmt.Rule {
 	t.Helper()
-	var rules []rulefmt.Rule
-	for _, f := range ruleFiles(t) {
-		groups, errs := rulefmt.ParseFile(f, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
-		for _, err := range errs {
-			t.Errorf("%s: %v", f, err)
-		}
-		if groups == nil {
-			continue
-		}
-		for _, g := range groups.Groups {
-			rules = append(rules, g.Rules...)
-		}
+	rules, err := promqlcheck.LoadRules(".")
+	if err != nil {
+		t.Error(err)
 	}
 	return rules
 }

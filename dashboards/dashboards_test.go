@@ -15,10 +15,6 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/common/promslog"
-	"github.com/prometheus/prometheus/model/rulefmt"
-	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
 )
@@ -154,25 +150,14 @@ func promQL(expr string) string {
 // record, which the dashboards may read beside the exporter's metrics.
 func recorded(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "alerts", "*.rules.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no rule files in alerts/: %v", err)
+	rules, err := promqlcheck.LoadRules(filepath.Join("..", "alerts"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	var names []string
-	for _, f := range files {
-		groups, errs := rulefmt.ParseFile(f, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
-		for _, err := range errs {
-			t.Errorf("%s: %v", f, err)
-		}
-		if groups == nil {
-			continue
-		}
-		for _, g := range groups.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					names = append(names, r.Record)
-				}
-			}
+	for _, r := range rules {
+		if r.Record != "" {
+			names = append(names, r.Record)
 		}
 	}
 	return names

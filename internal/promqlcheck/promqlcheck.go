@@ -3,12 +3,17 @@
 package promqlcheck
 
 import (
+	"errors"
+	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp/syntax"
 	"slices"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
@@ -133,4 +138,31 @@ func expand(pattern string) (all []string, finite bool) {
 		return nil, false
 	}
 	return walk(re)
+}
+
+// LoadRules parses every rule file (*.rules.yaml) in dir with Prometheus's
+// own loader and returns their rules, in file and group order.
+func LoadRules(dir string) ([]rulefmt.Rule, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.rules.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no rule files (*.rules.yaml) in %s", dir)
+	}
+	var rules []rulefmt.Rule
+	var problems []error
+	for _, f := range files {
+		groups, errs := rulefmt.ParseFile(f, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
+		for _, err := range errs {
+			problems = append(problems, fmt.Errorf("%s: %w", f, err))
+		}
+		if groups == nil {
+			continue
+		}
+		for _, g := range groups.Groups {
+			rules = append(rules, g.Rules...)
+		}
+	}
+	return rules, errors.Join(problems...)
 }
