@@ -33,6 +33,13 @@ const (
 	verdictPodsNotReady           = "pods_not_ready"
 	verdictPortMismatch           = "port_mismatch"
 	verdictNoEndpoints            = "no_endpoints"
+	// A port that no ready endpoint serves while others are served: the
+	// pods that expose its targetPort are not ready, or none does.
+	verdictPortNoEndpoints = "port_no_endpoints"
+	// The selector matches no pod, and the pod template of a workload
+	// scaled to zero: empty on purpose (by hand, an autoscaler, a parked
+	// environment).
+	verdictScaledToZero = "scaled_to_zero"
 )
 
 var (
@@ -49,7 +56,19 @@ var (
 	servicePortTargetMissing = newMetric("service_port_target_missing", prometheus.GaugeValue,
 		"1 for a Service port whose targetPort no selected pod's containers expose.", "namespace", "service", "port")
 	serviceVerdict = newMetric("service_verdict", prometheus.GaugeValue,
-		"1 for the Service's current verdict: ok, no_selector, selector_matches_nothing, pods_not_ready, port_mismatch or no_endpoints.", "namespace", "service", "verdict")
+		"1 for the Service's current verdict: ok, no_selector, selector_matches_nothing, scaled_to_zero, pods_not_ready, port_mismatch, no_endpoints or port_no_endpoints.", "namespace", "service", "verdict")
+	servicePortEndpoints = newMetric("service_port_endpoints", prometheus.GaugeValue,
+		"Endpoints that serve the Service port (their EndpointSlice carries it), by condition (ready, serving, terminating); the larger address family's count in a dual-stack Service.", "namespace", "service", "port", "condition")
+	servicePortPodsMissingTarget = newMetric("service_port_pods_missing_target", prometheus.GaugeValue,
+		"Selected pods that do not expose the port's targetPort: they are endpoints of the Service but serve none of this port's traffic.", "namespace", "service", "port")
+	serviceScaledToZero = newMetric("service_scaled_to_zero", prometheus.GaugeValue,
+		"1 for each workload scaled to zero whose pod template the Service's selector matches, while it matches no pod (verdict scaled_to_zero).", "namespace", "service", "workload_kind", "workload")
+	serviceSelectedWorkloads = newMetric("service_selected_workloads", prometheus.GaugeValue,
+		"Controllers (Deployment, StatefulSet, DaemonSet, Job...; bare pods count as one) whose pods the selector matches: more than one is a canary or a selector too wide.", "namespace", "service")
+	serviceLocalEndpointNodes = newMetric("service_local_endpoint_nodes", prometheus.GaugeValue,
+		"For a Service whose external or internal traffic policy is Local: the nodes that have a ready endpoint of it. Traffic of that kind that reaches any other node is dropped there.", "namespace", "service", "traffic_policy")
+	serviceReadyLost = newMetric("service_ready_endpoints_lost_total", prometheus.CounterValue,
+		"Times the Service's ready endpoints went from some to none, as judged since the exporter started: a Service that keeps losing all of them is flapping.", "namespace", "service")
 )
 
 var servicesSpec = Spec{
@@ -57,7 +76,9 @@ var servicesSpec = Spec{
 	Help:      "Judge every Service as the Debug Services guide does: endpoints, selected pods, ports, a verdict",
 	DefaultOn: []Role{RoleCluster},
 	Metrics: []*Metric{serviceInfo, serviceExpectedEmpty, serviceEndpoints, serviceSelectedPods,
-		serviceSelectedPodsReady, servicePortTargetMissing, serviceVerdict},
+		serviceSelectedPodsReady, servicePortTargetMissing, serviceVerdict, servicePortEndpoints,
+		servicePortPodsMissingTarget, serviceScaledToZero, serviceSelectedWorkloads, serviceLocalEndpointNodes,
+		serviceReadyLost},
 	New: newServicesCollector,
 }
 
@@ -67,19 +88,43 @@ type serviceResult struct {
 	headless      bool
 	expectedEmpty bool
 	endpoints     map[string]endpointCounts // by address type
+	ready         int32                     // ready endpoints, all families
+	ports         []portResult
 	selected      int
 	selectedReady int
-	missingPorts  []string
+	// selectedWorkloads counts the workloads of the selected pods.
+	selectedWorkloads int
+	missingPorts      []string
+	scaledToZero      []workloadRef
+	// localNodes is the number of nodes with a ready endpoint, for the
+	// Local traffic policies the Service has (external, internal).
+	localPolicies []string
+	localNodes    int
 	verdict       string
+	// readyLost counts the times ready endpoints went from some to none.
+	readyLost float64
 }
 
 type endpointCounts struct{ ready, serving, terminating, notReady int32 }
 
+// portResult is one Service port: its endpoints and the selected pods that
+// do not serve it.
+type portResult struct {
+	name                        string
+	ready, serving, terminating int32
+	podsMissing                 int
+}
+
+type workloadRef struct{ kind, name string }
+
 type servicesCollector struct {
-	logger                 *slog.Logger
-	cfg                    ServicesConfig
+	logger                            *slog.Logger
+	cfg                               ServicesConfig
 	services, slices, pods cache.Indexer // the informers' caches of records
-	synced                 func() bool
+	// workloads are the caches of Deployments, StatefulSets and
+	// ReplicaSets, for a selector that matches a workload scaled to zero.
+	workloads []cache.Indexer
+	synced                            func() bool
 
 	mu      sync.Mutex
 	dirty   map[string]bool // namespaces to judge again
@@ -104,10 +149,20 @@ func newServicesCollector(d Deps) (Collector, error) {
 		inf.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Pods().Informer()
 		}),
+		inf.Informer("deployments", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Apps().V1().Deployments().Informer()
+		}),
+		inf.Informer("statefulsets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Apps().V1().StatefulSets().Informer()
+		}),
+		inf.Informer("replicasets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Apps().V1().ReplicaSets().Informer()
+		}),
 	}
-	c := newServicesJudge(d.Logger, d.Config.Services, informers[0].GetIndexer(), informers[1].GetIndexer(), informers[2].GetIndexer())
+	c := newServicesJudge(d.Logger, d.Config.Services, informers[0].GetIndexer(), informers[1].GetIndexer(), informers[2].GetIndexer(),
+		informers[3].GetIndexer(), informers[4].GetIndexer(), informers[5].GetIndexer())
 	c.synced = func() bool {
-		return informers[0].HasSynced() && informers[1].HasSynced() && informers[2].HasSynced()
+		return !slices.ContainsFunc(informers, func(i cache.SharedIndexInformer) bool { return !i.HasSynced() })
 	}
 	for _, i := range informers {
 		if _, err := i.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -123,10 +178,10 @@ func newServicesCollector(d Deps) (Collector, error) {
 
 // newServicesJudge builds the collector over caches of records; the caller
 // marks namespaces dirty as the caches change.
-func newServicesJudge(logger *slog.Logger, cfg ServicesConfig, services, slices, pods cache.Indexer) *servicesCollector {
+func newServicesJudge(logger *slog.Logger, cfg ServicesConfig, services, slices, pods cache.Indexer, workloads ...cache.Indexer) *servicesCollector {
 	return &servicesCollector{
 		logger: logger, cfg: cfg,
-		services: services, slices: slices, pods: pods,
+		services: services, slices: slices, pods: pods, workloads: workloads,
 		synced:  func() bool { return true },
 		dirty:   map[string]bool{},
 		results: map[string][]serviceResult{},
@@ -180,12 +235,32 @@ func (c *servicesCollector) judgeDirty() {
 	for ns := range dirty {
 		results := c.judgeNamespace(ns)
 		c.mu.Lock()
+		countReadyLost(c.results[ns], results)
 		if len(results) == 0 {
 			delete(c.results, ns)
 		} else {
 			c.results[ns] = results
 		}
 		c.mu.Unlock()
+	}
+}
+
+// countReadyLost carries each Service's count of ready endpoints lost from
+// its last result, and counts a new loss: some ready endpoints before, none
+// now. A Service judged for the first time starts at zero.
+func countReadyLost(before, now []serviceResult) {
+	prev := map[string]*serviceResult{}
+	for i := range before {
+		prev[before[i].name] = &before[i]
+	}
+	for i := range now {
+		r := &now[i]
+		if p, ok := prev[r.name]; ok {
+			r.readyLost = p.readyLost
+			if p.ready > 0 && r.ready == 0 {
+				r.readyLost++
+			}
+		}
 	}
 }
 
@@ -207,6 +282,10 @@ func (c *servicesCollector) judgeNamespace(ns string) []serviceResult {
 		return nil
 	}
 	pods := byNamespace[kube.Pod](c.pods, ns)
+	var workloads []*kube.Workload
+	for _, w := range c.workloads {
+		workloads = append(workloads, byNamespace[kube.Workload](w, ns)...)
+	}
 	slicesByService := map[string][]*kube.EndpointSlice{}
 	for _, s := range byNamespace[kube.EndpointSlice](c.slices, ns) {
 		if s.Service != "" {
@@ -218,7 +297,7 @@ func (c *servicesCollector) judgeNamespace(ns string) []serviceResult {
 		if svc.Type == corev1.ServiceTypeExternalName {
 			continue // a DNS alias: no endpoints, nothing to judge
 		}
-		results = append(results, judgeService(svc, pods, slicesByService[svc.Name]))
+		results = append(results, judgeService(svc, pods, slicesByService[svc.Name], workloads))
 	}
 	slices.SortFunc(results, func(a, b serviceResult) int {
 		switch {
@@ -232,9 +311,10 @@ func (c *servicesCollector) judgeNamespace(ns string) []serviceResult {
 	return results
 }
 
-// judgeService follows the guide: does the Service have endpoints; if not,
-// does its selector match pods; are they ready; does the targetPort exist.
-func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.EndpointSlice) serviceResult {
+// judgeService follows the guide: does the Service have endpoints, on every
+// port; if not, does its selector match pods (or a workload scaled to
+// zero); are they ready; does the targetPort exist.
+func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.EndpointSlice, workloads []*kube.Workload) serviceResult {
 	typ := string(svc.Type)
 	if typ == "" {
 		typ = string(corev1.ServiceTypeClusterIP)
@@ -246,7 +326,7 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 		expectedEmpty: svc.ExpectedEmpty,
 		endpoints:     map[string]endpointCounts{},
 	}
-	var ready int32
+	localNodes := map[string]bool{}
 	for _, s := range epSlices {
 		at := string(s.AddressType)
 		ec := r.endpoints[at]
@@ -255,19 +335,33 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 		ec.terminating += s.Terminating
 		ec.notReady += s.NotReady
 		r.endpoints[at] = ec
-		ready += s.Ready
+		r.ready += s.Ready
+		for _, n := range s.ReadyNodes {
+			if n != "" {
+				localNodes[n] = true
+			}
+		}
 	}
+	if svc.ExternalLocal {
+		r.localPolicies = append(r.localPolicies, "external")
+	}
+	if svc.InternalLocal {
+		r.localPolicies = append(r.localPolicies, "internal")
+	}
+	r.localNodes = len(localNodes)
 
 	if len(svc.Selector) == 0 {
 		// Endpoints are managed by hand or by another controller: judge
 		// them alone.
+		r.ports = portEndpoints(svc.Ports, epSlices)
 		r.verdict = verdictNoSelector
-		if ready == 0 {
+		if r.ready == 0 {
 			r.verdict = verdictNoEndpoints
 		}
 		return r
 	}
 	var selected []*kube.Pod
+	owners := map[workloadRef]bool{}
 	for _, p := range pods {
 		if p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed {
 			continue // finished pods are never endpoints
@@ -277,26 +371,85 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 			if p.Ready {
 				r.selectedReady++
 			}
+			kind, name := p.Workload()
+			if kind == "Pod" {
+				name = "" // bare pods count as one
+			}
+			owners[workloadRef{kind, name}] = true
 		}
 	}
 	r.selected = len(selected)
-	r.missingPorts = missingTargetPorts(svc.Ports, selected)
+	r.selectedWorkloads = len(owners)
+	r.ports = portEndpoints(svc.Ports, epSlices)
+	for i, sp := range svc.Ports {
+		r.ports[i].podsMissing = podsMissingTarget(sp, selected)
+		if r.selected > 0 && r.ports[i].podsMissing == r.selected && !slices.Contains(r.missingPorts, r.ports[i].name) {
+			r.missingPorts = append(r.missingPorts, r.ports[i].name)
+		}
+	}
 
 	switch {
 	case r.selected == 0:
+		r.scaledToZero = scaledToZero(svc.Selector, workloads)
 		r.verdict = verdictSelectorMatchesNothing
+		if len(r.scaledToZero) > 0 {
+			r.verdict = verdictScaledToZero
+		}
 	case r.selectedReady == 0 && !svc.PublishNotReadyAddresses:
 		// (A Service that publishes not-ready addresses serves through
 		// them: it is judged by its endpoints alone.)
 		r.verdict = verdictPodsNotReady
 	case len(r.missingPorts) > 0:
 		r.verdict = verdictPortMismatch
-	case ready == 0:
+	case r.ready == 0:
 		r.verdict = verdictNoEndpoints
+	case slices.ContainsFunc(r.ports, func(p portResult) bool { return p.ready == 0 }):
+		r.verdict = verdictPortNoEndpoints
 	default:
 		r.verdict = verdictOK
 	}
 	return r
+}
+
+// portLabel names a Service port in labels: its name, or its number when
+// it has none (a Service with a single port need not name it).
+func portLabel(sp kube.ServicePort) string {
+	if sp.Name != "" {
+		return sp.Name
+	}
+	return strconv.Itoa(int(sp.Port))
+}
+
+// portEndpoints counts, for each Service port, the endpoints of the slices
+// that carry it: the EndpointSlice controller names a slice's ports after
+// the Service's, and leaves a port out of the slices of pods that do not
+// expose its targetPort. Each address family is counted apart and the
+// larger count kept, so that a dual-stack pod counts once.
+func portEndpoints(ports []kube.ServicePort, epSlices []*kube.EndpointSlice) []portResult {
+	out := make([]portResult, len(ports))
+	for i, sp := range ports {
+		byFamily := map[string]*portResult{}
+		for _, s := range epSlices {
+			if !slices.Contains(s.Ports, sp.Name) {
+				continue
+			}
+			f := byFamily[string(s.AddressType)]
+			if f == nil {
+				f = &portResult{}
+				byFamily[string(s.AddressType)] = f
+			}
+			f.ready += s.Ready
+			f.serving += s.Serving
+			f.terminating += s.Terminating
+		}
+		out[i].name = portLabel(sp)
+		for _, f := range byFamily {
+			out[i].ready = max(out[i].ready, f.ready)
+			out[i].serving = max(out[i].serving, f.serving)
+			out[i].terminating = max(out[i].terminating, f.terminating)
+		}
+	}
+	return out
 }
 
 func matches(selector map[string]string, labels kube.Labels) bool {
@@ -308,52 +461,58 @@ func matches(selector map[string]string, labels kube.Labels) bool {
 	return true
 }
 
-// missingTargetPorts names the Service ports whose targetPort no selected
-// pod exposes. A named targetPort must match a named container port, or
-// the Service has no endpoint port at all. A numeric one is only judged
-// when the pods declare ports: declaring them is optional, and traffic
-// reaches an undeclared port all the same.
-func missingTargetPorts(ports []kube.ServicePort, pods []*kube.Pod) []string {
-	if len(pods) == 0 {
-		return nil
-	}
-	declares := slices.ContainsFunc(pods, func(p *kube.Pod) bool { return len(p.Ports) > 0 })
-	var missing []string
-	seen := map[string]bool{}
-	for _, sp := range ports {
-		target := sp.TargetPort
-		if target.Type == intstr.Int && target.IntVal == 0 {
-			target = intstr.FromInt32(sp.Port) // unset targetPort defaults to port
-		}
-		if target.Type == intstr.Int && !declares {
+// scaledToZero names the workloads whose pod template the selector matches,
+// if every one of them is scaled to zero; nil if none matches or one wants
+// pods (then its pods are missing, which is not on purpose). A ReplicaSet
+// that a Deployment controls is its Deployment's business.
+func scaledToZero(selector map[string]string, workloads []*kube.Workload) []workloadRef {
+	var zero []workloadRef
+	for _, w := range workloads {
+		if w.Owned || !matches(selector, w.Template) {
 			continue
 		}
-		protocol := sp.Protocol
-		if protocol == "" {
-			protocol = corev1.ProtocolTCP
+		if w.Replicas > 0 {
+			return nil
 		}
-		exposed := slices.ContainsFunc(pods, func(p *kube.Pod) bool {
-			return slices.ContainsFunc(p.Ports, func(cp kube.ContainerPort) bool {
-				cpProtocol := cp.Protocol
-				if cpProtocol == "" {
-					cpProtocol = corev1.ProtocolTCP
-				}
-				if cpProtocol != protocol {
-					return false
-				}
-				if target.Type == intstr.String {
-					return cp.Name == target.StrVal
-				}
-				return cp.Port == target.IntVal
-			})
+		zero = append(zero, workloadRef{w.Kind, w.Name})
+	}
+	return zero
+}
+
+// podsMissingTarget counts the pods that do not expose the port's
+// targetPort. A named targetPort must match a named container port, or the
+// pod serves nothing of this port. A numeric one is only judged when the
+// pods declare ports: declaring them is optional, and traffic reaches an
+// undeclared port all the same.
+func podsMissingTarget(sp kube.ServicePort, pods []*kube.Pod) int {
+	target := sp.TargetPort
+	if target.Type == intstr.Int && target.IntVal == 0 {
+		target = intstr.FromInt32(sp.Port) // unset targetPort defaults to port
+	}
+	if target.Type == intstr.Int && !slices.ContainsFunc(pods, func(p *kube.Pod) bool { return len(p.Ports) > 0 }) {
+		return 0
+	}
+	protocol := sp.Protocol
+	if protocol == "" {
+		protocol = corev1.ProtocolTCP
+	}
+	missing := 0
+	for _, p := range pods {
+		exposed := slices.ContainsFunc(p.Ports, func(cp kube.ContainerPort) bool {
+			cpProtocol := cp.Protocol
+			if cpProtocol == "" {
+				cpProtocol = corev1.ProtocolTCP
+			}
+			if cpProtocol != protocol {
+				return false
+			}
+			if target.Type == intstr.String {
+				return cp.Name == target.StrVal
+			}
+			return cp.Port == target.IntVal
 		})
-		name := sp.Name
-		if name == "" {
-			name = strconv.Itoa(int(sp.Port))
-		}
-		if !exposed && !seen[name] {
-			seen[name] = true
-			missing = append(missing, name)
+		if !exposed {
+			missing++
 		}
 	}
 	return missing
@@ -384,6 +543,25 @@ func (c *servicesCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 			for _, p := range r.missingPorts {
 				ch <- servicePortTargetMissing.value(1, ns, r.name, p)
 			}
+			seen := map[string]bool{} // two ports of one name (TCP and UDP) are one series
+			for _, p := range r.ports {
+				if seen[p.name] {
+					continue
+				}
+				seen[p.name] = true
+				ch <- servicePortEndpoints.value(float64(p.ready), ns, r.name, p.name, "ready")
+				ch <- servicePortEndpoints.value(float64(p.serving), ns, r.name, p.name, "serving")
+				ch <- servicePortEndpoints.value(float64(p.terminating), ns, r.name, p.name, "terminating")
+				ch <- servicePortPodsMissingTarget.value(float64(p.podsMissing), ns, r.name, p.name)
+			}
+			for _, w := range r.scaledToZero {
+				ch <- serviceScaledToZero.value(1, ns, r.name, w.kind, w.name)
+			}
+			ch <- serviceSelectedWorkloads.value(float64(r.selectedWorkloads), ns, r.name)
+			for _, policy := range r.localPolicies {
+				ch <- serviceLocalEndpointNodes.value(float64(r.localNodes), ns, r.name, policy)
+			}
+			ch <- serviceReadyLost.value(r.readyLost, ns, r.name)
 			ch <- serviceVerdict.value(1, ns, r.name, r.verdict)
 		}
 	}

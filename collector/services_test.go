@@ -2,10 +2,12 @@ package collector
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/promslog"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,10 +45,14 @@ func pod(name string, labels map[string]string, ready bool, ports ...corev1.Cont
 	}
 }
 
+// slice is an EndpointSlice of service with an endpoint per condition, on
+// the port "default" (svc's default port), as the EndpointSlice controller
+// names a slice's ports after the Service's.
 func slice(name, service string, conds ...discoveryv1.EndpointConditions) *discoveryv1.EndpointSlice {
 	s := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: testNS, Labels: map[string]string{}},
 		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("default"), Port: ptr.To(int32(9376))}},
 	}
 	if service != "" {
 		s.Labels[discoveryv1.LabelServiceName] = service
@@ -57,12 +63,48 @@ func slice(name, service string, conds ...discoveryv1.EndpointConditions) *disco
 	return s
 }
 
+// withPorts gives a slice these ports instead (none: its pods expose no
+// target port of the Service).
+func withPorts(s *discoveryv1.EndpointSlice, names ...string) *discoveryv1.EndpointSlice {
+	s.Ports = nil
+	for _, n := range names {
+		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr.To(n)})
+	}
+	return s
+}
+
+// onNodes puts a slice's endpoints on these nodes, in order.
+func onNodes(s *discoveryv1.EndpointSlice, nodes ...string) *discoveryv1.EndpointSlice {
+	for i := range s.Endpoints {
+		s.Endpoints[i].NodeName = ptr.To(nodes[i])
+	}
+	return s
+}
+
+// ownedBy makes a pod a workload's: a Deployment's through its ReplicaSet
+// (kind Deployment), or the named controller's.
+func ownedBy(p *corev1.Pod, kind, name string) *corev1.Pod {
+	if kind == "Deployment" {
+		p.Labels = maps.Clone(p.Labels)
+		p.Labels["pod-template-hash"] = "5d8f"
+		kind, name = "ReplicaSet", name+"-5d8f"
+	}
+	p.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, Controller: ptr.To(true)}}
+	return p
+}
+
+func deployment(name string, replicas int32, template map[string]string) *appsv1.Deployment {
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas), Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: template}}}}
+}
+
 var (
 	readyEP       = discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}
 	notReadyEP    = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(false), Terminating: ptr.To(false)}
 	terminatingEP = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}
 	unknownEP     = discoveryv1.EndpointConditions{} // nil conditions: consumers treat as ready
 	http9376      = corev1.ContainerPort{Name: "http", ContainerPort: 9376}
+	metrics9100   = corev1.ContainerPort{Name: "metrics", ContainerPort: 9100}
 )
 
 // newTestServicesCollector runs the collector over a fake clientset holding
@@ -89,6 +131,9 @@ var servicesGolden = []string{
 	"kube_triage_service_info", "kube_triage_service_expected_empty", "kube_triage_service_endpoints",
 	"kube_triage_service_selected_pods", "kube_triage_service_selected_pods_ready",
 	"kube_triage_service_port_target_missing", "kube_triage_service_verdict",
+	"kube_triage_service_port_endpoints", "kube_triage_service_port_pods_missing_target",
+	"kube_triage_service_scaled_to_zero", "kube_triage_service_selected_workloads",
+	"kube_triage_service_local_endpoint_nodes",
 }
 
 // Every verdict of the guide, and the cases that must not be flagged.
@@ -106,6 +151,18 @@ func TestServicesVerdicts(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "external", Namespace: testNS},
 		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.org"},
 	}
+	partial := map[string]string{"app": "partial"}
+	unserved := map[string]string{"app": "unserved"}
+	parked := map[string]string{"app": "parked"}
+	wanted := map[string]string{"app": "wanted"}
+	canary := map[string]string{"app": "canary"}
+	localSel := map[string]string{"app": "local"}
+	httpPort := corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}
+	metricsPort := corev1.ServicePort{Name: "metrics", Port: 9100, TargetPort: intstr.FromString("metrics")}
+	local := svc("local", localSel)
+	local.Spec.Type = corev1.ServiceTypeLoadBalancer
+	local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	local.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
 	scaledToZero := svc("scaled-to-zero", map[string]string{"app": "batch"})
 	scaledToZero.Annotations = map[string]string{kube.ServiceOptOutAnnotation: "true"}
 
@@ -121,10 +178,10 @@ func TestServicesVerdicts(t *testing.T) {
 		svc("not-ready", slow), pod("slow-1", slow, false, http9376), slice("not-ready-1", "not-ready", notReadyEP),
 		// A named targetPort no container has.
 		svc("named-port", named, corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("https")}),
-		pod("named-1", named, true, http9376), slice("named-port-1", "named-port", readyEP),
+		pod("named-1", named, true, http9376), withPorts(slice("named-port-1", "named-port", readyEP)),
 		// A numeric targetPort the pods do not declare, while they declare others.
 		svc("numeric-port", numeric, corev1.ServicePort{Port: 80, TargetPort: intstr.FromInt32(8080)}, corev1.ServicePort{Port: 81, TargetPort: intstr.FromInt32(8080)}),
-		pod("numeric-1", numeric, true, http9376), slice("numeric-port-1", "numeric-port", readyEP),
+		pod("numeric-1", numeric, true, http9376), withPorts(slice("numeric-port-1", "numeric-port", readyEP), ""),
 		// Pods that declare no ports at all: a numeric targetPort cannot be judged.
 		svc("undeclared", undeclared), pod("undeclared-1", undeclared, true), slice("undeclared-1", "undeclared", unknownEP),
 		// Ready pods, right ports, but no EndpointSlice (the controller is behind or down).
@@ -156,9 +213,40 @@ func TestServicesVerdicts(t *testing.T) {
 				Containers:     []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{http9376}}},
 			},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}},
-		slice("sidecar-port-1", "sidecar-port", readyEP),
+		withPorts(slice("sidecar-port-1", "sidecar-port", readyEP), "proxy"),
 		// A slice without a service label is ignored.
 		slice("orphan", "", readyEP),
+
+		// Per-port truth. Two ports; one pod exposes both, the other only
+		// http: the EndpointSlice controller puts them in two slices, and
+		// the metrics port is served by one pod of two (visible, ok).
+		svc("partial-port", partial, httpPort, metricsPort),
+		pod("partial-1", partial, true, http9376, metrics9100), pod("partial-2", partial, true, http9376),
+		withPorts(slice("partial-port-both", "partial-port", readyEP), "http", "metrics"),
+		withPorts(slice("partial-port-http", "partial-port", readyEP), "http"),
+		// The only pod that exposes the metrics port is not ready: that
+		// port has no ready endpoint while the other serves.
+		svc("port-unserved", unserved, httpPort, metricsPort),
+		pod("unserved-1", unserved, false, http9376, metrics9100), pod("unserved-2", unserved, true, http9376),
+		withPorts(slice("port-unserved-both", "port-unserved", notReadyEP), "http", "metrics"),
+		withPorts(slice("port-unserved-http", "port-unserved", readyEP), "http"),
+
+		// Scale to zero: the selector matches a Deployment's template and
+		// its replicas are 0. A Deployment that wants pods but has none is
+		// not on purpose.
+		svc("parked", parked), deployment("parked", 0, parked),
+		svc("missing-pods", wanted), deployment("wanted", 2, wanted),
+
+		// One Service over two Deployments (a canary).
+		svc("canary", canary),
+		ownedBy(pod("stable-1", map[string]string{"app": "canary", "track": "stable"}, true, http9376), "Deployment", "shop"),
+		ownedBy(pod("canary-1", map[string]string{"app": "canary", "track": "canary"}, true, http9376), "Deployment", "shop-canary"),
+		slice("canary-1", "canary", readyEP, readyEP),
+
+		// Local traffic policies: ready endpoints on node-a (twice), a
+		// not-ready one on node-b: one node has a local endpoint.
+		local, pod("local-1", localSel, true, http9376),
+		onNodes(slice("local-1", "local", readyEP, readyEP, notReadyEP), "node-a", "node-a", "node-b"),
 	)
 	golden(t, scrapeOnce(t, c), "services_verdicts.prom", servicesGolden...)
 }
@@ -198,6 +286,26 @@ func TestServicesFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitVerdict(verdictOK)
+	// The endpoint flaps: each time the Service loses all its ready
+	// endpoints counts once; the counter lives as long as the Service.
+	lost := func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.results[testNS][0].readyLost
+	}
+	for i, cond := range []discoveryv1.EndpointConditions{notReadyEP, readyEP, notReadyEP} {
+		if _, err := cs.DiscoveryV1().EndpointSlices(testNS).Update(ctx, slice("hostnames-1", "hostnames", cond), metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want, wantLost := verdictNoEndpoints, float64(i/2+1)
+		if cond.Ready != nil && *cond.Ready {
+			want = verdictOK
+		}
+		waitVerdict(want)
+		if got := lost(); got != wantLost {
+			t.Errorf("after change %d: ready endpoints lost %v times, want %v", i, got, wantLost)
+		}
+	}
 	if err := cs.CoreV1().Services(testNS).Delete(ctx, "hostnames", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

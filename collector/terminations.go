@@ -209,32 +209,20 @@ func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
 	return out
 }
 
-// workloadOf names a pod's workload: its controller; a ReplicaSet resolved
-// to its Deployment by the pod-template-hash the Deployment controller puts
-// in both names; a Job resolved to the CronJob that owns it; or the bare
-// pod.
+// workloadOf names a pod's workload (kube.Pod.Workload), with a Job
+// resolved to the CronJob that owns it.
 func (c *terminationsCollector) workloadOf(p *kube.Pod) (kind, name string) {
-	switch p.OwnerKind {
-	case "":
-		return "Pod", p.Name
-	case "ReplicaSet":
-		if hash, _ := p.Labels.Get("pod-template-hash"); hash != "" {
-			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {
-				return "Deployment", deploy
-			}
-		}
-	case "Job":
-		if c.jobs != nil {
-			if obj, ok, _ := c.jobs.GetByKey(p.Namespace + "/" + p.OwnerName); ok {
-				if job, ok := obj.(*batchv1.Job); ok {
-					if ref := metav1.GetControllerOf(job); ref != nil && ref.Kind == "CronJob" {
-						return "CronJob", ref.Name
-					}
+	kind, name = p.Workload()
+	if kind == "Job" && c.jobs != nil {
+		if obj, ok, _ := c.jobs.GetByKey(p.Namespace + "/" + name); ok {
+			if job, ok := obj.(*batchv1.Job); ok {
+				if ref := metav1.GetControllerOf(job); ref != nil && ref.Kind == "CronJob" {
+					return "CronJob", ref.Name
 				}
 			}
 		}
 	}
-	return p.OwnerKind, p.OwnerName
+	return kind, name
 }
 
 func reasonLabel(r string) string {

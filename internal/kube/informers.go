@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -109,8 +110,8 @@ func (i *Informers) Pending() []string {
 // lastApplied is kubectl's copy of the whole object; no collector reads it.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// trim is the factory's transform: Pods, Services and EndpointSlices become
-// their records (records.go); any other object keeps its fields but loses
+// trim is the factory's transform: Pods, Services, EndpointSlices, Leases,
+// Nodes and workloads become their records (records.go); any other object keeps its fields but loses
 // what no collector reads. It runs before an object enters a cache, so the
 // full object is garbage as soon as it is decoded.
 func (in *interner) trim(obj any) (any, error) {
@@ -127,6 +128,12 @@ func (in *interner) trim(obj any) (any, error) {
 		return in.lease(o), nil
 	case *corev1.Node:
 		return in.node(o), nil
+	case *appsv1.Deployment:
+		return in.workload("Deployment", o.ObjectMeta, o.Spec.Replicas, o.Spec.Template.Labels), nil
+	case *appsv1.StatefulSet:
+		return in.workload("StatefulSet", o.ObjectMeta, o.Spec.Replicas, o.Spec.Template.Labels), nil
+	case *appsv1.ReplicaSet:
+		return in.workload("ReplicaSet", o.ObjectMeta, o.Spec.Replicas, o.Spec.Template.Labels), nil
 	}
 	return stripMetadata(obj)
 }

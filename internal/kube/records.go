@@ -53,6 +53,24 @@ type Pod struct {
 	Containers []ContainerStatus
 }
 
+// Workload names the pod's workload from its controller: a ReplicaSet is
+// resolved to its Deployment by the pod-template-hash the Deployment
+// controller puts in both names; a bare pod is its own workload (kind
+// Pod). Jobs stay Jobs: naming their CronJob needs the Job.
+func (p *Pod) Workload() (kind, name string) {
+	switch p.OwnerKind {
+	case "":
+		return "Pod", p.Name
+	case "ReplicaSet":
+		if hash, _ := p.Labels.Get("pod-template-hash"); hash != "" {
+			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {
+				return "Deployment", deploy
+			}
+		}
+	}
+	return p.OwnerKind, p.OwnerName
+}
+
 // PodShape is what the pods of one controller revision have in common; the
 // records of such pods share one copy. Never modify it.
 type PodShape struct {
@@ -119,6 +137,10 @@ type Service struct {
 	PublishNotReadyAddresses bool
 	// ExpectedEmpty: the Service carries ServiceOptOutAnnotation "true".
 	ExpectedEmpty bool
+	// ExternalLocal and InternalLocal: externalTrafficPolicy or
+	// internalTrafficPolicy is Local, so a node without a ready endpoint of
+	// its own drops that traffic instead of forwarding it.
+	ExternalLocal, InternalLocal bool
 }
 
 // ServicePort is one port of a Service.
@@ -130,15 +152,39 @@ type ServicePort struct {
 }
 
 // EndpointSlice is the cached record of an EndpointSlice: its Service and
-// address family, and how many of its endpoints are in each condition.
+// address family, the Service ports its endpoints serve, how many of its
+// endpoints are in each condition, and the nodes of the ready ones.
 type EndpointSlice struct {
 	Meta
 	Service     string // the kubernetes.io/service-name label; "" if absent
 	AddressType discoveryv1.AddressType
+	// Ports are the names of the slice's ports, which are the Service
+	// ports' names: its endpoints serve those ports and no other. The
+	// EndpointSlice controller puts pods that do not expose a port's
+	// targetPort into slices without that port.
+	Ports       []string
 	Ready       int32 // ready true, or unset (which consumers treat as ready)
 	Serving     int32 // serving true, or unset and ready
 	Terminating int32 // terminating true
 	NotReady    int32 // neither ready nor terminating
+	// ReadyNodes are the nodes of the ready endpoints (repeated as often as
+	// they have one; "" for an endpoint without a node).
+	ReadyNodes []string
+}
+
+// Workload is the cached record of a Deployment, StatefulSet or ReplicaSet:
+// how many replicas it wants and the labels of the pods it makes, so that a
+// Service whose selector matches no pod can tell a workload scaled to zero
+// from a typo.
+type Workload struct {
+	Meta
+	Kind     string // Deployment, StatefulSet or ReplicaSet
+	Replicas int32  // spec.replicas (1 when unset)
+	// Template are the pod template's labels.
+	Template Labels
+	// Owned: a ReplicaSet that a Deployment controls (the Deployment speaks
+	// for it).
+	Owned bool
 }
 
 // Lease is the cached record of a Lease: who holds it and when it was last
@@ -188,6 +234,12 @@ func (s *Service) DeepCopyObject() runtime.Object {
 func (e *EndpointSlice) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (e *EndpointSlice) DeepCopyObject() runtime.Object {
 	c := *e
+	return &c
+}
+
+func (w *Workload) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (w *Workload) DeepCopyObject() runtime.Object {
+	c := *w // the template labels are shared and never modified
 	return &c
 }
 
@@ -278,13 +330,7 @@ func (in *interner) pod(p *corev1.Pod) *Pod {
 			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
 		}
 	}
-	var shape PodShape
-	if len(p.Labels) > 0 {
-		shape.Labels = make(Labels, 0, 2*len(p.Labels))
-		for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
-			shape.Labels = append(shape.Labels, in.get(k), in.get(p.Labels[k]))
-		}
-	}
+	shape := PodShape{Labels: in.sortedLabels(p.Labels)}
 	containers := p.Spec.Containers
 	for _, c := range p.Spec.InitContainers {
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
@@ -333,6 +379,11 @@ func (in *interner) service(s *corev1.Service) *Service {
 
 		PublishNotReadyAddresses: s.Spec.PublishNotReadyAddresses,
 		ExpectedEmpty:            s.Annotations[ServiceOptOutAnnotation] == "true",
+		// externalTrafficPolicy applies to the traffic of NodePort and
+		// LoadBalancer Services only.
+		ExternalLocal: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal &&
+			(s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer),
+		InternalLocal: s.Spec.InternalTrafficPolicy != nil && *s.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal,
 	}
 	for _, p := range s.Spec.Ports {
 		tp := p.TargetPort
@@ -350,6 +401,13 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
 		Service:     in.get(s.Labels[discoveryv1.LabelServiceName]),
 		AddressType: discoveryv1.AddressType(in.get(string(s.AddressType))),
 	}
+	for _, p := range s.Ports {
+		name := ""
+		if p.Name != nil {
+			name = in.get(*p.Name)
+		}
+		r.Ports = append(r.Ports, name)
+	}
 	for _, ep := range s.Endpoints {
 		c := ep.Conditions
 		ready := c.Ready == nil || *c.Ready
@@ -361,6 +419,11 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
 		switch {
 		case ready:
 			r.Ready++
+			node := ""
+			if ep.NodeName != nil {
+				node = in.get(*ep.NodeName)
+			}
+			r.ReadyNodes = append(r.ReadyNodes, node)
 		case !terminating:
 			r.NotReady++
 		}
@@ -372,6 +435,29 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
 		}
 	}
 	return r
+}
+
+// sortedLabels is a label map as interned sorted pairs.
+func (in *interner) sortedLabels(m map[string]string) Labels {
+	if len(m) == 0 {
+		return nil
+	}
+	l := make(Labels, 0, 2*len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		l = append(l, in.get(k), in.get(m[k]))
+	}
+	return l
+}
+
+func (in *interner) workload(kind string, meta metav1.ObjectMeta, replicas *int32, template map[string]string) *Workload {
+	w := &Workload{Meta: Meta{Name: meta.Name, Namespace: in.get(meta.Namespace)}, Kind: kind, Replicas: 1, Template: in.sortedLabels(template)}
+	if replicas != nil {
+		w.Replicas = *replicas
+	}
+	if ref := metav1.GetControllerOfNoCopy(&meta); ref != nil && ref.Kind == "Deployment" {
+		w.Owned = true
+	}
+	return w
 }
 
 func (in *interner) lease(l *coordinationv1.Lease) *Lease {
