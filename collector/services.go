@@ -118,13 +118,13 @@ type portResult struct {
 type workloadRef struct{ kind, name string }
 
 type servicesCollector struct {
-	logger                            *slog.Logger
-	cfg                               ServicesConfig
+	logger                 *slog.Logger
+	cfg                    ServicesConfig
 	services, slices, pods cache.Indexer // the informers' caches of records
 	// workloads are the caches of Deployments, StatefulSets and
 	// ReplicaSets, for a selector that matches a workload scaled to zero.
 	workloads []cache.Indexer
-	synced                            func() bool
+	synced    func() bool
 
 	mu      sync.Mutex
 	dirty   map[string]bool // namespaces to judge again
