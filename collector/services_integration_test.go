@@ -122,3 +122,152 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// Scale to zero and per-port truth on the real control plane: a Deployment
+// scaled from 2 to 0 and back is scaled_to_zero, then ok, and never a
+// selector that matches nothing; a named targetPort exposed by some of the
+// ready pods is served by those (ok, the others counted as missing it),
+// then, once only unready pods expose it, the port has no ready endpoint;
+// a Local internal traffic policy counts the nodes with a ready endpoint.
+func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
+	cluster := clustertest.Shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns := clustertest.Namespace(t, cluster, "svc-ports")
+	deploy := func(name string, replicas int32, labels map[string]string, ports ...corev1.ContainerPort) {
+		t.Helper()
+		_, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To(replicas),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/serve_hostname", Ports: ports}}},
+				},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	expose := func(s *corev1.Service) {
+		t.Helper()
+		if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	http := corev1.ContainerPort{Name: "http", ContainerPort: 9376}
+	admin := corev1.ContainerPort{Name: "admin", ContainerPort: 9000}
+	deploy("parkable", 2, map[string]string{"app": "parkable"}, http)
+	expose(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "parkable"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "parkable"},
+		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}})
+	deploy("full", 2, map[string]string{"app": "mixed", "track": "full"}, http, admin)
+	deploy("lite", 2, map[string]string{"app": "mixed", "track": "lite"}, http)
+	expose(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "mixed"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "mixed"},
+		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}, {Name: "admin", Port: 9000, TargetPort: intstr.FromString("admin")}}}})
+	expose(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "lite-local"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"track": "lite"},
+		InternalTrafficPolicy: ptr.To(corev1.ServiceInternalTrafficPolicyLocal),
+		Ports:                 []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}})
+
+	kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := newServicesCollector(Deps{Logger: promslog.NewNopLogger(), Config: Config{Services: ServicesConfig{Interval: 200 * time.Millisecond}}, Kube: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Informers.Start(ctx)
+	go col.(Runner).Run(ctx)
+
+	verdict := func(service string) string {
+		for _, v := range []string{verdictOK, verdictSelectorMatchesNothing, verdictScaledToZero, verdictPodsNotReady, verdictPortMismatch, verdictNoEndpoints, verdictPortNoEndpoints} {
+			if x, ok := sample(t, scrapeOnce(t, col), "kube_triage_service_verdict", map[string]string{"namespace": ns, "service": service, "verdict": v}); ok && x == 1 {
+				return v
+			}
+		}
+		return "(none)"
+	}
+	value := func(metric string, labels map[string]string) float64 {
+		labels["namespace"] = ns
+		v, _ := sample(t, scrapeOnce(t, col), metric, labels)
+		return v
+	}
+	// seen records every verdict parkable had, while waiting.
+	seen := map[string]bool{}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for !cond() {
+			seen[verdict("parkable")] = true
+			if time.Now().After(deadline) {
+				t.Fatalf("after 90s, still not %s (parkable %s, mixed %s)", what, verdict("parkable"), verdict("mixed"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	scale := func(replicas int32) {
+		t.Helper()
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "parkable", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Spec.Replicas = ptr.To(replicas)
+		if _, err := cluster.Client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitFor("parkable ok", func() bool { return verdict("parkable") == verdictOK })
+	waitFor("mixed ok with the admin port served by the full pods only", func() bool {
+		return verdict("mixed") == verdictOK &&
+			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "admin", "condition": "ready"}) == 2 &&
+			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "http", "condition": "ready"}) == 4 &&
+			value("kube_triage_service_port_pods_missing_target", map[string]string{"service": "mixed", "port": "admin"}) == 2 &&
+			value("kube_triage_service_selected_workloads", map[string]string{"service": "mixed"}) == 2
+	})
+
+	scale(0)
+	clear(seen)
+	waitFor("parkable scaled_to_zero, naming its Deployment", func() bool {
+		return verdict("parkable") == verdictScaledToZero &&
+			value("kube_triage_service_scaled_to_zero", map[string]string{"service": "parkable", "workload_kind": "Deployment", "workload": "parkable"}) == 1
+	})
+	scale(2)
+	waitFor("parkable ok again", func() bool { return verdict("parkable") == verdictOK })
+	if seen[verdictSelectorMatchesNothing] {
+		t.Errorf("parkable was selector_matches_nothing on its way to zero and back (verdicts seen: %v)", seen)
+	}
+
+	// The readiness probes of the full pods fail: only unready pods expose
+	// the admin port now.
+	go func() {
+		for ctx.Err() == nil {
+			pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "track=full"})
+			if err == nil {
+				for _, p := range pods.Items {
+					_ = cluster.SetPodReady(ctx, ns, p.Name, false)
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	waitFor("mixed port_no_endpoints", func() bool {
+		return verdict("mixed") == verdictPortNoEndpoints &&
+			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "admin", "condition": "ready"}) == 0
+	})
+
+	// The Local policy: as many nodes as the lite pods run on.
+	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "track=lite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]bool{}
+	for _, p := range pods.Items {
+		nodes[p.Spec.NodeName] = true
+	}
+	waitFor("lite-local's nodes counted", func() bool {
+		return value("kube_triage_service_local_endpoint_nodes", map[string]string{"service": "lite-local", "traffic_policy": "internal"}) == float64(len(nodes))
+	})
+}

@@ -577,6 +577,7 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 	if _, err := core.Services(namespace).Create(ctx, service("web", web), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	e.quietServiceCases(t)
 	// Two bare pods: one to be OOM-killed; one crash looping throughout, so
 	// that the waiting-pods series exist (ContainerCrashLooping's 15 minutes
 	// are longer than the run).
@@ -697,6 +698,43 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 			inject:     func(*testing.T) { e.proxyStale["node-a"].Store(true) },
 			remove:     func(*testing.T) { e.proxyStale["node-a"].Store(false) },
 		},
+	}
+}
+
+// quietServiceCases are Services that are fine, or empty on purpose, in the
+// ways real clusters hold them; no alert may fire for them, and the
+// Services dashboard's panels show them: a canary beside the web
+// Deployment that alone exposes an admin port (one Service over two
+// workloads, a port served by part of its pods), a Deployment parked at
+// zero replicas, and a DaemonSet behind a Service with internalTrafficPolicy
+// Local (an endpoint on every node).
+func (e *env) quietServiceCases(t *testing.T) {
+	ctx := context.Background()
+	c := e.cluster
+	canary := deployment("web-canary", map[string]string{"app": "web", "track": "canary"})
+	canary.Spec.Replicas = ptr.To[int32](1)
+	canary.Spec.Template.Spec.Containers[0].Ports = append(canary.Spec.Template.Spec.Containers[0].Ports, corev1.ContainerPort{Name: "admin", ContainerPort: 9000})
+	parked := deployment("parked", map[string]string{"app": "parked"})
+	parked.Spec.Replicas = ptr.To[int32](0)
+	for _, d := range []*appsv1.Deployment{canary, parked} {
+		_, err := c.Client.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{})
+		must(t, err)
+	}
+	nodeLocal := map[string]string{"app": "node-local"}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "node-local", Namespace: namespace},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: nodeLocal},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: nodeLocal}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/serve_hostname", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9376}}}},
+			}}}}
+	_, err := c.Client.AppsV1().DaemonSets(namespace).Create(ctx, ds, metav1.CreateOptions{})
+	must(t, err)
+	admin := service("web-admin", map[string]string{"app": "web"})
+	admin.Spec.Ports = append(admin.Spec.Ports, corev1.ServicePort{Name: "admin", Port: 9000, TargetPort: intstr.FromString("admin")})
+	local := service("node-local", nodeLocal)
+	local.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
+	for _, svc := range []*corev1.Service{admin, service("parked", map[string]string{"app": "parked"}), local} {
+		_, err := c.Client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+		must(t, err)
 	}
 }
 

@@ -43,6 +43,8 @@
       ServiceSelectorMatchesNothing: { severity: 'warning', 'for': '5m' },
       ServiceNoReadyEndpoints: { severity: 'critical', 'for': '5m' },
       ServiceTargetPortMismatch: { severity: 'warning', 'for': '5m' },
+      ServiceEndpointsFlapping: { severity: 'warning', 'for': null },
+      ServiceLocalTrafficPolicyGap: { severity: 'warning', 'for': '15m' },
       ClusterDNSDown: { severity: 'critical', 'for': '2m' },
       DNSEndpointFailing: { severity: 'warning', 'for': '5m' },
       DNSFailingFromNode: { severity: 'warning', 'for': '5m' },
@@ -83,6 +85,10 @@
       massDeletedFraction: 0.3,
       massDeletedWindow: '15m',
       massDeletedMinServices: 10,
+      // ServiceEndpointsFlapping: the Service lost all its ready endpoints
+      // this many times within the window.
+      flappingLosses: 3,
+      flappingWindow: '1h',
       // WorkloadTerminationRateHigh: more than `min` non-Completed
       // terminations in 10 minutes and `factor` times the hour before.
       terminationRateFactor: 3,

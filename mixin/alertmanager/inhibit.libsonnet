@@ -21,6 +21,7 @@
         'ServiceSelectorMatchesNothing',
         'ServiceNoReadyEndpoints',
         'ServiceTargetPortMismatch',
+        'ServiceLocalTrafficPolicyGap',
         'ClusterDNSDown',
         'DNSEndpointFailing',
         'DNSFailingFromNode',

@@ -6,6 +6,7 @@
   local q = (import '../lib/promql.libsonnet')(config),
   local a = (import '../lib/alert.libsonnet')(config),
   local c = config.clusterLabel,
+  local t = config.thresholds,
   local svc = q.by(['namespace', 'service']),
   // Services annotated as empty on purpose.
   local expectedEmpty = 'unless on (%s)\nmax by (%s) (%s == 1)' % [svc, svc, q.m('kube_triage_service_expected_empty')],
@@ -32,16 +33,19 @@
           // not ready, then no endpoints) does not restart the for.
           a.alert(
             'ServiceNoReadyEndpoints',
-            verdict('pods_not_ready|no_endpoints'),
-            'Service {{ $labels.namespace }}/{{ $labels.service }} has no ready endpoints.',
+            verdict('pods_not_ready|no_endpoints|port_no_endpoints'),
+            'Service {{ $labels.namespace }}/{{ $labels.service }} has no ready endpoints (on some port).',
             |||
-              Service {{ $labels.namespace }}/{{ $labels.service }} has had no ready endpoint for %(for)s;
-              its verdict is now
+              Service {{ $labels.namespace }}/{{ $labels.service }} has had no ready endpoint, on all its
+              ports or on one, for %(for)s; its verdict is now
               {{ with printf "max by (verdict) (kube_triage_service_verdict{%(sel)s%(c)s='%%s',namespace='%%s',service='%%s'} == 1)" $labels.%(c)s $labels.namespace $labels.service | query }}{{ . | first | label "verdict" }}{{ end }}.
               pods_not_ready: its pods exist but none passes its readiness probe; read the pods'
               events and probe settings. no_endpoints: its pods are ready (or it has no selector)
               yet no ready endpoint is published; look at the EndpointSlice controller in
-              kube-controller-manager, or at whoever manages its endpoints.
+              kube-controller-manager, or at whoever manages its endpoints. port_no_endpoints:
+              the pods that expose one port's targetPort are not ready (or none does), so that
+              port refuses every client while the others serve
+              (kube_triage_service_port_endpoints).
             ||| % {
               'for': a.forText('ServiceNoReadyEndpoints'),
               c: c,
@@ -61,6 +65,61 @@
               nothing. Compare the Service's targetPort with the pods' containerPorts (names must
               match exactly).
             |||,
+          ),
+          // Flapping: the Service keeps losing every ready endpoint and
+          // getting them back (readiness probes too tight, a dependency
+          // that comes and goes, pods OOM-killed in turn).
+          a.alert(
+            'ServiceEndpointsFlapping',
+            |||
+              max by (%(svc)s) (increase(%(lost)s[%(window)s])) >= %(losses)s
+              %(expectedEmpty)s
+            ||| % { svc: svc, lost: q.m('kube_triage_service_ready_endpoints_lost_total'), window: t.flappingWindow, losses: t.flappingLosses, expectedEmpty: expectedEmpty },
+            'Service {{ $labels.namespace }}/{{ $labels.service }} keeps losing all its ready endpoints.',
+            |||
+              Service {{ $labels.namespace }}/{{ $labels.service }} went from ready endpoints to none
+              {{ $value | humanize }} times in %(last)s, and back each time: too short to page as
+              ServiceNoReadyEndpoints, long enough for its clients to fail each time. Readiness
+              probes too tight for the load, a dependency that comes and goes, or pods killed in
+              turn (OOM, evictions).
+            ||| % { last: a.last(t.flappingWindow) },
+          ),
+          // Local traffic policies: a node without a ready endpoint of its
+          // own drops that traffic. For internalTrafficPolicy Local, every
+          // ready node may run clients; for externalTrafficPolicy Local on a
+          // NodePort Service, every node may get clients (a LoadBalancer's
+          // health check steers away from nodes without an endpoint).
+          a.alert(
+            'ServiceLocalTrafficPolicyGap',
+            |||
+              (
+                count by (%(c)s) (max by (%(c)s, node) (%(readyNodes)s) == 1)
+                - on (%(c)s) group_right
+                max by (%(svc)s) (
+                  %(internal)s
+                  or (%(external)s and on (%(svc)s) %(nodePort)s)
+                )
+              ) > 0
+              unless on (%(svc)s) max by (%(svc)s) (%(anyLocal)s) == 0
+              %(expectedEmpty)s
+            ||| % {
+              c: c,
+              svc: svc,
+              readyNodes: q.m('kube_triage_node_condition', 'condition="Ready", status="true"'),
+              internal: q.m('kube_triage_service_local_endpoint_nodes', 'traffic_policy="internal"'),
+              external: q.m('kube_triage_service_local_endpoint_nodes', 'traffic_policy="external"'),
+              nodePort: q.m('kube_triage_service_info', 'type="NodePort"'),
+              anyLocal: q.m('kube_triage_service_local_endpoint_nodes'),
+              expectedEmpty: expectedEmpty,
+            },
+            'Service {{ $labels.namespace }}/{{ $labels.service }} drops its Local traffic on {{ $value }} node(s).',
+            |||
+              Service {{ $labels.namespace }}/{{ $labels.service }} has a Local traffic policy and no ready
+              endpoint on {{ $value }} of the cluster's ready nodes, for %s: connections that reach
+              those nodes (from pods there, with internalTrafficPolicy Local; from outside, with
+              externalTrafficPolicy Local on a NodePort) are dropped, not forwarded. Run its pods on
+              every node (a DaemonSet), or drop the Local policy.
+            ||| % a.forText('ServiceLocalTrafficPolicyGap'),
           ),
         ],
       },

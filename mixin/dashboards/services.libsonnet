@@ -57,5 +57,56 @@ function(config)
         'Service ports whose targetPort none of the selected pods expose (ServiceTargetPortMismatch).',
         [g.target('max by (namespace, service, port) (%s == 1)' % q.m('kube_triage_service_port_target_missing', ns))],
       ),
+      g.table(
+        'Ports served by part of the pods',
+        'Service ports that some selected pods do not expose: those pods are endpoints of the Service but serve none of this port (a canary without the port, a rollout that adds it). Value: pods missing the port. No alert; a port with no ready endpoint at all is the verdict port_no_endpoints.',
+        [g.target(
+          'max by (namespace, service, port) (%s > 0) unless on (namespace, service, port) max by (namespace, service, port) (%s == 1)' % [
+            q.m('kube_triage_service_port_pods_missing_target', ns),
+            q.m('kube_triage_service_port_target_missing', ns),
+          ]
+        )],
+        w=12,
+        hide=['Time'],
+      ),
+      g.table(
+        'Ready endpoints per port',
+        'Ready endpoints that serve each port of the Services with more than one port: a port at 0 while another serves refuses its clients (port_no_endpoints).',
+        [g.target(
+          'max by (namespace, service, port) (%s) and on (namespace, service) count by (namespace, service) (max by (namespace, service, port) (%s)) > 1' % [
+            q.m('kube_triage_service_port_endpoints', ns + ', condition="ready"'),
+            q.m('kube_triage_service_port_endpoints', ns + ', condition="ready"'),
+          ]
+        )],
+        w=12,
+        hide=['Time'],
+      ),
+      g.table(
+        'Scaled to zero',
+        'Services whose selector matches no pod but the template of a workload scaled to zero: empty on purpose (verdict scaled_to_zero), no alert.',
+        [g.target('max by (namespace, service, workload_kind, workload) (%s == 1)' % q.m('kube_triage_service_scaled_to_zero', ns))],
+        w=8,
+      ),
+      g.table(
+        'Services over several workloads',
+        'Services whose selector matches the pods of more than one controller: a canary, or a selector wider than meant. No alert.',
+        [g.target('max by (namespace, service) (%s) > 1' % q.m('kube_triage_service_selected_workloads', ns))],
+        w=8,
+        hide=['Time'],
+      ),
+      g.table(
+        'Ready endpoints lost (last hour)',
+        'Times each Service went from some ready endpoints to none in the last hour; 3 or more is ServiceEndpointsFlapping.',
+        [g.target('max by (namespace, service) (increase(%s[1h])) > 0' % q.m('kube_triage_service_ready_endpoints_lost_total', ns))],
+        w=8,
+        hide=['Time'],
+      ),
+      g.table(
+        'Local traffic policy: nodes with a local endpoint',
+        'Services with externalTrafficPolicy or internalTrafficPolicy Local, and how many nodes have a ready endpoint of them: traffic of that kind reaching any other node is dropped there (ServiceLocalTrafficPolicyGap).',
+        [g.target('max by (namespace, service, traffic_policy) (%s)' % q.m('kube_triage_service_local_endpoint_nodes', ns))],
+        w=24,
+        hide=['Time'],
+      ),
     ],
   )
