@@ -106,15 +106,17 @@ var dnsSpec = Spec{
 }
 
 type dnsCollector struct {
-	logger   *slog.Logger
-	cfg      DNSConfig
-	prober   dnsprobe.Prober
-	svcNS    string
-	svcName  string
-	services cache.Indexer // records, for the DNS Service and the expected answers
-	slices   cache.Indexer // the DNS Service's EndpointSlices, whole
-	// servicesSynced reports whether the Services informer has completed
-	// its initial list: before, a Service missing from it proves nothing.
+	logger  *slog.Logger
+	cfg     DNSConfig
+	prober  dnsprobe.Prober
+	svcNS   string
+	svcName string
+	// dnsService holds the DNS Service's record (watched by name).
+	dnsService cache.Indexer
+	services   cache.Indexer // records of the Services in scope, for the sweep and the expected answers
+	slices     cache.Indexer // the DNS Service's EndpointSlices, whole
+	// servicesSynced reports whether the DNS Service's informer has
+	// completed its initial list: before, its absence proves nothing.
 	servicesSynced func() bool
 	// headless holds, for each chosen name of a Service, that Service's
 	// EndpointSlices (whole): a headless Service must answer its ready
@@ -173,7 +175,10 @@ func newDNSCollector(d Deps) (Collector, error) {
 		}
 	}
 	inf := d.Kube.Informers
-	services := inf.Informer("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	// The DNS Service by name; every Service in scope for the sweep and for
+	// the answers names of Services must get.
+	dnsService := inf.ServiceNamed(ns, name)
+	services := inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Services().Informer()
 	})
 	c := &dnsCollector{
@@ -182,8 +187,9 @@ func newDNSCollector(d Deps) (Collector, error) {
 		prober:         dnsprobe.Prober{Timeout: cfg.Timeout},
 		svcNS:          ns,
 		svcName:        name,
+		dnsService:     dnsService.GetIndexer(),
 		services:       services.GetIndexer(),
-		servicesSynced: services.HasSynced,
+		servicesSynced: dnsService.HasSynced,
 		slices:         inf.EndpointSlicesOf(ns, name).GetIndexer(),
 		counts:         map[[2]string]float64{},
 		sweepCounts:    map[string]float64{},
@@ -240,7 +246,7 @@ func (c *dnsCollector) ConfigProblems() []string {
 	if !c.servicesSynced() {
 		return nil // a Service not listed yet is not a missing one
 	}
-	obj, ok, _ := c.services.GetByKey(c.svcNS + "/" + c.svcName)
+	obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName)
 	if !ok {
 		return []string{dnsServiceNotFound}
 	}
@@ -331,7 +337,7 @@ type target struct{ server, kind, addr string }
 // targets are the DNS Service and each of its ready endpoints.
 func (c *dnsCollector) targets() (found bool, ts []target) {
 	var serviceAddr string
-	if obj, ok, _ := c.services.GetByKey(c.svcNS + "/" + c.svcName); ok {
+	if obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName); ok {
 		svc := obj.(*kube.Service)
 		addr := c.cfg.ServiceAddress
 		if addr == "" && svc.ClusterIP != "" && svc.ClusterIP != corev1.ClusterIPNone {

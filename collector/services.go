@@ -140,22 +140,22 @@ func newServicesCollector(d Deps) (Collector, error) {
 	}
 	inf := d.Kube.Informers
 	informers := []cache.SharedIndexInformer{
-		inf.Informer("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Services().Informer()
 		}),
-		inf.Informer("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Namespaced("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Discovery().V1().EndpointSlices().Informer()
 		}),
-		inf.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Pods().Informer()
 		}),
-		inf.Informer("deployments", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Namespaced("deployments", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Apps().V1().Deployments().Informer()
 		}),
-		inf.Informer("statefulsets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Namespaced("statefulsets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Apps().V1().StatefulSets().Informer()
 		}),
-		inf.Informer("replicasets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		inf.Namespaced("replicasets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Apps().V1().ReplicaSets().Informer()
 		}),
 	}

@@ -92,10 +92,10 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 	}
 	c := &terminationsCollector{logger: d.Logger, counts: map[terminationKey]float64{},
 		last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
-	pods := d.Kube.Informers.Informer("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	pods := d.Kube.Informers.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Pods().Informer()
 	})
-	c.jobs = d.Kube.Informers.Informer("jobs", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+	c.jobs = d.Kube.Informers.Namespaced("jobs", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Batch().V1().Jobs().Informer()
 	}).GetIndexer()
 	// Only updates count: an Add is a pod seen for the first time (at start

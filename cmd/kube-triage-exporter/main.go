@@ -53,6 +53,8 @@ type flags struct {
 	kubeconfig     string
 	kubeQPS        float32
 	kubeBurst      int
+	namespaces     []string
+	excluded       []string
 	role           string
 	nodeName       string
 	resolvConf     string
@@ -85,6 +87,10 @@ func newFlags(specs []collector.Spec) *flags {
 		PlaceHolder("PATH").StringVar(&f.kubeconfig)
 	valueFlag(a, "kube.qps", "Queries per second to the Kubernetes API (list and watch).", "20", &f.kubeQPS, parseFloat32)
 	valueFlag(a, "kube.burst", "Burst of queries to the Kubernetes API.", "40", &f.kubeBurst, strconv.Atoi)
+	valueFlag(a, "namespaces", "Comma-separated namespaces whose Services, EndpointSlices, Pods, workloads and Jobs are watched and judged, each watched apart; default all. The cluster's own objects read by name (the DNS Service, Leases) and Nodes are always watched.",
+		"", &f.namespaces, parseNamespaces)
+	valueFlag(a, "namespaces-exclude", "Comma-separated namespaces left out of what --namespaces would watch (all of them, by one watch with a field selector); not with --namespaces.",
+		"", &f.excluded, parseNamespaces)
 
 	f.web = kingpinflag.AddFlags(a, fmt.Sprintf(":%d", DefaultPort))
 	a.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.telemetryPath)
@@ -180,6 +186,27 @@ func parseFloat32(s string) (float32, error) {
 	return float32(f), err
 }
 
+// dnsLabel is a namespace's name: an RFC 1123 label.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// parseNamespaces reads a comma-separated list of namespace names.
+func parseNamespaces(s string) ([]string, error) {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			continue
+		}
+		if !dnsLabel.MatchString(ns) {
+			return nil, fmt.Errorf("%q is not a namespace name", ns)
+		}
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
 func parseRole(s string) (string, error) {
 	var names []string
 	for _, r := range collector.Roles {
@@ -242,6 +269,9 @@ func (f *flags) validate() error {
 	}
 	if slices.Contains(server.ReservedPaths, f.telemetryPath) {
 		return fmt.Errorf("--web.telemetry-path=%s is taken by the exporter's own pages (%s)", f.telemetryPath, strings.Join(server.ReservedPaths, ", "))
+	}
+	if len(f.namespaces) > 0 && len(f.excluded) > 0 {
+		return errors.New("--namespaces and --namespaces-exclude do not go together: list the namespaces to watch, or those to leave out")
 	}
 	if f.scrapeTimeout <= 0 {
 		return fmt.Errorf("--scrape.timeout=%s must be positive", f.scrapeTimeout)
@@ -337,6 +367,8 @@ func run(f *flags, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	scope := kube.Scope{Include: f.namespaces, Exclude: f.excluded}
+	kc.Informers.SetScope(scope)
 
 	specs := f.enabledSpecs()
 	exp, err := collector.NewExporter(specs, collector.Deps{
@@ -377,7 +409,7 @@ func run(f *flags, logOut io.Writer) error {
 		names = append(names, s.Name)
 	}
 	logger.Info("starting "+program, "version", version.Info(), "role", role, "node", f.nodeName,
-		"kubernetes", kc.Source, "apiserver", restCfg.Host, "collectors", strings.Join(names, ","))
+		"kubernetes", kc.Source, "apiserver", restCfg.Host, "scope", scope.String(), "collectors", strings.Join(names, ","))
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

@@ -150,6 +150,8 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"invalid listen address", []string{"--kubeconfig=" + dead, "--web.listen-address=not-an-address"}, "--web.listen-address=not-an-address"},
 		{"VIP without a port", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.kubeproxy.vip=10.96.0.1"}, `--collector.kubeproxy.vip="10.96.0.1": want host:port`},
 		{"kubelet URL that is not HTTP", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.nodes.kubelet-url=10.0.0.1:10250"}, `kubelet URL "10.0.0.1:10250"`},
+		{"bad namespace", []string{"--namespaces=shop,Bad_NS"}, `--namespaces=shop,Bad_NS: "Bad_NS" is not a namespace name`},
+		{"both namespace flags", []string{"--kubeconfig=" + dead, "--namespaces=shop", "--namespaces-exclude=kube-system"}, "--namespaces and --namespaces-exclude do not go together"},
 		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
 	}
 	for _, tc := range cases {

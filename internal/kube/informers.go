@@ -27,7 +27,9 @@ type Informers struct {
 
 	mu      sync.Mutex
 	tracked map[string]*tracked
-	extra   []informers.SharedInformerFactory // narrow factories (EndpointSlicesOf)
+	extra   []informers.SharedInformerFactory // narrow and scoped factories
+	scope   Scope
+	scoped  map[string]informers.SharedInformerFactory // by namespace, or "excluding"
 }
 
 type tracked struct {
@@ -51,6 +53,7 @@ func NewInformers(cs kubernetes.Interface) *Informers {
 		transform: in.trim,
 		client:    cs,
 		tracked:   map[string]*tracked{},
+		scoped:    map[string]informers.SharedInformerFactory{},
 	}
 }
 
@@ -170,6 +173,20 @@ func (i *Informers) EndpointSlicesOf(namespace, service string) cache.SharedInde
 		informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = discoveryv1.LabelServiceName + "=" + service
+		}))
+}
+
+// ServiceNamed returns an informer over one Service, as a record, by name:
+// a collector that needs one Service (the cluster DNS Service) needs neither
+// a watch of every Service nor any --namespaces bound.
+func (i *Informers) ServiceNamed(namespace, name string) cache.SharedIndexInformer {
+	return i.narrow("services/"+namespace+"/"+name, i.transform,
+		func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Services().Informer()
+		},
+		informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = "metadata.name=" + name
 		}))
 }
 

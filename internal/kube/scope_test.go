@@ -1,0 +1,170 @@
+package kube
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+)
+
+// requestLog records the list and watch requests a client sends: method,
+// path and field selector.
+type requestLog struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		q := r.URL.Query()
+		kind := "list"
+		if q.Get("watch") == "true" || q.Get("watch") == "1" {
+			kind = "watch"
+		}
+		entry := kind + " " + r.URL.Path
+		if fs := q.Get("fieldSelector"); fs != "" {
+			entry += "?fieldSelector=" + fs
+		}
+		l.mu.Lock()
+		l.requests = append(l.requests, entry)
+		l.mu.Unlock()
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// distinct is the requests of the log for resource, each once.
+func (l *requestLog) distinct(resource string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.requests {
+		if strings.Contains(r, "/"+resource) && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// --namespaces and --namespaces-exclude on a real apiserver: the informers
+// list and watch only what is in scope (one list and watch per included
+// namespace; one with a field selector when excluding), the merged cache
+// reads as one, and events of every included namespace reach the handler.
+func TestScopeOnRealAPIServer(t *testing.T) {
+	cluster := clustertest.Shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nss := []string{clustertest.Namespace(t, cluster, "scope"), clustertest.Namespace(t, cluster, "scope"), clustertest.Namespace(t, cluster, "scope")}
+	create := func(ns, name string) {
+		t.Helper()
+		_, err := cluster.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range nss {
+		create(ns, "svc")
+	}
+	start := func(scope Scope) (cache.SharedIndexInformer, *requestLog) {
+		t.Helper()
+		log := &requestLog{}
+		cfg := rest.CopyConfig(cluster.Config)
+		cfg.Wrap(log.wrap)
+		kc, err := NewClient(cfg, "local", 50, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kc.Informers.SetScope(scope)
+		services := kc.Informers.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Services().Informer()
+		})
+		kc.Informers.Start(ctx)
+		waitUntil(t, "the scoped informer's sync", services.HasSynced)
+		return services, log
+	}
+	inScope := func(s cache.SharedIndexInformer) []string {
+		var out []string
+		for _, k := range s.GetIndexer().ListKeys() {
+			if ns, _, _ := strings.Cut(k, "/"); slices.Contains(nss, ns) {
+				out = append(out, k)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+
+	// Two namespaces of three.
+	included, log := start(Scope{Include: nss[:2]})
+	if got, want := inScope(included), []string{nss[0] + "/svc", nss[1] + "/svc"}; !slices.Equal(got, want) {
+		t.Errorf("included: cached %v, want %v", got, want)
+	}
+	if got, err := included.GetIndexer().ByIndex(cache.NamespaceIndex, nss[1]); err != nil || len(got) != 1 {
+		t.Errorf("by namespace %s: %v, %v", nss[1], got, err)
+	}
+	if _, ok, _ := included.GetIndexer().GetByKey(nss[2] + "/svc"); ok {
+		t.Errorf("%s/svc is cached though its namespace is not included", nss[2])
+	}
+	added := make(chan string, 10)
+	if _, err := included.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		if s, ok := obj.(*Service); ok {
+			added <- s.Namespace + "/" + s.Name
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	create(nss[1], "later")
+	waitUntil(t, "the new Service's event", func() bool {
+		for {
+			select {
+			case k := <-added:
+				if k == nss[1]+"/later" {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+	requests := log.distinct("services")
+	t.Logf("--namespaces=%s,%s: %d distinct list/watch requests for services: %v", nss[0], nss[1], len(requests), requests)
+	for _, r := range requests {
+		if !strings.Contains(r, "/namespaces/"+nss[0]+"/") && !strings.Contains(r, "/namespaces/"+nss[1]+"/") {
+			t.Errorf("request %q is outside the included namespaces", r)
+		}
+	}
+	for _, ns := range nss[:2] {
+		if !slices.ContainsFunc(requests, func(r string) bool { return strings.HasPrefix(r, "watch /api/v1/namespaces/"+ns+"/services") }) {
+			t.Errorf("no watch of namespace %s's services: %v", ns, requests)
+		}
+	}
+
+	// Everything but one namespace: one cluster-wide watch, with a field
+	// selector.
+	excluded, log := start(Scope{Exclude: nss[2:]})
+	if got, want := inScope(excluded), []string{nss[0] + "/svc", nss[1] + "/later", nss[1] + "/svc"}; !slices.Equal(got, want) {
+		t.Errorf("excluding %s: cached %v, want %v", nss[2], got, want)
+	}
+	requests = log.distinct("services")
+	t.Logf("--namespaces-exclude=%s: %d distinct list/watch requests for services: %v", nss[2], len(requests), requests)
+	for _, r := range requests {
+		if !strings.HasSuffix(r, "/api/v1/services?fieldSelector=metadata.namespace!="+nss[2]) {
+			t.Errorf("request %q is not the cluster-wide one with the field selector", r)
+		}
+	}
+}
