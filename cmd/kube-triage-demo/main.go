@@ -213,6 +213,14 @@ func findings(samples map[string]float64) []string {
 		}
 		verdicts[labels["verdict"]] = append(verdicts[labels["verdict"]], labels["namespace"]+"/"+labels["service"])
 	}
+	// The workload a Service scaled to zero is waiting for.
+	parked := map[string]string{}
+	for k, v := range samples {
+		if rest, found := strings.CutPrefix(k, "kube_triage_service_scaled_to_zero{"); found && v == 1 {
+			l := parseLabels(strings.TrimSuffix(rest, "}"))
+			parked[l["namespace"]+"/"+l["service"]] = l["workload_kind"] + " " + l["workload"] + " at 0 replicas"
+		}
+	}
 	for _, verdict := range slices.Sorted(maps.Keys(verdicts)) {
 		names := verdicts[verdict]
 		sort.Strings(names)
@@ -220,7 +228,29 @@ func findings(samples map[string]float64) []string {
 			lines = append(lines, fmt.Sprintf("services %s: %d", verdict, len(names)))
 			continue
 		}
+		for i, n := range names {
+			if why := parked[n]; why != "" {
+				names[i] += " (" + why + ", no page)"
+			}
+		}
 		lines = append(lines, fmt.Sprintf("services %s: %s", verdict, strings.Join(names, ", ")))
+	}
+	readyNodes := 0
+	for k, v := range samples {
+		if strings.HasPrefix(k, "kube_triage_node_condition{") && strings.Contains(k, `condition="Ready"`) && strings.Contains(k, `status="true"`) && v == 1 {
+			readyNodes++
+		}
+	}
+	var local []string
+	for k, v := range samples {
+		if rest, found := strings.CutPrefix(k, "kube_triage_service_local_endpoint_nodes{"); found {
+			l := parseLabels(strings.TrimSuffix(rest, "}"))
+			local = append(local, fmt.Sprintf("%s/%s (%s) has a ready endpoint on %g of %d ready nodes", l["namespace"], l["service"], l["traffic_policy"], v, readyNodes))
+		}
+	}
+	if len(local) > 0 {
+		sort.Strings(local)
+		lines = append(lines, "Local traffic policy: "+strings.Join(local, "; "))
 	}
 	var dnsFailing []string
 	dnsProbes := 0

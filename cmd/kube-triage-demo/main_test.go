@@ -66,6 +66,8 @@ func TestDemoRunsAndCleansUp(t *testing.T) {
 		"dns: 10 of 10 lookups answer right",
 		"services selector_matches_nothing: demo/hostnames-typo",
 		"services pods_not_ready: demo/never-ready",
+		"services scaled_to_zero: demo/parked (Deployment parked at 0 replicas, no page)",
+		"Local traffic policy: demo/local-only (internal) has a ready endpoint on 1 of",
 		"Stopping the local control plane",
 	} {
 		if !strings.Contains(out.String(), want) {

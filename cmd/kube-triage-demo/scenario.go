@@ -66,6 +66,9 @@ func service(name string, selector map[string]string, targetPort int32) *corev1.
 //   - hostnames: the guide's Deployment and Service, working;
 //   - hostnames-typo: a Service whose selector matches no pod;
 //   - never-ready: a Service whose pods never become ready;
+//   - parked: a Deployment scaled to zero and its Service, empty on purpose;
+//   - local-only: a Service with internalTrafficPolicy Local whose one pod
+//     runs on node-a: pods on the other nodes cannot reach it;
 //   - oom-victim: a pod that keeps being OOM-killed;
 //   - node-c: a node whose Lease stops being renewed.
 func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
@@ -75,18 +78,29 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 	apps, core := c.Client.AppsV1().Deployments(demoNamespace), c.Client.CoreV1()
 	hostnames := map[string]string{"app": "hostnames"}
 	neverReady := map[string]string{"app": "never-ready"}
+	parked := map[string]string{"app": "parked"}
+	localOnly := map[string]string{"app": "local-only"}
+	onNodeA := deployment("local-only", 1, localOnly, 9376)
+	onNodeA.Spec.Template.Spec.Affinity = nil
+	onNodeA.Spec.Template.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "node-a"}
 	for _, d := range []*appsv1.Deployment{
 		deployment("hostnames", 3, hostnames, 9376),
 		deployment("never-ready", 2, neverReady, 8080),
+		deployment("parked", 0, parked, 9376),
+		onNodeA,
 	} {
 		if _, err := apps.Create(ctx, d, metav1.CreateOptions{}); err != nil {
 			return nil, fmt.Errorf("creating deployment %s: %w", d.Name, err)
 		}
 	}
+	local := service("local-only", localOnly, 9376)
+	local.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
 	for _, s := range []*corev1.Service{
 		service("hostnames", hostnames, 9376),
 		service("hostnames-typo", map[string]string{"app": "hostname"}, 9376),
 		service("never-ready", neverReady, 8080),
+		service("parked", parked, 9376),
+		local,
 	} {
 		if _, err := core.Services(demoNamespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			return nil, fmt.Errorf("creating service %s: %w", s.Name, err)
@@ -114,6 +128,8 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 	say("  hostnames        Deployment (3 pods) + Service: works, as in the guide")
 	say("  hostnames-typo   Service whose selector (app=hostname) matches no pod")
 	say("  never-ready      Deployment (2 pods) + Service: the pods never become ready")
+	say("  parked           Deployment scaled to 0 + Service: empty on purpose, verdict scaled_to_zero, no page")
+	say("  local-only       Service with internalTrafficPolicy Local, its one pod on node-a: other nodes drop its traffic")
 	say("  oom-victim       pod whose container is OOM-killed every 10s")
 	if err := c.StopLeaseRenewal(staleNode); err != nil {
 		return nil, err
