@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
@@ -29,6 +32,10 @@ type KubeProxyConfig struct {
 	// VIPs are Service addresses (host:port) to open a TCP connection to:
 	// the proof that this node's kube-proxy has programmed their rules.
 	VIPs []string
+	// LocalServices are Services (namespace/name) with a Local traffic
+	// policy: this node routes their Local traffic only to a ready endpoint
+	// on itself, so the agent counts those.
+	LocalServices []string
 }
 
 var (
@@ -50,6 +57,8 @@ var (
 		"1 if a TCP connection from this node to the Service address succeeded in the last round, else 0.", "target")
 	kubeproxyVIPDuration = newMetric("kubeproxy_service_vip_connect_duration_seconds", prometheus.GaugeValue,
 		"How long the last TCP connection attempt to the Service address took.", "target")
+	kubeproxyLocalEndpoints = newMetric("kubeproxy_local_endpoints", prometheus.GaugeValue,
+		"Ready endpoints on this node of a Service named by --collector.kubeproxy.local-service: 0 means this node drops the Service's Local traffic (internalTrafficPolicy Local: its pods' connections; externalTrafficPolicy Local: clients that reach it).", "namespace", "service")
 )
 
 var kubeproxySpec = Spec{
@@ -57,7 +66,8 @@ var kubeproxySpec = Spec{
 	Help:      "Probe this node's kube-proxy (/livez, /healthz, proxy mode) and open TCP connections to chosen Service VIPs through its rules",
 	DefaultOn: []Role{RoleNode},
 	Metrics: []*Metric{kubeproxyReachable, kubeproxyProbeSuccess, kubeproxyProbeStatus, kubeproxyProbeDuration,
-		kubeproxyUpdateAge, kubeproxyNodeEligible, kubeproxyInfo, kubeproxyVIPReachable, kubeproxyVIPDuration},
+		kubeproxyUpdateAge, kubeproxyNodeEligible, kubeproxyInfo, kubeproxyVIPReachable, kubeproxyVIPDuration,
+		kubeproxyLocalEndpoints},
 	New: newKubeproxyCollector,
 }
 
@@ -68,6 +78,9 @@ type kubeproxyCollector struct {
 	cfg    KubeProxyConfig
 	client *http.Client
 	rounds schedule.Rounds
+	node   string
+	// local are the EndpointSlices (whole) of each LocalServices entry.
+	local map[[2]string]cache.SharedIndexInformer
 
 	mu   sync.Mutex
 	last *kubeproxyRound
@@ -112,7 +125,35 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 			return nil, fmt.Errorf("vip %q: want host:port", v)
 		}
 	}
-	return &kubeproxyCollector{logger: d.Logger, cfg: cfg, client: &http.Client{}}, nil
+	c := &kubeproxyCollector{logger: d.Logger, cfg: cfg, client: &http.Client{}, node: d.NodeName, local: map[[2]string]cache.SharedIndexInformer{}}
+	for _, s := range cfg.LocalServices {
+		ns, name, ok := strings.Cut(s, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return nil, fmt.Errorf("local service %q: want namespace/name", s)
+		}
+		if d.Kube == nil {
+			return nil, errors.New("local services need a Kubernetes client configuration")
+		}
+		c.local[[2]string{ns, name}] = d.Kube.Informers.EndpointSlicesOf(ns, name)
+	}
+	return c, nil
+}
+
+// localEndpoints counts the ready endpoints on this node in slices.
+func (c *kubeproxyCollector) localEndpoints(slices cache.Indexer) int {
+	n := 0
+	for _, obj := range slices.List() {
+		s, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.NodeName != nil && *ep.NodeName == c.node && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (c *kubeproxyCollector) Run(ctx context.Context) {
@@ -185,6 +226,14 @@ func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
 var proxyModeValue = regexp.MustCompile(`^[a-z]{1,32}$`)
 
 func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	// Read from the caches, apart from the probe rounds; nothing until a
+	// cache has its first list (a Service not listed yet is not one
+	// without endpoints).
+	for key, inf := range c.local {
+		if inf.HasSynced() {
+			ch <- kubeproxyLocalEndpoints.value(float64(c.localEndpoints(inf.GetIndexer())), key[0], key[1])
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.last

@@ -10,6 +10,12 @@ import (
 	"time"
 
 	"github.com/prometheus/common/promslog"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 )
 
 // fakeKubeProxy serves kube-proxy's health and metrics endpoints. stale
@@ -124,6 +130,7 @@ func TestKubeproxyBadConfig(t *testing.T) {
 		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", MetricsURL: "https://x:1"},
 		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", VIPs: []string{"10.96.0.1"}},
 		{Interval: 0, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256"},
+		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", LocalServices: []string{"no-namespace"}},
 	} {
 		if _, err := newKubeproxyCollector(Deps{Config: Config{KubeProxy: cfg}}); err == nil {
 			t.Errorf("%+v: no error", cfg)
@@ -150,5 +157,34 @@ func TestKubeproxyWithoutLivez(t *testing.T) {
 	}
 	if v, ok := sample(t, g, "kube_triage_kubeproxy_probe_success", map[string]string{"endpoint": "healthz"}); !ok || v != 1 {
 		t.Errorf("healthz = %v (present %v), want 1", v, ok)
+	}
+}
+
+// The ready endpoints on this node of the Local Services it is told of:
+// not-ready ones and other nodes' do not count.
+func TestKubeproxyLocalEndpoints(t *testing.T) {
+	ep := func(node string, ready bool) discoveryv1.Endpoint {
+		return discoveryv1.Endpoint{Addresses: []string{"10.244.0.9"}, NodeName: ptr.To(node), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready)}}
+	}
+	slice := func(ns, service string, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: service + "-x", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: service}},
+			AddressType: discoveryv1.AddressTypeIPv4, Endpoints: eps}
+	}
+	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(
+		slice("kube-system", "node-local-dns", ep("node-a", true), ep("node-a", false), ep("node-b", true)),
+		slice("shop", "ingress", ep("node-b", true)),
+	))}
+	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), NodeName: "node-a", Kube: kc, Config: Config{KubeProxy: KubeProxyConfig{
+		Interval: time.Hour, Timeout: time.Second, HealthURL: "http://127.0.0.1:1",
+		LocalServices: []string{"kube-system/node-local-dns", "shop/ingress"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startInformers(t, kc)
+	g := scrapeOnce(t, col)
+	for service, want := range map[string]float64{"node-local-dns": 1, "ingress": 0} {
+		if v, ok := sample(t, g, "kube_triage_kubeproxy_local_endpoints", map[string]string{"service": service}); !ok || v != want {
+			t.Errorf("%s: %v local endpoints (present %v), want %v", service, v, ok, want)
+		}
 	}
 }

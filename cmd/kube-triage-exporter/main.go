@@ -151,6 +151,8 @@ func newFlags(specs []collector.Spec) *flags {
 		Default("http://127.0.0.1:10256").StringVar(&f.config.KubeProxy.HealthURL)
 	a.Flag("collector.kubeproxy.metrics-url", "kube-proxy's metrics server (--metrics-bind-address, loopback by default), for its proxy mode; empty skips it.").
 		Default("http://127.0.0.1:10249").StringVar(&f.config.KubeProxy.MetricsURL)
+	a.Flag("collector.kubeproxy.local-service", "A Service (namespace/name) with a Local traffic policy whose ready endpoints on this node to count (repeatable): 0 means this node drops its Local traffic. Watches only that Service's EndpointSlices.").
+		PlaceHolder("NAMESPACE/NAME").StringsVar(&f.config.KubeProxy.LocalServices)
 	a.Flag("collector.kubeproxy.vip", "A Service address host:port to open a TCP connection to through this node's kube-proxy rules (repeatable). Default in a pod: the kubernetes Service ($KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT).").
 		PlaceHolder("HOST:PORT").StringsVar(&f.config.KubeProxy.VIPs)
 
@@ -314,6 +316,11 @@ func (f *flags) validate() error {
 		for _, v := range f.config.KubeProxy.VIPs {
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				return fmt.Errorf("--collector.kubeproxy.vip=%q: want host:port", v)
+			}
+		}
+		for _, s := range f.config.KubeProxy.LocalServices {
+			if ns, name, ok := strings.Cut(s, "/"); !ok || !dnsLabel.MatchString(ns) || name == "" || strings.Contains(name, "/") {
+				return fmt.Errorf("--collector.kubeproxy.local-service=%q: want namespace/name", s)
 			}
 		}
 	}
