@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 )
 
@@ -26,21 +27,7 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 	ns := clustertest.Namespace(t, cluster, "svc-verdicts")
 	deploy := func(name string, replicas int32, port corev1.ContainerPort) {
 		t.Helper()
-		labels := map[string]string{"app": name}
-		_, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To(replicas),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.k8s.io/serve_hostname", Ports: []corev1.ContainerPort{port}}}},
-				},
-			},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		createDeployment(ctx, t, cluster, ns, name, replicas, map[string]string{"app": name}, port)
 	}
 	expose := func(name string, selector map[string]string, target intstr.IntOrString, headless bool) {
 		t.Helper()
@@ -64,16 +51,7 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 	deploy("never-ready", 2, http)
 	expose("never-ready", map[string]string{"app": "never-ready"}, intstr.FromInt32(9376), false)
 
-	kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := newServicesCollector(Deps{Logger: promslog.NewNopLogger(), Config: Config{Services: ServicesConfig{Interval: 200 * time.Millisecond}}, Kube: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc.Informers.Start(ctx)
-	go col.(Runner).Run(ctx)
+	col := runServicesCollector(ctx, t, cluster)
 
 	// The kubelet's readiness probe fails for never-ready's pods: kwok made
 	// them Ready, the test takes it back, as the kubelet would.
@@ -136,20 +114,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	ns := clustertest.Namespace(t, cluster, "svc-ports")
 	deploy := func(name string, replicas int32, labels map[string]string, ports ...corev1.ContainerPort) {
 		t.Helper()
-		_, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To(replicas),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/serve_hostname", Ports: ports}}},
-				},
-			},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		createDeployment(ctx, t, cluster, ns, name, replicas, labels, ports...)
 	}
 	expose := func(s *corev1.Service) {
 		t.Helper()
@@ -170,16 +135,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 		InternalTrafficPolicy: ptr.To(corev1.ServiceInternalTrafficPolicyLocal),
 		Ports:                 []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}})
 
-	kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := newServicesCollector(Deps{Logger: promslog.NewNopLogger(), Config: Config{Services: ServicesConfig{Interval: 200 * time.Millisecond}}, Kube: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc.Informers.Start(ctx)
-	go col.(Runner).Run(ctx)
+	col := runServicesCollector(ctx, t, cluster)
 
 	verdict := func(service string) string {
 		for _, v := range []string{verdictOK, verdictSelectorMatchesNothing, verdictScaledToZero, verdictPodsNotReady, verdictPortMismatch, verdictNoEndpoints, verdictPortNoEndpoints} {
@@ -270,4 +226,41 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	waitFor("lite-local's nodes counted", func() bool {
 		return value("kube_triage_service_local_endpoint_nodes", map[string]string{"service": "lite-local", "traffic_policy": "internal"}) == float64(len(nodes))
 	})
+}
+
+// runServicesCollector runs the services collector on the cluster, judging
+// every 200ms, until ctx ends.
+func runServicesCollector(ctx context.Context, t *testing.T, cluster *localcluster.Cluster) Collector {
+	t.Helper()
+	kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := newServicesCollector(Deps{Logger: promslog.NewNopLogger(), Config: Config{Services: ServicesConfig{Interval: 200 * time.Millisecond}}, Kube: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Informers.Start(ctx)
+	go col.(Runner).Run(ctx)
+	return col
+}
+
+// createDeployment creates a Deployment of the serve_hostname image with
+// the container ports given.
+func createDeployment(ctx context.Context, t *testing.T, cluster *localcluster.Cluster, ns, name string, replicas int32, labels map[string]string, ports ...corev1.ContainerPort) {
+	t.Helper()
+	_, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/serve_hostname", Ports: ports}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
