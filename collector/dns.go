@@ -122,6 +122,10 @@ type dnsCollector struct {
 	// EndpointSlices (whole): a headless Service must answer its ready
 	// endpoints' addresses.
 	headless map[string]cache.Indexer
+	// named holds the Services of the probed names (default/kubernetes and
+	// each chosen name's), watched by name: their answers are checked
+	// whatever --namespaces bounds.
+	named map[string]cache.Indexer
 
 	latency *prometheus.HistogramVec
 	rounds  schedule.Rounds
@@ -196,9 +200,11 @@ func newDNSCollector(d Deps) (Collector, error) {
 		latency:        dnsProbeLatency.newHistogramVec(),
 	}
 	c.headless = map[string]cache.Indexer{}
+	c.named = map[string]cache.Indexer{"default/kubernetes": inf.ServiceNamed("default", "kubernetes").GetIndexer()}
 	for _, name := range cfg.Names {
 		if ns, svc, ok := c.serviceOf(name); ok {
 			c.headless[ns+"/"+svc] = inf.EndpointSlicesOf(ns, svc).GetIndexer()
+			c.named[ns+"/"+svc] = inf.ServiceNamed(ns, svc).GetIndexer()
 		}
 	}
 	return c, nil
@@ -435,7 +441,11 @@ func (c *dnsCollector) expected(name string) ([]netip.Addr, bool) {
 	if !ok {
 		return nil, false
 	}
-	obj, ok, _ := c.services.GetByKey(ns + "/" + svcName)
+	services := c.services
+	if named, ok := c.named[ns+"/"+svcName]; ok {
+		services = named
+	}
+	obj, ok, _ := services.GetByKey(ns + "/" + svcName)
 	if !ok {
 		return nil, false
 	}

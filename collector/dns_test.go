@@ -323,3 +323,25 @@ func TestDNSFQDNEndpointUnresolvable(t *testing.T) {
 		t.Fatal("the FQDN endpoint was not probed")
 	}
 }
+
+// With --namespaces bounding the Services watched, the probed names'
+// Services are still known by name: kubernetes.default's answer is checked.
+func TestDNSExpectedAnswerOutsideTheScope(t *testing.T) {
+	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1"}},
+	))}
+	kc.Informers.SetScope(kube.Scope{Include: []string{"shop"}})
+	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
+		Interval: time.Hour, Timeout: 300 * time.Millisecond, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startInformers(t, kc)
+	c := col.(*dnsCollector)
+	if _, ok, _ := c.services.GetByKey("default/kubernetes"); ok {
+		t.Fatal("the scoped Services include default, the test proves nothing")
+	}
+	if ip, ok := c.expected("kubernetes.default.svc.cluster.local."); !ok || len(ip) != 1 || ip[0].String() != "10.96.0.1" {
+		t.Errorf("expected(kubernetes.default) = %v %v, want 10.96.0.1", ip, ok)
+	}
+}

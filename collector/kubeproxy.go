@@ -79,8 +79,9 @@ type kubeproxyCollector struct {
 	client *http.Client
 	rounds schedule.Rounds
 	node   string
-	// local are the EndpointSlices (whole) of each LocalServices entry.
-	local map[[2]string]cache.SharedIndexInformer
+	// local are, for each LocalServices entry, the Service (by name) and
+	// its EndpointSlices (whole).
+	local map[[2]string]localService
 
 	mu   sync.Mutex
 	last *kubeproxyRound
@@ -125,7 +126,7 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 			return nil, fmt.Errorf("vip %q: want host:port", v)
 		}
 	}
-	c := &kubeproxyCollector{logger: d.Logger, cfg: cfg, client: &http.Client{}, node: d.NodeName, local: map[[2]string]cache.SharedIndexInformer{}}
+	c := &kubeproxyCollector{logger: d.Logger, cfg: cfg, client: &http.Client{}, node: d.NodeName, local: map[[2]string]localService{}}
 	for _, s := range cfg.LocalServices {
 		ns, name, ok := strings.Cut(s, "/")
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
@@ -134,9 +135,36 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 		if d.Kube == nil {
 			return nil, errors.New("local services need a Kubernetes client configuration")
 		}
-		c.local[[2]string{ns, name}] = d.Kube.Informers.EndpointSlicesOf(ns, name)
+		c.local[[2]string{ns, name}] = localService{d.Kube.Informers.ServiceNamed(ns, name), d.Kube.Informers.EndpointSlicesOf(ns, name)}
 	}
 	return c, nil
+}
+
+type localService struct{ service, slices cache.SharedIndexInformer }
+
+// exists says whether the Service is known to exist: its informer has
+// listed it.
+func (l localService) exists(ns, name string) (exists, known bool) {
+	if !l.service.HasSynced() || !l.slices.HasSynced() {
+		return false, false
+	}
+	_, ok, _ := l.service.GetIndexer().GetByKey(ns + "/" + name)
+	return ok, true
+}
+
+// kubeproxyLocalServiceNotFound: a --collector.kubeproxy.local-service names
+// no Service.
+const kubeproxyLocalServiceNotFound = "local_service_not_found"
+
+// ConfigProblems says when a local Service named by the flags does not
+// exist: its count would read as a node that drops its traffic.
+func (c *kubeproxyCollector) ConfigProblems() []string {
+	for key, l := range c.local {
+		if exists, known := l.exists(key[0], key[1]); known && !exists {
+			return []string{kubeproxyLocalServiceNotFound}
+		}
+	}
+	return nil
 }
 
 // localEndpoints counts the ready endpoints on this node in slices.
@@ -226,12 +254,12 @@ func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
 var proxyModeValue = regexp.MustCompile(`^[a-z]{1,32}$`)
 
 func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	// Read from the caches, apart from the probe rounds; nothing until a
-	// cache has its first list (a Service not listed yet is not one
-	// without endpoints).
-	for key, inf := range c.local {
-		if inf.HasSynced() {
-			ch <- kubeproxyLocalEndpoints.value(float64(c.localEndpoints(inf.GetIndexer())), key[0], key[1])
+	// Read from the caches, apart from the probe rounds; nothing until the
+	// caches have their first list, nor for a Service that does not exist
+	// (ConfigProblems says so): neither is a node without endpoints.
+	for key, l := range c.local {
+		if exists, _ := l.exists(key[0], key[1]); exists {
+			ch <- kubeproxyLocalEndpoints.value(float64(c.localEndpoints(l.slices.GetIndexer())), key[0], key[1])
 		}
 	}
 	c.mu.Lock()

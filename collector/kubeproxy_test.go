@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/promslog"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -170,13 +171,17 @@ func TestKubeproxyLocalEndpoints(t *testing.T) {
 		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: service + "-x", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: service}},
 			AddressType: discoveryv1.AddressTypeIPv4, Endpoints: eps}
 	}
+	service := func(ns, name string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	}
 	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(
+		service("kube-system", "node-local-dns"), service("shop", "ingress"),
 		slice("kube-system", "node-local-dns", ep("node-a", true), ep("node-a", false), ep("node-b", true)),
 		slice("shop", "ingress", ep("node-b", true)),
 	))}
 	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), NodeName: "node-a", Kube: kc, Config: Config{KubeProxy: KubeProxyConfig{
 		Interval: time.Hour, Timeout: time.Second, HealthURL: "http://127.0.0.1:1",
-		LocalServices: []string{"kube-system/node-local-dns", "shop/ingress"}}}})
+		LocalServices: []string{"kube-system/node-local-dns", "shop/ingress", "shop/typo"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +191,13 @@ func TestKubeproxyLocalEndpoints(t *testing.T) {
 		if v, ok := sample(t, g, "kube_triage_kubeproxy_local_endpoints", map[string]string{"service": service}); !ok || v != want {
 			t.Errorf("%s: %v local endpoints (present %v), want %v", service, v, ok, want)
 		}
+	}
+	// A Service that does not exist is a misconfiguration, not a node
+	// without endpoints.
+	if _, ok := sample(t, g, "kube_triage_kubeproxy_local_endpoints", map[string]string{"service": "typo"}); ok {
+		t.Error("a series for shop/typo, which does not exist")
+	}
+	if got := col.(*kubeproxyCollector).ConfigProblems(); len(got) != 1 || got[0] != kubeproxyLocalServiceNotFound {
+		t.Errorf("config problems %v, want %s", got, kubeproxyLocalServiceNotFound)
 	}
 }

@@ -38,6 +38,8 @@ var (
 		"Seconds since the node's kubelet last renewed its Lease in kube-node-lease (as of the exporter's cache); the kubelet renews every 10s by default.", "node")
 	nodeUnreachable = newMetric("node_unreachable_taint", prometheus.GaugeValue,
 		"1 if the node controller has tainted the node node.kubernetes.io/unreachable (its kubelet stopped reporting), else 0.", "node")
+	nodeSchedulable = newMetric("node_schedulable", prometheus.GaugeValue,
+		"1 if ordinary pods may be scheduled on the node: not cordoned, and no NoSchedule or NoExecute taint but the node controller's own (a control-plane node or a dedicated pool is 0).", "node")
 	kubeletReachable = newMetric("kubelet_reachable", prometheus.GaugeValue,
 		"1 if the last probe of the kubelet's health endpoint on this agent's node got an HTTP response, 0 if it could not connect or timed out.")
 	kubeletProbeSuccess = newMetric("kubelet_probe_success", prometheus.GaugeValue,
@@ -52,7 +54,7 @@ var nodesSpec = Spec{
 	Name:      "nodes",
 	Help:      "Node conditions (node-problem-detector's too), node Lease age and unreachable taints; in the node role, the kubelet's health on this node",
 	DefaultOn: []Role{RoleCluster, RoleNode},
-	Metrics: []*Metric{nodeCondition, nodeLeaseAge, nodeUnreachable,
+	Metrics: []*Metric{nodeCondition, nodeLeaseAge, nodeUnreachable, nodeSchedulable,
 		kubeletReachable, kubeletProbeSuccess, kubeletProbeStatus, kubeletProbeDuration},
 	New: newNodesCollector,
 }
@@ -167,6 +169,7 @@ func (c *nodesCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 			}
 		}
 		ch <- nodeUnreachable.value(boolFloat(n.Unreachable), n.Name)
+		ch <- nodeSchedulable.value(boolFloat(!n.Unschedulable), n.Name)
 		if obj, ok, _ := c.leases.GetByKey("kube-node-lease/" + n.Name); ok {
 			if l, ok := obj.(*kube.Lease); ok && l.Renewed > 0 {
 				ch <- nodeLeaseAge.value(leaseAge(now, l), n.Name)

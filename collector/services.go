@@ -123,8 +123,10 @@ type servicesCollector struct {
 	services, slices, pods cache.Indexer // the informers' caches of records
 	// workloads are the caches of Deployments, StatefulSets and
 	// ReplicaSets, for a selector that matches a workload scaled to zero.
-	workloads []cache.Indexer
-	synced    func() bool
+	workloads []interface {
+		byNamespace(ns string) []*kube.Workload
+	}
+	synced func() bool
 
 	mu      sync.Mutex
 	dirty   map[string]bool // namespaces to judge again
@@ -159,15 +161,28 @@ func newServicesCollector(d Deps) (Collector, error) {
 			return f.Apps().V1().ReplicaSets().Informer()
 		}),
 	}
-	c := newServicesJudge(d.Logger, d.Config.Services, informers[0].GetIndexer(), informers[1].GetIndexer(), informers[2].GetIndexer(),
-		informers[3].GetIndexer(), informers[4].GetIndexer(), informers[5].GetIndexer())
+	c := newServicesJudge(d.Logger, d.Config.Services, informers[0].GetIndexer(), informers[1].GetIndexer(), informers[2].GetIndexer())
+	core := informers[:3]
 	c.synced = func() bool {
-		return !slices.ContainsFunc(informers, func(i cache.SharedIndexInformer) bool { return !i.HasSynced() })
+		return !slices.ContainsFunc(core, func(i cache.SharedIndexInformer) bool { return !i.HasSynced() })
+	}
+	// The workloads only tell scale to zero from a typo: a judgement need
+	// not wait for them, and one that cannot sync (RBAC without apps)
+	// leaves the verdicts as they were without it.
+	for _, w := range informers[3:] {
+		c.workloads = append(c.workloads, syncedIndexer{w})
 	}
 	for _, i := range informers {
 		if _, err := i.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.markDirty,
-			UpdateFunc: func(_, obj any) { c.markDirty(obj) },
+			AddFunc: c.markDirty,
+			UpdateFunc: func(old, obj any) {
+				if w, ok := obj.(*kube.Workload); ok {
+					if o, ok := old.(*kube.Workload); ok && o.Replicas == w.Replicas && slices.Equal(o.Template, w.Template) {
+						return // a status update: nothing the judgement reads
+					}
+				}
+				c.markDirty(obj)
+			},
 			DeleteFunc: c.markDirty,
 		}); err != nil {
 			return nil, err
@@ -176,12 +191,23 @@ func newServicesCollector(d Deps) (Collector, error) {
 	return c, nil
 }
 
+// syncedIndexer reads an informer's cache once it has synced, and nothing
+// before.
+type syncedIndexer struct{ cache.SharedIndexInformer }
+
+func (s syncedIndexer) byNamespace(ns string) []*kube.Workload {
+	if !s.HasSynced() {
+		return nil
+	}
+	return byNamespace[kube.Workload](s.GetIndexer(), ns)
+}
+
 // newServicesJudge builds the collector over caches of records; the caller
 // marks namespaces dirty as the caches change.
-func newServicesJudge(logger *slog.Logger, cfg ServicesConfig, services, slices, pods cache.Indexer, workloads ...cache.Indexer) *servicesCollector {
+func newServicesJudge(logger *slog.Logger, cfg ServicesConfig, services, slices, pods cache.Indexer) *servicesCollector {
 	return &servicesCollector{
 		logger: logger, cfg: cfg,
-		services: services, slices: slices, pods: pods, workloads: workloads,
+		services: services, slices: slices, pods: pods,
 		synced:  func() bool { return true },
 		dirty:   map[string]bool{},
 		results: map[string][]serviceResult{},
@@ -247,7 +273,8 @@ func (c *servicesCollector) judgeDirty() {
 
 // countReadyLost carries each Service's count of ready endpoints lost from
 // its last result, and counts a new loss: some ready endpoints before, none
-// now. A Service judged for the first time starts at zero.
+// now, unless on purpose (scaled to zero). A Service judged for the first
+// time starts at zero.
 func countReadyLost(before, now []serviceResult) {
 	prev := map[string]*serviceResult{}
 	for i := range before {
@@ -257,7 +284,7 @@ func countReadyLost(before, now []serviceResult) {
 		r := &now[i]
 		if p, ok := prev[r.name]; ok {
 			r.readyLost = p.readyLost
-			if p.ready > 0 && r.ready == 0 {
+			if p.ready > 0 && r.ready == 0 && r.verdict != verdictScaledToZero {
 				r.readyLost++
 			}
 		}
@@ -284,7 +311,7 @@ func (c *servicesCollector) judgeNamespace(ns string) []serviceResult {
 	pods := byNamespace[kube.Pod](c.pods, ns)
 	var workloads []*kube.Workload
 	for _, w := range c.workloads {
-		workloads = append(workloads, byNamespace[kube.Workload](w, ns)...)
+		workloads = append(workloads, w.byNamespace(ns)...)
 	}
 	slicesByService := map[string][]*kube.EndpointSlice{}
 	for _, s := range byNamespace[kube.EndpointSlice](c.slices, ns) {
@@ -363,8 +390,8 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 	var selected []*kube.Pod
 	owners := map[workloadRef]bool{}
 	for _, p := range pods {
-		if p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed {
-			continue // finished pods are never endpoints
+		if p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed || p.Terminating {
+			continue // finished pods are never endpoints; terminating ones are leaving
 		}
 		if matches(svc.Selector, p.Labels) {
 			selected = append(selected, p)
@@ -481,16 +508,13 @@ func scaledToZero(selector map[string]string, workloads []*kube.Workload) []work
 
 // podsMissingTarget counts the pods that do not expose the port's
 // targetPort. A named targetPort must match a named container port, or the
-// pod serves nothing of this port. A numeric one is only judged when the
-// pods declare ports: declaring them is optional, and traffic reaches an
-// undeclared port all the same.
+// pod serves nothing of this port. A numeric one is judged only on pods
+// whose every container declares ports: declaring them is optional, and
+// traffic reaches an undeclared port all the same.
 func podsMissingTarget(sp kube.ServicePort, pods []*kube.Pod) int {
 	target := sp.TargetPort
 	if target.Type == intstr.Int && target.IntVal == 0 {
 		target = intstr.FromInt32(sp.Port) // unset targetPort defaults to port
-	}
-	if target.Type == intstr.Int && !slices.ContainsFunc(pods, func(p *kube.Pod) bool { return len(p.Ports) > 0 }) {
-		return 0
 	}
 	protocol := sp.Protocol
 	if protocol == "" {
@@ -498,6 +522,9 @@ func podsMissingTarget(sp kube.ServicePort, pods []*kube.Pod) int {
 	}
 	missing := 0
 	for _, p := range pods {
+		if target.Type == intstr.Int && !p.AllDeclare {
+			continue
+		}
 		exposed := slices.ContainsFunc(p.Ports, func(cp kube.ContainerPort) bool {
 			cpProtocol := cp.Protocol
 			if cpProtocol == "" {
@@ -543,7 +570,7 @@ func (c *servicesCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 			for _, p := range r.missingPorts {
 				ch <- servicePortTargetMissing.value(1, ns, r.name, p)
 			}
-			seen := map[string]bool{} // two ports of one name (TCP and UDP) are one series
+			seen := map[string]bool{} // two ports of one name: the API refuses them, a cache must not fail the scrape
 			for _, p := range r.ports {
 				if seen[p.name] {
 					continue

@@ -157,6 +157,8 @@ func TestServicesVerdicts(t *testing.T) {
 	wanted := map[string]string{"app": "wanted"}
 	canary := map[string]string{"app": "canary"}
 	localSel := map[string]string{"app": "local"}
+	meshed := map[string]string{"app": "meshed"}
+	draining := map[string]string{"app": "draining"}
 	httpPort := corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}
 	metricsPort := corev1.ServicePort{Name: "metrics", Port: 9100, TargetPort: intstr.FromString("metrics")}
 	local := svc("local", localSel)
@@ -243,6 +245,23 @@ func TestServicesVerdicts(t *testing.T) {
 		ownedBy(pod("canary-1", map[string]string{"app": "canary", "track": "canary"}, true, http9376), "Deployment", "shop-canary"),
 		slice("canary-1", "canary", readyEP, readyEP),
 
+		// A numeric targetPort on an application container that declares no
+		// port, beside a sidecar that declares its own (Istio's): not judged.
+		svc("meshed", meshed),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "meshed-1", Namespace: testNS, Labels: meshed},
+			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}, {Name: "istio-proxy", Ports: []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}},
+		slice("meshed-1", "meshed", readyEP),
+		// Scaling down to zero: the last pods are still terminating, and
+		// they are leaving, not the Service's pods any more.
+		svc("draining", draining), deployment("draining", 0, draining),
+		func() *corev1.Pod {
+			p := pod("draining-1", draining, false, http9376)
+			p.DeletionTimestamp = ptr.To(metav1.Now())
+			p.Finalizers = []string{"test/keep"} // the fake clientset keeps a deleted object that has one
+			return p
+		}(),
+
 		// Local traffic policies: ready endpoints on node-a (twice), a
 		// not-ready one on node-b: one node has a local endpoint.
 		local, pod("local-1", localSel, true, http9376),
@@ -310,4 +329,17 @@ func TestServicesFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitVerdict("(none)")
+}
+
+// A Service that loses its ready endpoints counts it, once per loss; one
+// scaled to zero on purpose does not.
+func TestCountReadyLost(t *testing.T) {
+	before := []serviceResult{{name: "flaps", ready: 2, readyLost: 4}, {name: "parks", ready: 2}, {name: "steady", ready: 1}}
+	now := []serviceResult{{name: "flaps", verdict: verdictNoEndpoints}, {name: "parks", verdict: verdictScaledToZero}, {name: "steady", ready: 1, verdict: verdictOK}, {name: "new", verdict: verdictNoEndpoints}}
+	countReadyLost(before, now)
+	for i, want := range []float64{5, 0, 0, 0} {
+		if now[i].readyLost != want {
+			t.Errorf("%s: lost %v, want %v", now[i].name, now[i].readyLost, want)
+		}
+	}
 }

@@ -46,6 +46,9 @@ type Pod struct {
 	// Ready is the Ready condition, false once the pod is being deleted
 	// (the EndpointSlice controller takes it out of service then).
 	Ready bool
+	// Terminating: the pod is being deleted; it is leaving whatever selects
+	// it.
+	Terminating bool
 	// Reason is the pod's status reason (Evicted, ...).
 	Reason string
 	// Containers are the statuses of the init, regular and ephemeral
@@ -80,6 +83,11 @@ type PodShape struct {
 	Ports []ContainerPort
 	// OwnerKind and OwnerName are the controller's; empty for a bare pod.
 	OwnerKind, OwnerName string
+	// AllDeclare: every container (and sidecar) declares a port. Only then
+	// does a numeric targetPort that none declares say the Service is
+	// wrong: a container that declares nothing may listen anywhere (an
+	// application beside a sidecar that declares its own, say).
+	AllDeclare bool
 }
 
 // Labels are label pairs sorted by key: key, value, key, value... A slice
@@ -167,8 +175,7 @@ type EndpointSlice struct {
 	Serving     int32 // serving true, or unset and ready
 	Terminating int32 // terminating true
 	NotReady    int32 // neither ready nor terminating
-	// ReadyNodes are the nodes of the ready endpoints (repeated as often as
-	// they have one; "" for an endpoint without a node).
+	// ReadyNodes are the distinct nodes of the ready endpoints.
 	ReadyNodes []string
 }
 
@@ -199,12 +206,17 @@ type Lease struct {
 	Transitions     int32
 }
 
-// Node is the cached record of a Node: its conditions and whether the node
-// controller has tainted it unreachable.
+// Node is the cached record of a Node: its conditions, whether the node
+// controller has tainted it unreachable, and whether ordinary pods may be
+// scheduled there.
 type Node struct {
 	Meta
 	Conditions  []NodeCondition
 	Unreachable bool
+	// Unschedulable: cordoned, or tainted NoSchedule or NoExecute by
+	// someone (a control-plane node, a dedicated pool), not by the node
+	// controller for its health.
+	Unschedulable bool
 }
 
 // NodeCondition is a condition's type and status (True, False, Unknown).
@@ -311,6 +323,9 @@ func (in *interner) shape(s PodShape) *PodShape {
 		fmt.Fprintf(&key, "%s\x00%d\x00%s\x00", p.Name, p.Port, p.Protocol)
 	}
 	key.WriteString("\x01" + s.OwnerKind + "\x00" + s.OwnerName)
+	if s.AllDeclare {
+		key.WriteString("\x01")
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if v, ok := in.shapes[key.String()]; ok {
@@ -330,6 +345,7 @@ func (in *interner) pod(p *corev1.Pod) *Pod {
 			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
 		}
 	}
+	r.Terminating = p.DeletionTimestamp != nil
 	shape := PodShape{Labels: in.sortedLabels(p.Labels)}
 	containers := p.Spec.Containers
 	for _, c := range p.Spec.InitContainers {
@@ -337,7 +353,9 @@ func (in *interner) pod(p *corev1.Pod) *Pod {
 			containers = append(containers[:len(containers):len(containers)], c)
 		}
 	}
+	shape.AllDeclare = len(containers) > 0
 	for _, c := range containers {
+		shape.AllDeclare = shape.AllDeclare && len(c.Ports) > 0
 		for _, port := range c.Ports {
 			shape.Ports = append(shape.Ports, ContainerPort{Name: in.get(port.Name), Port: port.ContainerPort, Protocol: corev1.Protocol(in.get(string(port.Protocol)))})
 		}
@@ -419,11 +437,9 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *EndpointSlice {
 		switch {
 		case ready:
 			r.Ready++
-			node := ""
-			if ep.NodeName != nil {
-				node = in.get(*ep.NodeName)
+			if ep.NodeName != nil && *ep.NodeName != "" && !slices.Contains(r.ReadyNodes, *ep.NodeName) {
+				r.ReadyNodes = append(r.ReadyNodes, in.get(*ep.NodeName))
 			}
-			r.ReadyNodes = append(r.ReadyNodes, node)
 		case !terminating:
 			r.NotReady++
 		}
@@ -485,8 +501,11 @@ func (in *interner) node(n *corev1.Node) *Node {
 	for _, c := range n.Status.Conditions {
 		r.Conditions = append(r.Conditions, NodeCondition{Type: in.get(string(c.Type)), Status: in.get(string(c.Status))})
 	}
+	r.Unschedulable = n.Spec.Unschedulable
 	for _, t := range n.Spec.Taints {
+		health := strings.HasPrefix(t.Key, "node.kubernetes.io/")
 		r.Unreachable = r.Unreachable || t.Key == corev1.TaintNodeUnreachable
+		r.Unschedulable = r.Unschedulable || !health && (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute)
 	}
 	return r
 }

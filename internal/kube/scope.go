@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -35,7 +36,19 @@ func (s Scope) String() string {
 func (i *Informers) SetScope(s Scope) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.scope = Scope{Include: slices.Clone(s.Include), Exclude: slices.Clone(s.Exclude)}
+	// A namespace listed twice would be watched twice, and every object
+	// of it seen twice.
+	i.scope = Scope{Include: dedup(s.Include), Exclude: dedup(s.Exclude)}
+}
+
+func dedup(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Namespaced returns the informer for a namespaced resource within the
@@ -85,9 +98,10 @@ func (i *Informers) factoryFor(key string, opts ...informers.SharedInformerOptio
 }
 
 // multiInformer is the informers of one resource in several namespaces,
-// seen as one: what the collectors use of an informer (its indexer, its
-// sync, its event handlers, the watch error handler) spans them all. The
-// embedded first part answers the rest, which nothing here calls.
+// seen as one: its indexer, its sync, its event handlers (however added),
+// its indexers and the watch error handler span them all. The embedded
+// first part answers the rest (resync periods, transform, stop state),
+// which the factory and the collectors do not ask of it.
 type multiInformer struct {
 	cache.SharedIndexInformer
 	parts   []cache.SharedIndexInformer
@@ -111,15 +125,56 @@ func (m *multiInformer) HasSynced() bool {
 }
 
 func (m *multiInformer) AddEventHandler(h cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error) {
+	return m.addToAll(func(p cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error) {
+		return p.AddEventHandler(h)
+	})
+}
+
+func (m *multiInformer) AddEventHandlerWithResyncPeriod(h cache.ResourceEventHandler, resync time.Duration) (cache.ResourceEventHandlerRegistration, error) {
+	return m.addToAll(func(p cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error) {
+		return p.AddEventHandlerWithResyncPeriod(h, resync)
+	})
+}
+
+func (m *multiInformer) AddEventHandlerWithOptions(h cache.ResourceEventHandler, opts cache.HandlerOptions) (cache.ResourceEventHandlerRegistration, error) {
+	return m.addToAll(func(p cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error) {
+		return p.AddEventHandlerWithOptions(h, opts)
+	})
+}
+
+func (m *multiInformer) addToAll(add func(cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error)) (cache.ResourceEventHandlerRegistration, error) {
 	var regs multiRegistration
 	for _, p := range m.parts {
-		r, err := p.AddEventHandler(h)
+		r, err := add(p)
 		if err != nil {
 			return nil, err
 		}
 		regs = append(regs, r)
 	}
 	return regs, nil
+}
+
+// RemoveEventHandler takes a registration AddEventHandler returned.
+func (m *multiInformer) RemoveEventHandler(r cache.ResourceEventHandlerRegistration) error {
+	regs, ok := r.(multiRegistration)
+	if !ok || len(regs) != len(m.parts) {
+		return fmt.Errorf("not a registration of this informer")
+	}
+	for i, p := range m.parts {
+		if err := p.RemoveEventHandler(regs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *multiInformer) AddIndexers(indexers cache.Indexers) error {
+	for _, p := range m.parts {
+		if err := p.AddIndexers(indexers); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *multiInformer) SetWatchErrorHandlerWithContext(h cache.WatchErrorHandlerWithContext) error {
@@ -138,6 +193,7 @@ func (r multiRegistration) HasSynced() bool {
 	return !slices.ContainsFunc(r, func(p cache.ResourceEventHandlerRegistration) bool { return !p.HasSynced() })
 }
 
+// HasSyncedChecker is the first part's: nothing here waits on it.
 func (r multiRegistration) HasSyncedChecker() cache.DoneChecker { return r[0].HasSyncedChecker() }
 
 // multiIndexer reads the caches of several namespaces as one. Objects of

@@ -126,6 +126,7 @@
               alerts cannot fire. service_not_found or service_no_address: --collector.dns.service
               names no Service with a ClusterIP (clusters name it kube-dns, coredns or
               rke2-coredns-rke2-coredns; give --collector.dns.service-address for a headless one).
+              local_service_not_found: a --collector.kubeproxy.local-service names no Service.
             |||,
           ),
           a.alert(

@@ -43,7 +43,7 @@
               events and probe settings. no_endpoints: its pods are ready (or it has no selector)
               yet no ready endpoint is published; look at the EndpointSlice controller in
               kube-controller-manager, or at whoever manages its endpoints. port_no_endpoints:
-              the pods that expose one port's targetPort are not ready (or none does), so that
+              the pods that expose one port's targetPort are not ready, so that
               port refuses every client while the others serve
               (kube_triage_service_port_endpoints).
             ||| % {
@@ -86,14 +86,17 @@
           ),
           // Local traffic policies: a node without a ready endpoint of its
           // own drops that traffic. For internalTrafficPolicy Local, every
-          // ready node may run clients; for externalTrafficPolicy Local on a
+          // ready node where ordinary pods run may run clients; for externalTrafficPolicy Local on a
           // NodePort Service, every node may get clients (a LoadBalancer's
           // health check steers away from nodes without an endpoint).
           a.alert(
             'ServiceLocalTrafficPolicyGap',
             |||
               (
-                count by (%(c)s) (max by (%(c)s, node) (%(readyNodes)s) == 1)
+                count by (%(c)s) (
+                  max by (%(c)s, node) (%(readyNodes)s) == 1
+                  and on (%(c)s, node) max by (%(c)s, node) (%(schedulable)s) == 1
+                )
                 - on (%(c)s) group_right
                 max by (%(svc)s) (
                   %(internal)s
@@ -106,6 +109,7 @@
               c: c,
               svc: svc,
               readyNodes: q.m('kube_triage_node_condition', 'condition="Ready", status="true"'),
+              schedulable: q.m('kube_triage_node_schedulable'),
               internal: q.m('kube_triage_service_local_endpoint_nodes', 'traffic_policy="internal"'),
               external: q.m('kube_triage_service_local_endpoint_nodes', 'traffic_policy="external"'),
               nodePort: q.m('kube_triage_service_info', 'type="NodePort"'),
@@ -115,7 +119,7 @@
             'Service {{ $labels.namespace }}/{{ $labels.service }} drops its Local traffic on {{ $value }} node(s).',
             |||
               Service {{ $labels.namespace }}/{{ $labels.service }} has a Local traffic policy and no ready
-              endpoint on {{ $value }} of the cluster's ready nodes, for %s: connections that reach
+              endpoint on {{ $value }} of the cluster's ready, schedulable nodes, for %s: connections that reach
               those nodes (from pods there, with internalTrafficPolicy Local; from outside, with
               externalTrafficPolicy Local on a NodePort) are dropped, not forwarded. Run its pods on
               every node (a DaemonSet), or drop the Local policy.
