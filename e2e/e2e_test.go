@@ -138,8 +138,9 @@ func (e *env) run(t *testing.T, phase []*scenario) []result {
 func (e *env) play(t *testing.T, sc *scenario) result {
 	r := result{scenario: sc}
 	ctx := context.Background()
-	// What notifies already (an OOM kill pages for 15 minutes by design)
-	// is not the scenario's doing.
+	// What notifies already, or is pending in Prometheus already (an OOM
+	// kill pages for 15 minutes by design, a crash loop of the whole run
+	// reaches its 15 minutes when it does), is not the scenario's doing.
 	before := map[string]bool{}
 	if sc.alone {
 		alerts, err := e.mon.activeAlerts(ctx)
@@ -149,6 +150,18 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 		}
 		for _, a := range alerts {
 			before[a.String()] = true
+		}
+		pending, err := e.mon.prometheus.Alerts(ctx)
+		if err != nil {
+			r.failure = err.Error()
+			return r
+		}
+		for _, a := range pending.Alerts {
+			labels := map[string]string{}
+			for k, v := range a.Labels {
+				labels[string(k)] = string(v)
+			}
+			before[alert{Labels: labels}.String()] = true
 		}
 	}
 	start := time.Now()
