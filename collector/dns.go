@@ -113,7 +113,7 @@ type dnsCollector struct {
 	svcName string
 	// dnsService holds the DNS Service's record (watched by name).
 	dnsService cache.Indexer
-	services   cache.Indexer // records of the Services in scope, for the sweep and the expected answers
+	services   cache.Indexer // records of the Services in scope, for the sweep (nil without it)
 	slices     cache.Indexer // the DNS Service's EndpointSlices, whole
 	// servicesSynced reports whether the DNS Service's informer has
 	// completed its initial list: before, its absence proves nothing.
@@ -179,12 +179,10 @@ func newDNSCollector(d Deps) (Collector, error) {
 		}
 	}
 	inf := d.Kube.Informers
-	// The DNS Service by name; every Service in scope for the sweep and for
-	// the answers names of Services must get.
+	// The DNS Service and the probed names' Services are watched by name;
+	// every Service in scope only for the sweep, so that without it a node
+	// agent's watches and heap do not grow with the cluster's Services.
 	dnsService := inf.ServiceNamed(ns, name)
-	services := inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Core().V1().Services().Informer()
-	})
 	c := &dnsCollector{
 		logger:         d.Logger,
 		cfg:            cfg,
@@ -192,12 +190,16 @@ func newDNSCollector(d Deps) (Collector, error) {
 		svcNS:          ns,
 		svcName:        name,
 		dnsService:     dnsService.GetIndexer(),
-		services:       services.GetIndexer(),
 		servicesSynced: dnsService.HasSynced,
 		slices:         inf.EndpointSlicesOf(ns, name).GetIndexer(),
 		counts:         map[[2]string]float64{},
 		sweepCounts:    map[string]float64{},
 		latency:        dnsProbeLatency.newHistogramVec(),
+	}
+	if cfg.SweepInterval > 0 {
+		c.services = inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Services().Informer()
+		}).GetIndexer()
 	}
 	c.headless = map[string]cache.Indexer{}
 	c.named = map[string]cache.Indexer{"default/kubernetes": inf.ServiceNamed("default", "kubernetes").GetIndexer()}
@@ -441,9 +443,12 @@ func (c *dnsCollector) expected(name string) ([]netip.Addr, bool) {
 	if !ok {
 		return nil, false
 	}
-	services := c.services
-	if named, ok := c.named[ns+"/"+svcName]; ok {
-		services = named
+	services, ok := c.named[ns+"/"+svcName]
+	if !ok {
+		services = c.services // a swept name
+	}
+	if services == nil {
+		return nil, false
 	}
 	obj, ok, _ := services.GetByKey(ns + "/" + svcName)
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,8 @@ func newTestDNSCollector(t *testing.T, serviceAddress string, objs ...runtime.Ob
 		Config: Config{DNS: DNSConfig{
 			Interval: time.Hour, Timeout: 300 * time.Millisecond,
 			Service: "kube-system/kube-dns", ServiceAddress: serviceAddress, ClusterDomain: "cluster.local",
-			ResolvConf: dnsprobe.ResolvConf{Search: []string{"kube-triage.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Ndots: 5},
+			SweepInterval: time.Hour, // watches every Service, for the sweep tests; Run is not called
+			ResolvConf:    dnsprobe.ResolvConf{Search: []string{"kube-triage.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Ndots: 5},
 		}},
 		Kube: kc,
 	})
@@ -332,7 +334,8 @@ func TestDNSExpectedAnswerOutsideTheScope(t *testing.T) {
 	))}
 	kc.Informers.SetScope(kube.Scope{Include: []string{"shop"}})
 	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
-		Interval: time.Hour, Timeout: 300 * time.Millisecond, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local"}}})
+		Interval: time.Hour, Timeout: 300 * time.Millisecond, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
+		SweepInterval: time.Hour}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,5 +346,33 @@ func TestDNSExpectedAnswerOutsideTheScope(t *testing.T) {
 	}
 	if ip, ok := c.expected("kubernetes.default.svc.cluster.local."); !ok || len(ip) != 1 || ip[0].String() != "10.96.0.1" {
 		t.Errorf("expected(kubernetes.default) = %v %v, want 10.96.0.1", ip, ok)
+	}
+}
+
+// Without the sweep, the dns collector (every node agent runs one) watches
+// the Services it probes by name and their EndpointSlices, never every
+// Service: 5,000 agents are not 5,000 watches of all Services. The sweep
+// alone needs them.
+func TestDNSWatchesOnlyWhatItProbes(t *testing.T) {
+	for _, sweep := range []time.Duration{0, time.Hour} {
+		kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset())}
+		if _, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
+			Interval: time.Hour, Timeout: time.Second, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
+			Names: []string{"web.shop"}, SweepInterval: sweep}}}); err != nil {
+			t.Fatal(err)
+		}
+		var resources []string
+		for _, s := range kc.Informers.Stats() {
+			resources = append(resources, s.Resource)
+		}
+		want := []string{"endpointslices/kube-system/kube-dns", "endpointslices/shop/web",
+			"services/default/kubernetes", "services/kube-system/kube-dns", "services/shop/web"}
+		if sweep > 0 {
+			want = append(want, "services")
+			slices.Sort(want)
+		}
+		if !slices.Equal(resources, want) {
+			t.Errorf("sweep %v: watches %q, want %q", sweep, resources, want)
+		}
 	}
 }

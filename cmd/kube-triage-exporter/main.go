@@ -131,7 +131,7 @@ func newFlags(specs []collector.Spec) *flags {
 	a.Flag("collector.dns.name", "A name to resolve besides kubernetes.default (repeatable), e.g. hostnames.default; names of Services are checked against their ClusterIP.").
 		PlaceHolder("NAME").StringsVar(&f.config.DNS.Names)
 
-	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off.",
+	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off. Only the sweep watches every Service (leave it off on node agents).",
 		"0s", &f.config.DNS.SweepInterval, time.ParseDuration)
 
 	valueFlag(a, "collector.nodes.interval", "How often the nodes collector (node role) probes its node's kubelet.",
