@@ -75,11 +75,12 @@ type ConfigChecker interface {
 
 // Config holds the settings of every collector; main fills it from flags.
 type Config struct {
-	APIServer APIServerConfig
-	Services  ServicesConfig
-	DNS       DNSConfig
-	Nodes     NodesConfig
-	KubeProxy KubeProxyConfig
+	APIServer    APIServerConfig
+	Services     ServicesConfig
+	DNS          DNSConfig
+	Nodes        NodesConfig
+	Terminations TerminationsConfig
+	KubeProxy    KubeProxyConfig
 }
 
 // Deps is what a collector is built from.

@@ -59,16 +59,30 @@ type terminationKey struct {
 	namespace, workloadKind, workload, container, containerType, reason, exitCode, signal string
 }
 
+// TerminationsConfig configures the terminations collector.
+type TerminationsConfig struct {
+	// Retention is how long a workload's series outlive its last pod.
+	Retention time.Duration
+}
+
 type terminationsCollector struct {
-	logger *slog.Logger
-	jobs   cache.Indexer // Jobs, to resolve a Job to its CronJob; nil in tests
+	logger    *slog.Logger
+	retention time.Duration
+	jobs      cache.Indexer // Jobs, to resolve a Job to its CronJob; nil in tests
+	pods      cache.Store   // the pods, to tell a workload that still has some
+	now       func() time.Time
 
 	mu     sync.Mutex
 	counts map[terminationKey]float64
 	last   map[[4]string]float64   // namespace, kind, workload, container
 	stuck  map[string][]waitingKey // by pod namespace/name: its stuck reasons now
 	recent []recentTermination     // oldest first, at most recentLimit
+	// goneSince is when each workload with series was first seen without
+	// a pod; its series are removed once that is older than retention.
+	goneSince map[workloadID]time.Time
 }
+
+type workloadID struct{ namespace, kind, name string }
 
 type waitingKey struct{ namespace, kind, workload, reason string }
 
@@ -90,11 +104,13 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 	if d.Kube == nil {
 		return nil, errors.New("needs a Kubernetes client configuration")
 	}
-	c := &terminationsCollector{logger: d.Logger, counts: map[terminationKey]float64{},
-		last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
+	if d.Config.Terminations.Retention <= 0 {
+		return nil, errors.New("retention must be positive")
+	}
 	pods := d.Kube.Informers.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().Pods().Informer()
 	})
+	c := newTerminations(d.Logger, d.Config.Terminations, pods.GetStore())
 	c.jobs = d.Kube.Informers.Namespaced("jobs", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Batch().V1().Jobs().Informer()
 	}).GetIndexer()
@@ -126,6 +142,81 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 		},
 	})
 	return c, err
+}
+
+// newTerminations builds the collector over a store of pod records; the
+// caller feeds it the pods' updates.
+func newTerminations(logger *slog.Logger, cfg TerminationsConfig, pods cache.Store) *terminationsCollector {
+	return &terminationsCollector{logger: logger, retention: cfg.Retention, pods: pods, now: time.Now,
+		counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{},
+		goneSince: map[workloadID]time.Time{}}
+}
+
+// Run removes, now and then, the series of workloads gone for longer than
+// the retention.
+func (c *terminationsCollector) Run(ctx context.Context) {
+	t := time.NewTicker(min(time.Minute, c.retention/4))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.expire()
+		}
+	}
+}
+
+// expire ends the series of every workload that has had no pod for longer
+// than the retention: a cluster that runs Jobs, Argo or Tekton workflows
+// names new workloads all day, and each one's counters would otherwise
+// stay forever. A workload that gets a pod again keeps its series.
+func (c *terminationsCollector) expire() {
+	live := map[workloadID]bool{}
+	for _, obj := range c.pods.List() {
+		if p, ok := obj.(*kube.Pod); ok {
+			kind, name := c.workloadOf(p)
+			live[workloadID{p.Namespace, kind, name}] = true
+		}
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tracked := map[workloadID]bool{}
+	for k := range c.counts {
+		tracked[workloadID{k.namespace, k.workloadKind, k.workload}] = true
+	}
+	for k := range c.last {
+		tracked[workloadID{k[0], k[1], k[2]}] = true
+	}
+	var expired []workloadID
+	for id := range tracked {
+		if live[id] {
+			delete(c.goneSince, id)
+			continue
+		}
+		since, ok := c.goneSince[id]
+		if !ok {
+			c.goneSince[id] = now
+			continue
+		}
+		if now.Sub(since) >= c.retention {
+			expired = append(expired, id)
+			delete(c.goneSince, id)
+		}
+	}
+	if len(expired) == 0 {
+		return
+	}
+	gone := map[workloadID]bool{}
+	for _, id := range expired {
+		gone[id] = true
+	}
+	maps.DeleteFunc(c.counts, func(k terminationKey, _ float64) bool {
+		return gone[workloadID{k.namespace, k.workloadKind, k.workload}]
+	})
+	maps.DeleteFunc(c.last, func(k [4]string, _ float64) bool { return gone[workloadID{k[0], k[1], k[2]}] })
+	c.logger.Debug("termination series expired", "workloads", len(expired))
 }
 
 // trackWaiting keeps, for each pod, the stuck reasons its containers wait

@@ -58,7 +58,7 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		col, err := newTerminationsCollector(Deps{Logger: promslog.New(&promslog.Config{Writer: &logs}), Kube: kc})
+		col, err := newTerminationsCollector(Deps{Logger: promslog.New(&promslog.Config{Writer: &logs}), Kube: kc, Config: testTerminationsConfig})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
@@ -120,7 +122,7 @@ func TestTerminationsThroughInformer(t *testing.T) {
 	}
 	cs := fake.NewClientset(p)
 	kc := &kube.Client{Informers: kube.NewInformers(cs)}
-	col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc})
+	col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: testTerminationsConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestTerminationsThroughInformer(t *testing.T) {
 // Pods waiting in CrashLoopBackOff or ImagePullBackOff are counted per
 // workload, each pod once per reason, and forgotten when they recover or go.
 func TestWaitingPodsPerWorkload(t *testing.T) {
-	c := &terminationsCollector{logger: promslog.NewNopLogger(), counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
+	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig.Terminations, cache.NewStore(cache.MetaNamespaceKeyFunc))
 	pod := func(name string, waiting ...string) *kube.Pod {
 		p := &kube.Pod{Meta: kube.Meta{Name: name, Namespace: "shop"}, PodShape: &kube.PodShape{Labels: kube.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
 		for i, w := range waiting {
@@ -200,7 +202,7 @@ kube_triage_workload_pods_waiting{namespace="shop",reason="CrashLoopBackOff",wor
 // The page shows the recent terminations newest first, bounded, with
 // messages escaped and cut at 4 KiB; the message is never a label.
 func TestRecentTerminationsPage(t *testing.T) {
-	c := &terminationsCollector{logger: promslog.NewNopLogger(), counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{}}
+	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig.Terminations, cache.NewStore(cache.MetaNamespaceKeyFunc))
 	p := &kube.Pod{Meta: kube.Meta{Name: "web-1", Namespace: "shop"}, PodShape: &kube.PodShape{}}
 	for i := range recentLimit + 5 {
 		c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "Error", "1", ""}, 1, p, &kube.Termination{Message: "run " + itoa(i)})
@@ -235,7 +237,7 @@ func TestWorkloadOfCronJob(t *testing.T) {
 		Name: "nightly-29000000", Namespace: "batch",
 		OwnerReferences: []metav1.OwnerReference{{Kind: "CronJob", Name: "nightly", Controller: ptr.To(true)}},
 	}}))}
-	col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc})
+	col, err := newTerminationsCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: testTerminationsConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,5 +251,88 @@ func TestWorkloadOfCronJob(t *testing.T) {
 		if kind, name := c.workloadOf(p); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.job, kind, name, tc.kind, tc.name)
 		}
+	}
+}
+
+var testTerminationsConfig = Config{Terminations: TerminationsConfig{Retention: time.Hour}}
+
+// Churn: thousands of short-lived Jobs and bare pods, each with a
+// termination, come and go. Their series stay while they have pods and for
+// the retention after the last one went, then end, and the collector's
+// memory returns to what it held before; a workload that still has pods,
+// or gets one back within the retention, keeps its series.
+func TestTerminationSeriesEndAfterRetention(t *testing.T) {
+	pods := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig.Terminations, pods)
+	now := time.Unix(1_800_000_000, 0)
+	c.now = func() time.Time { return now }
+	pod := func(name, ownerKind, owner string) *kube.Pod {
+		return &kube.Pod{Meta: kube.Meta{Name: name, Namespace: "batch"}, PodShape: &kube.PodShape{OwnerKind: ownerKind, OwnerName: owner},
+			Containers: []kube.ContainerStatus{{Name: "main", Type: "regular"}}}
+	}
+	// A pod runs, its container exits (a termination), then it is deleted
+	// (or, with keep, stays).
+	run := func(p *kube.Pod, keep bool) {
+		if err := pods.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		done := *p
+		done.Containers = []kube.ContainerStatus{{Name: "main", Type: "regular", Terminated: term("Error", 1, now.Unix())}}
+		c.observe(p, &done)
+		if !keep {
+			if err := pods.Delete(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	series := func() int {
+		return testutil.CollectAndCount(scrapeOnce(t, c), "kube_triage_container_terminations_total", "kube_triage_container_last_termination_timestamp_seconds")
+	}
+	run(pod("api-1", "StatefulSet", "api"), true) // a long-lived workload
+	run(pod("comeback-1", "Job", "comeback"), false)
+	c.expire()
+	baseSeries := series()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	baseHeap := ms.HeapAlloc
+
+	const churn = 5000
+	for i := range churn {
+		if i%2 == 0 {
+			run(pod("job-"+itoa(i)+"-x7k2p", "Job", "job-"+itoa(i)), false)
+		} else {
+			run(pod("bare-"+itoa(i), "", ""), false)
+		}
+	}
+	if got := series(); got != baseSeries+2*churn {
+		t.Fatalf("%d series after the churn, want %d", got, baseSeries+2*churn)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	churnHeap := ms.HeapAlloc
+
+	c.expire() // the churned workloads have no pod: their clock starts
+	now = now.Add(c.retention - time.Second)
+	run(pod("comeback-2", "Job", "comeback"), true) // back within the retention
+	c.expire()
+	if got := series(); got != baseSeries+2*churn {
+		t.Fatalf("%d series before the retention ended, want %d", got, baseSeries+2*churn)
+	}
+	now = now.Add(2 * time.Second)
+	c.expire()
+	if got := series(); got != baseSeries {
+		t.Errorf("%d series after the retention, want the %d of the workloads that have pods", got, baseSeries)
+	}
+	for _, w := range []string{"api", "comeback"} {
+		if !strings.Contains(render(t, scrapeOnce(t, c), "kube_triage_container_terminations_total"), `workload="`+w+`"`) {
+			t.Errorf("workload %s lost its series though it has pods", w)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("heap: %d before the churn, %d with it, %d after the retention", baseHeap, churnHeap, ms.HeapAlloc)
+	if grown := int64(ms.HeapAlloc) - int64(baseHeap); grown > int64(churnHeap-baseHeap)/10 {
+		t.Errorf("the heap kept %d bytes of the churn's %d after the retention", grown, churnHeap-baseHeap)
 	}
 }

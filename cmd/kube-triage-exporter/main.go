@@ -117,6 +117,9 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.services.interval", "How often the services collector judges again the namespaces whose Services, EndpointSlices or Pods changed.",
 		"2s", &f.config.Services.Interval, time.ParseDuration)
 
+	valueFlag(a, "collector.terminations.retention", "How long a workload's termination series outlive its last pod; then they end (increase() over a range that reaches back before that still sees them).",
+		"1h", &f.config.Terminations.Retention, time.ParseDuration)
+
 	valueFlag(a, "collector.dns.interval", "How often the dns collector resolves every name through every server.",
 		"15s", &f.config.DNS.Interval, time.ParseDuration)
 	valueFlag(a, "collector.dns.timeout", "Timeout of each DNS query (each is tried at most twice).",
@@ -286,6 +289,9 @@ func (f *flags) validate() error {
 	}
 	if f.config.Services.Interval <= 0 {
 		return errors.New("--collector.services.interval must be positive")
+	}
+	if f.config.Terminations.Retention <= 0 {
+		return errors.New("--collector.terminations.retention must be positive")
 	}
 	if f.collectorEnabled("dns") {
 		rc, err := dnsprobe.ReadResolvConf(f.resolvConf)
