@@ -6,9 +6,11 @@
 package collector
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
@@ -37,11 +40,23 @@ const (
 // Roles lists the valid roles, in the order the flag help shows them.
 var Roles = []Role{RoleCluster, RoleNode}
 
-// Collector exports the current metrics of one area. Update must not do slow
-// work: it reads what the collector keeps up to date in the background, and
-// it must return when ctx, which carries the scrape's deadline, is done.
-type Collector interface {
+// Collector exports the current metrics of one area: it is an Updater or
+// a Renderer (NewExporter refuses anything else).
+type Collector any
+
+// Updater is a Collector that sends its samples at scrape time. Update
+// must not do slow work: it reads what the collector keeps up to date in
+// the background, and it must return when ctx, which carries the scrape's
+// deadline, is done.
+type Updater interface {
 	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// Renderer is a Collector that keeps its samples rendered as objects
+// change (the collectors that follow informers, whose series are many): a
+// scrape copies its bytes.
+type Renderer interface {
+	Rendered() *Rendered
 }
 
 // Pager is a Collector that serves pages of its own (path to handler), for
@@ -181,6 +196,11 @@ func NewExporter(specs []Spec, deps Deps) (*Exporter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("collector %s: %w", s.Name, err)
 		}
+		_, updater := c.(Updater)
+		_, renderer := c.(Renderer)
+		if updater == renderer {
+			return nil, fmt.Errorf("collector %s: is not one of an Updater and a Renderer", s.Name)
+		}
 		e.collectors = append(e.collectors, namedCollector{s.Name, c})
 	}
 	return e, nil
@@ -212,15 +232,66 @@ func (e *Exporter) Pages() map[string]http.Handler {
 	return pages
 }
 
-// Scrape returns a prometheus.Collector bound to one scrape: every collector
-// gets the deadline of ctx.
+// WriteMetrics writes one scrape to w in format (the text format or
+// OpenMetrics; a caller turns any other into the text format): the
+// Renderers' bytes, then registry's families (the process's own metrics)
+// and the Updaters' and the framework's. Every collector gets the deadline
+// of ctx; one that misses it, fails or panics is reported by
+// kube_triage_scrape_collector_success and never fails the scrape. An error
+// is one of writing to w or of registry, after which the answer is cut.
+func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.Format, registry prometheus.Gatherer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	openMetrics := format.FormatType() == expfmt.TypeOpenMetrics
+	var rendered []renderResult
+	for _, nc := range e.collectors {
+		if r, ok := nc.c.(Renderer); ok {
+			begin := time.Now()
+			err := r.Rendered().writeTo(ctx, bw, openMetrics)
+			if err != nil {
+				err = errDeadline
+			}
+			rendered = append(rendered, renderResult{nc.name, time.Since(begin), err})
+			e.logResult(nc.name, time.Since(begin).Seconds(), err)
+		}
+	}
+	perScrape := prometheus.NewRegistry()
+	perScrape.MustRegister(scrape{e: e, ctx: ctx, rendered: rendered})
+	mfs, gatherErr := prometheus.Gatherers{registry, perScrape}.Gather()
+	if gatherErr != nil {
+		e.logger.Error("gathering metrics", "err", gatherErr) // what was gathered is still served
+	}
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("encoding %s: %w", mf.GetName(), err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		if err := c.Close(); err != nil { // OpenMetrics' # EOF
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// renderResult is how a Renderer's part of a scrape went.
+type renderResult struct {
+	name     string
+	duration time.Duration
+	err      error
+}
+
+// Scrape returns a prometheus.Collector bound to one scrape of the
+// Updaters and the framework: every collector gets the deadline of ctx.
+// (WriteMetrics is the whole scrape; this part alone is for tests.)
 func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
 	return scrape{e: e, ctx: ctx}
 }
 
 type scrape struct {
-	e   *Exporter
-	ctx context.Context
+	e        *Exporter
+	ctx      context.Context
+	rendered []renderResult
 }
 
 // Describe sends nothing: the set of series changes with the cluster, so the
@@ -230,9 +301,15 @@ func (scrape) Describe(chan<- *prometheus.Desc) {}
 func (s scrape) Collect(ch chan<- prometheus.Metric) {
 	var wg sync.WaitGroup
 	for _, nc := range s.e.collectors {
-		wg.Go(func() { s.e.collect(s.ctx, nc, ch) })
+		if u, ok := nc.c.(Updater); ok {
+			wg.Go(func() { s.e.collect(s.ctx, nc.name, u, ch) })
+		}
 	}
 	wg.Wait()
+	for _, r := range s.rendered {
+		ch <- scrapeDuration.value(r.duration.Seconds(), r.name)
+		ch <- scrapeSuccess.value(boolFloat(r.err == nil), r.name)
+	}
 	ch <- exporterInfo.value(1, string(s.e.role), s.e.nodeName)
 	// Read apart from Update, so that a collector whose Update fails or
 	// hangs still says whether it probes.
@@ -280,7 +357,7 @@ var errDeadline = errors.New("deadline exceeded")
 // that overruns the deadline is cut off cleanly: the scrape goes on without
 // it and its late samples are dropped. A collector that fails early keeps
 // the samples it sent before failing, as in node_exporter.
-func (e *Exporter) collect(ctx context.Context, nc namedCollector, ch chan<- prometheus.Metric) {
+func (e *Exporter) collect(ctx context.Context, name string, u Updater, ch chan<- prometheus.Metric) {
 	begin := time.Now()
 	buf := make(chan prometheus.Metric, 64)
 	done := make(chan error, 1)
@@ -291,7 +368,7 @@ func (e *Exporter) collect(ctx context.Context, nc namedCollector, ch chan<- pro
 				done <- fmt.Errorf("panic: %v", r)
 			}
 		}()
-		done <- nc.c.Update(ctx, buf)
+		done <- u.Update(ctx, buf)
 	}()
 
 	var samples []prometheus.Metric
@@ -319,11 +396,15 @@ receive:
 		ch <- m
 	}
 	duration := time.Since(begin).Seconds()
+	e.logResult(name, duration, err)
+	ch <- scrapeDuration.value(duration, name)
+	ch <- scrapeSuccess.value(boolFloat(err == nil), name)
+}
+
+func (e *Exporter) logResult(name string, duration float64, err error) {
 	if err != nil {
-		e.logger.Error("collector failed", "collector", nc.name, "duration_seconds", duration, "err", err)
+		e.logger.Error("collector failed", "collector", name, "duration_seconds", duration, "err", err)
 	} else {
-		e.logger.Debug("collector succeeded", "collector", nc.name, "duration_seconds", duration)
+		e.logger.Debug("collector succeeded", "collector", name, "duration_seconds", duration)
 	}
-	ch <- scrapeDuration.value(duration, nc.name)
-	ch <- scrapeSuccess.value(boolFloat(err == nil), nc.name)
 }

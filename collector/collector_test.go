@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
@@ -103,13 +107,46 @@ func newTestExporter(cs ...*fakeCollector) *Exporter {
 	return e
 }
 
-func gatherScrape(t *testing.T, e *Exporter, timeout time.Duration) *prometheus.Registry {
+// gatherScrape gathers, each time it is asked, one scrape of e as a
+// scraper gets it: the text WriteMetrics writes, parsed.
+func gatherScrape(t *testing.T, e *Exporter, timeout time.Duration) prometheus.Gatherer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e.Scrape(ctx))
-	return reg
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		var buf bytes.Buffer
+		if err := e.WriteMetrics(ctx, &buf, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
+			return nil, err
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		byName, err := parser.TextToMetricFamilies(&buf)
+		if err != nil {
+			return nil, fmt.Errorf("%w in:\n%s", err, buf.String())
+		}
+		var mfs []*dto.MetricFamily
+		for _, name := range slices.Sorted(maps.Keys(byName)) {
+			mfs = append(mfs, normalize(byName[name]))
+		}
+		return mfs, nil
+	})
+}
+
+// normalize orders a parsed family as a registry gathers one: labels by
+// name, then series by label values, so that goldens do not depend on the
+// order a scrape writes them in.
+func normalize(mf *dto.MetricFamily) *dto.MetricFamily {
+	for _, m := range mf.Metric {
+		slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	}
+	slices.SortFunc(mf.Metric, func(a, b *dto.Metric) int {
+		for i := range min(len(a.Label), len(b.Label)) {
+			if c := strings.Compare(a.Label[i].GetValue(), b.Label[i].GetValue()); c != 0 {
+				return c
+			}
+		}
+		return len(a.Label) - len(b.Label)
+	})
+	return mf
 }
 
 func TestScrapeIsolatesFailingCollectors(t *testing.T) {
@@ -181,7 +218,7 @@ func TestSpecNamesAreUniqueAndMetricsPrefixed(t *testing.T) {
 }
 
 // testExporterRegistry is a gathered scrape, typed for readability.
-type testExporterRegistry struct{ *prometheus.Registry }
+type testExporterRegistry struct{ prometheus.Gatherer }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,15 +73,17 @@ var (
 		"Times the Service's ready endpoints went from some to none, as judged since the exporter started: a Service that keeps losing all of them is flapping.", "namespace", "service")
 )
 
+var servicesMetrics = []*Metric{serviceInfo, serviceExpectedEmpty, serviceEndpoints, serviceSelectedPods,
+	serviceSelectedPodsReady, servicePortTargetMissing, serviceVerdict, servicePortEndpoints,
+	servicePortPodsMissingTarget, serviceScaledToZero, serviceSelectedWorkloads, serviceLocalEndpointNodes,
+	serviceReadyLost}
+
 var servicesSpec = Spec{
 	Name:      "services",
 	Help:      "Judge every Service as the Debug Services guide does: endpoints, selected pods, ports, a verdict",
 	DefaultOn: []Role{RoleCluster},
-	Metrics: []*Metric{serviceInfo, serviceExpectedEmpty, serviceEndpoints, serviceSelectedPods,
-		serviceSelectedPodsReady, servicePortTargetMissing, serviceVerdict, servicePortEndpoints,
-		servicePortPodsMissingTarget, serviceScaledToZero, serviceSelectedWorkloads, serviceLocalEndpointNodes,
-		serviceReadyLost},
-	New: newServicesCollector,
+	Metrics:   servicesMetrics,
+	New:       newServicesCollector,
 }
 
 // serviceResult is what the collector concluded about one Service.
@@ -120,7 +124,7 @@ type workloadRef struct{ kind, name string }
 type servicesCollector struct {
 	logger                 *slog.Logger
 	cfg                    ServicesConfig
-	services, slices, pods cache.Indexer // the informers' caches of records
+	services, slices, pods cache.Indexer // the informers' caches of records, with servicesIndexers
 	// workloads are the caches of Deployments, StatefulSets and
 	// ReplicaSets, for a selector that matches a workload scaled to zero.
 	workloads []interface {
@@ -128,9 +132,64 @@ type servicesCollector struct {
 	}
 	synced func() bool
 
-	mu      sync.Mutex
-	dirty   map[string]bool // namespaces to judge again
-	results map[string][]serviceResult
+	mu    sync.Mutex
+	dirty map[string]bool // Services (namespace/name) to judge again
+
+	// Kept by judgeDirty alone.
+	results  map[string]*serviceResult // by namespace/name
+	rendered *Rendered
+	builder  *Builder
+}
+
+// Indexes of the caches, so that a change costs what it touches, not what
+// exists: a pod's update finds the Services whose selectors can match it,
+// and a Service's judgement its pods and EndpointSlices, without walking
+// its namespace.
+const (
+	selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
+	labelIndex    = "label"    // pods, by namespace/key=value of each label but unindexedLabels
+	serviceIndex  = "service"  // EndpointSlices, by namespace/name of their Service
+)
+
+// unindexedLabels differ on every pod: an index entry each would cost
+// more than it saves. A selector made only of them is judged by walking
+// its namespace's pods.
+var unindexedLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index"}
+
+func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + value }
+
+// servicesIndexers are the indexes each cache of the collector needs.
+var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
+	services: cache.Indexers{selectorIndex: func(obj any) ([]string, error) {
+		svc, ok := obj.(*kube.Service)
+		if !ok {
+			return nil, nil
+		}
+		out := make([]string, 0, len(svc.Selector))
+		for k, v := range svc.Selector {
+			out = append(out, labelPair(svc.Namespace, k, v))
+		}
+		return out, nil
+	}},
+	slices: cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
+		if s, ok := obj.(*kube.EndpointSlice); ok && s.Service != "" {
+			return []string{s.Namespace + "/" + s.Service}, nil
+		}
+		return nil, nil
+	}},
+	pods: cache.Indexers{labelIndex: func(obj any) ([]string, error) {
+		p, ok := obj.(*kube.Pod)
+		if !ok || p.PodShape == nil {
+			return nil, nil
+		}
+		out := make([]string, 0, len(p.Labels)/2)
+		for i := 0; i+1 < len(p.Labels); i += 2 {
+			if !slices.Contains(unindexedLabels, p.Labels[i]) {
+				out = append(out, labelPair(p.Namespace, p.Labels[i], p.Labels[i+1]))
+			}
+		}
+		return out, nil
+	}},
 }
 
 func newServicesCollector(d Deps) (Collector, error) {
@@ -141,16 +200,24 @@ func newServicesCollector(d Deps) (Collector, error) {
 		return nil, errors.New("interval must be positive")
 	}
 	inf := d.Kube.Informers
-	informers := []cache.SharedIndexInformer{
-		inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Core().V1().Services().Informer()
-		}),
-		inf.Namespaced("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Discovery().V1().EndpointSlices().Informer()
-		}),
-		inf.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Core().V1().Pods().Informer()
-		}),
+	services := inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Services().Informer()
+	})
+	epSlices := inf.Namespaced("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Discovery().V1().EndpointSlices().Informer()
+	})
+	pods := inf.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Pods().Informer()
+	})
+	for _, ix := range []struct {
+		i cache.SharedIndexInformer
+		x cache.Indexers
+	}{{services, servicesIndexers.services}, {epSlices, servicesIndexers.slices}, {pods, servicesIndexers.pods}} {
+		if err := ix.i.AddIndexers(ix.x); err != nil {
+			return nil, err
+		}
+	}
+	workloads := []cache.SharedIndexInformer{
 		inf.Namespaced("deployments", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Apps().V1().Deployments().Informer()
 		}),
@@ -161,34 +228,109 @@ func newServicesCollector(d Deps) (Collector, error) {
 			return f.Apps().V1().ReplicaSets().Informer()
 		}),
 	}
-	c := newServicesJudge(d.Logger, d.Config.Services, informers[0].GetIndexer(), informers[1].GetIndexer(), informers[2].GetIndexer())
-	core := informers[:3]
-	c.synced = func() bool {
-		return !slices.ContainsFunc(core, func(i cache.SharedIndexInformer) bool { return !i.HasSynced() })
-	}
+	c := newServicesJudge(d.Logger, d.Config.Services, services.GetIndexer(), epSlices.GetIndexer(), pods.GetIndexer())
+	c.synced = func() bool { return services.HasSynced() && epSlices.HasSynced() && pods.HasSynced() }
 	// The workloads only tell scale to zero from a typo: a judgement need
 	// not wait for them, and one that cannot sync (RBAC without apps)
 	// leaves the verdicts as they were without it.
-	for _, w := range informers[3:] {
+	for _, w := range workloads {
 		c.workloads = append(c.workloads, syncedIndexer{w})
 	}
-	for _, i := range informers {
-		if _, err := i.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: c.markDirty,
-			UpdateFunc: func(old, obj any) {
-				if w, ok := obj.(*kube.Workload); ok {
-					if o, ok := old.(*kube.Workload); ok && o.Replicas == w.Replicas && slices.Equal(o.Template, w.Template) {
-						return // a status update: nothing the judgement reads
-					}
-				}
-				c.markDirty(obj)
-			},
-			DeleteFunc: c.markDirty,
-		}); err != nil {
+	handlers := []struct {
+		i cache.SharedIndexInformer
+		h cache.ResourceEventHandler
+	}{
+		{services, c.handler(c.serviceChanged, nil)},
+		{epSlices, c.handler(c.sliceChanged, nil)},
+		{pods, c.handler(c.podChanged, podUnchanged)},
+	}
+	for _, w := range workloads {
+		handlers = append(handlers, struct {
+			i cache.SharedIndexInformer
+			h cache.ResourceEventHandler
+		}{w, c.handler(c.workloadChanged, workloadUnchanged)})
+	}
+	for _, h := range handlers {
+		if _, err := h.i.AddEventHandler(h.h); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// podUnchanged: restarts and other status churn change nothing a
+// judgement reads.
+func podUnchanged(old, cur any) bool {
+	o, ok1 := old.(*kube.Pod)
+	n, ok2 := cur.(*kube.Pod)
+	return ok1 && ok2 && o.Phase == n.Phase && o.Ready == n.Ready && o.Terminating == n.Terminating && o.PodShape == n.PodShape
+}
+
+// workloadUnchanged: a status update.
+func workloadUnchanged(old, cur any) bool {
+	o, ok1 := old.(*kube.Workload)
+	n, ok2 := cur.(*kube.Workload)
+	return ok1 && ok2 && o.Replicas == n.Replicas && slices.Equal(o.Template, n.Template)
+}
+
+// handler calls changed with each object an event concerns (both states of
+// an update), unless same says the update changes nothing judged.
+func (c *servicesCollector) handler(changed func(obj any), same func(old, cur any) bool) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: changed,
+		UpdateFunc: func(old, cur any) {
+			if same != nil && same(old, cur) {
+				return
+			}
+			changed(old)
+			changed(cur)
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			changed(obj)
+		},
+	}
+}
+
+func (c *servicesCollector) serviceChanged(obj any) {
+	if svc, ok := obj.(*kube.Service); ok {
+		c.markDirty(svc.Namespace + "/" + svc.Name)
+	}
+}
+
+func (c *servicesCollector) sliceChanged(obj any) {
+	if s, ok := obj.(*kube.EndpointSlice); ok && s.Service != "" {
+		c.markDirty(s.Namespace + "/" + s.Service)
+	}
+}
+
+func (c *servicesCollector) podChanged(obj any) {
+	if p, ok := obj.(*kube.Pod); ok && p.PodShape != nil {
+		c.markDirty(c.servicesMatching(p.Namespace, p.Labels)...)
+	}
+}
+
+func (c *servicesCollector) workloadChanged(obj any) {
+	if w, ok := obj.(*kube.Workload); ok {
+		c.markDirty(c.servicesMatching(w.Namespace, w.Template)...)
+	}
+}
+
+// servicesMatching names the Services of ns whose selector matches labels,
+// through the selector index: the cost is in the labels, not the Services.
+func (c *servicesCollector) servicesMatching(ns string, labels kube.Labels) []string {
+	var keys []string
+	for i := 0; i+1 < len(labels); i += 2 {
+		objs, _ := c.services.ByIndex(selectorIndex, labelPair(ns, labels[i], labels[i+1]))
+		for _, o := range objs {
+			if svc, ok := o.(*kube.Service); ok && matches(svc.Selector, labels) {
+				keys = append(keys, svc.Namespace+"/"+svc.Name)
+			}
+		}
+	}
+	return keys
 }
 
 // syncedIndexer reads an informer's cache once it has synced, and nothing
@@ -202,40 +344,35 @@ func (s syncedIndexer) byNamespace(ns string) []*kube.Workload {
 	return byNamespace[kube.Workload](s.GetIndexer(), ns)
 }
 
-// newServicesJudge builds the collector over caches of records; the caller
-// marks namespaces dirty as the caches change.
+// newServicesJudge builds the collector over caches of records that carry
+// servicesIndexers; the caller marks Services dirty as the caches change.
 func newServicesJudge(logger *slog.Logger, cfg ServicesConfig, services, slices, pods cache.Indexer) *servicesCollector {
-	return &servicesCollector{
+	c := &servicesCollector{
 		logger: logger, cfg: cfg,
 		services: services, slices: slices, pods: pods,
-		synced:  func() bool { return true },
-		dirty:   map[string]bool{},
-		results: map[string][]serviceResult{},
+		synced:   func() bool { return true },
+		dirty:    map[string]bool{},
+		results:  map[string]*serviceResult{},
+		rendered: NewRendered(servicesMetrics...),
 	}
+	c.builder = c.rendered.Builder()
+	return c
 }
 
-// markDirty notes the namespace of a changed object; the next round judges
-// its Services again.
-func (c *servicesCollector) markDirty(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	ns, _, err := cache.SplitMetaNamespaceKey(keyOf(obj))
-	if err != nil {
+// markDirty notes Services (namespace/name) to judge in the next round.
+func (c *servicesCollector) markDirty(keys ...string) {
+	if len(keys) == 0 {
 		return
 	}
 	c.mu.Lock()
-	c.dirty[ns] = true
+	for _, k := range keys {
+		c.dirty[k] = true
+	}
 	c.mu.Unlock()
 }
 
-func keyOf(obj any) string {
-	k, _ := cache.MetaNamespaceKeyFunc(obj)
-	return k
-}
-
-// Run judges the namespaces that changed, once per interval, off the scrape
-// path: matching selectors against pods is the costly part.
+// Run judges the Services that changed, once per interval, off the scrape
+// path.
 func (c *servicesCollector) Run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
@@ -249,7 +386,11 @@ func (c *servicesCollector) Run(ctx context.Context) {
 	}
 }
 
-// judgeDirty judges again every namespace changed since the last round.
+// Rendered is the Services' samples, rendered as they are judged.
+func (c *servicesCollector) Rendered() *Rendered { return c.rendered }
+
+// judgeDirty judges again every Service changed since the last round, and
+// renders those whose result changed.
 func (c *servicesCollector) judgeDirty() {
 	if !c.synced() {
 		return // judging half a cache would report false verdicts
@@ -258,41 +399,47 @@ func (c *servicesCollector) judgeDirty() {
 	dirty := c.dirty
 	c.dirty = map[string]bool{}
 	c.mu.Unlock()
-	for ns := range dirty {
-		results := c.judgeNamespace(ns)
-		c.mu.Lock()
-		countReadyLost(c.results[ns], results)
-		if len(results) == 0 {
-			delete(c.results, ns)
-		} else {
-			c.results[ns] = results
+	for key := range dirty {
+		r := c.judge(key)
+		prev := c.results[key]
+		if r == nil {
+			if prev != nil {
+				delete(c.results, key)
+				c.rendered.Delete(key)
+			}
+			continue
 		}
-		c.mu.Unlock()
+		countReadyLost(prev, r)
+		if prev != nil && reflect.DeepEqual(prev, r) {
+			continue
+		}
+		c.results[key] = r
+		ns, _, _ := strings.Cut(key, "/")
+		renderService(c.builder, ns, r)
+		c.rendered.Set(key, c.builder)
 	}
 }
 
-// countReadyLost carries each Service's count of ready endpoints lost from
+// countReadyLost carries a Service's count of ready endpoints lost from
 // its last result, and counts a new loss: some ready endpoints before, none
 // now, unless on purpose (scaled to zero). A Service judged for the first
 // time starts at zero.
-func countReadyLost(before, now []serviceResult) {
-	prev := map[string]*serviceResult{}
-	for i := range before {
-		prev[before[i].name] = &before[i]
+func countReadyLost(prev, r *serviceResult) {
+	if prev == nil {
+		return
 	}
-	for i := range now {
-		r := &now[i]
-		if p, ok := prev[r.name]; ok {
-			r.readyLost = p.readyLost
-			if p.ready > 0 && r.ready == 0 && r.verdict != verdictScaledToZero {
-				r.readyLost++
-			}
-		}
+	r.readyLost = prev.readyLost
+	if prev.ready > 0 && r.ready == 0 && r.verdict != verdictScaledToZero {
+		r.readyLost++
 	}
 }
 
 func byNamespace[T any](i cache.Indexer, ns string) []*T {
-	objs, _ := i.ByIndex(cache.NamespaceIndex, ns)
+	return indexed[T](i, cache.NamespaceIndex, ns)
+}
+
+func indexed[T any](i cache.Indexer, index, value string) []*T {
+	objs, _ := i.ByIndex(index, value)
 	out := make([]*T, 0, len(objs))
 	for _, o := range objs {
 		if r, ok := o.(*T); ok {
@@ -302,46 +449,56 @@ func byNamespace[T any](i cache.Indexer, ns string) []*T {
 	return out
 }
 
-// judgeNamespace computes the results for every Service of a namespace.
-func (c *servicesCollector) judgeNamespace(ns string) []serviceResult {
-	services := byNamespace[kube.Service](c.services, ns)
-	if len(services) == 0 {
+// judge computes the result of one Service (namespace/name); nil if it is
+// gone or not judged (ExternalName, a DNS alias: no endpoints).
+func (c *servicesCollector) judge(key string) *serviceResult {
+	obj, ok, _ := c.services.GetByKey(key)
+	if !ok {
 		return nil
 	}
-	pods := byNamespace[kube.Pod](c.pods, ns)
-	var workloads []*kube.Workload
-	for _, w := range c.workloads {
-		workloads = append(workloads, w.byNamespace(ns)...)
+	svc, ok := obj.(*kube.Service)
+	if !ok || svc.Type == corev1.ServiceTypeExternalName {
+		return nil
 	}
-	slicesByService := map[string][]*kube.EndpointSlice{}
-	for _, s := range byNamespace[kube.EndpointSlice](c.slices, ns) {
-		if s.Service != "" {
-			slicesByService[s.Service] = append(slicesByService[s.Service], s)
+	workloads := func() []*kube.Workload {
+		var out []*kube.Workload
+		for _, w := range c.workloads {
+			out = append(out, w.byNamespace(svc.Namespace)...)
+		}
+		return out
+	}
+	r := judgeService(svc, c.candidatePods(svc), indexed[kube.EndpointSlice](c.slices, serviceIndex, key), workloads)
+	return &r
+}
+
+// candidatePods are the pods a Service's selector may match: those of its
+// rarest indexed selector pair, or, for a selector without one, every pod
+// of its namespace.
+func (c *servicesCollector) candidatePods(svc *kube.Service) []*kube.Pod {
+	var best []*kube.Pod
+	found := false
+	for k, v := range svc.Selector {
+		if slices.Contains(unindexedLabels, k) {
+			continue
+		}
+		pods := indexed[kube.Pod](c.pods, labelIndex, labelPair(svc.Namespace, k, v))
+		if !found || len(pods) < len(best) {
+			best, found = pods, true
+		}
+		if len(best) == 0 {
+			break
 		}
 	}
-	var results []serviceResult
-	for _, svc := range services {
-		if svc.Type == corev1.ServiceTypeExternalName {
-			continue // a DNS alias: no endpoints, nothing to judge
-		}
-		results = append(results, judgeService(svc, pods, slicesByService[svc.Name], workloads))
+	if !found {
+		return byNamespace[kube.Pod](c.pods, svc.Namespace)
 	}
-	slices.SortFunc(results, func(a, b serviceResult) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return 0
-	})
-	return results
+	return best
 }
 
 // judgeService follows the guide: does the Service have endpoints, on every
 // port; if not, does its selector match pods (or a workload scaled to
 // zero); are they ready; does the targetPort exist.
-func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.EndpointSlice, workloads []*kube.Workload) serviceResult {
+func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.EndpointSlice, workloads func() []*kube.Workload) serviceResult {
 	typ := string(svc.Type)
 	if typ == "" {
 		typ = string(corev1.ServiceTypeClusterIP)
@@ -417,7 +574,7 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 
 	switch {
 	case r.selected == 0:
-		r.scaledToZero = scaledToZero(svc.Selector, workloads)
+		r.scaledToZero = scaledToZero(svc.Selector, workloads())
 		r.verdict = verdictSelectorMatchesNothing
 		if len(r.scaledToZero) > 0 {
 			r.verdict = verdictScaledToZero
@@ -545,52 +702,40 @@ func podsMissingTarget(sp kube.ServicePort, pods []*kube.Pod) int {
 	return missing
 }
 
-func (c *servicesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	// Copy the (immutable) per-namespace results under the lock and send
-	// without it, so that a long scrape holds up neither the informers'
-	// handlers nor other scrapes.
-	c.mu.Lock()
-	results := maps.Clone(c.results)
-	c.mu.Unlock()
-	for _, ns := range slices.Sorted(maps.Keys(results)) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for _, r := range results[ns] {
-			ch <- serviceInfo.value(1, ns, r.name, r.typ, strconv.FormatBool(r.headless))
-			ch <- serviceExpectedEmpty.value(boolFloat(r.expectedEmpty), ns, r.name)
-			for at, ec := range r.endpoints {
-				ch <- serviceEndpoints.value(float64(ec.ready), ns, r.name, at, "ready")
-				ch <- serviceEndpoints.value(float64(ec.serving), ns, r.name, at, "serving")
-				ch <- serviceEndpoints.value(float64(ec.terminating), ns, r.name, at, "terminating")
-				ch <- serviceEndpoints.value(float64(ec.notReady), ns, r.name, at, "not_ready")
-			}
-			ch <- serviceSelectedPods.value(float64(r.selected), ns, r.name)
-			ch <- serviceSelectedPodsReady.value(float64(r.selectedReady), ns, r.name)
-			for _, p := range r.missingPorts {
-				ch <- servicePortTargetMissing.value(1, ns, r.name, p)
-			}
-			seen := map[string]bool{} // two ports of one name: the API refuses them, a cache must not fail the scrape
-			for _, p := range r.ports {
-				if seen[p.name] {
-					continue
-				}
-				seen[p.name] = true
-				ch <- servicePortEndpoints.value(float64(p.ready), ns, r.name, p.name, "ready")
-				ch <- servicePortEndpoints.value(float64(p.serving), ns, r.name, p.name, "serving")
-				ch <- servicePortEndpoints.value(float64(p.terminating), ns, r.name, p.name, "terminating")
-				ch <- servicePortPodsMissingTarget.value(float64(p.podsMissing), ns, r.name, p.name)
-			}
-			for _, w := range r.scaledToZero {
-				ch <- serviceScaledToZero.value(1, ns, r.name, w.kind, w.name)
-			}
-			ch <- serviceSelectedWorkloads.value(float64(r.selectedWorkloads), ns, r.name)
-			for _, policy := range r.localPolicies {
-				ch <- serviceLocalEndpointNodes.value(float64(r.localNodes), ns, r.name, policy)
-			}
-			ch <- serviceReadyLost.value(r.readyLost, ns, r.name)
-			ch <- serviceVerdict.value(1, ns, r.name, r.verdict)
-		}
+// renderService renders one Service's samples into b.
+func renderService(b *Builder, ns string, r *serviceResult) {
+	b.Add(serviceInfo, 1, ns, r.name, r.typ, strconv.FormatBool(r.headless))
+	b.Add(serviceExpectedEmpty, boolFloat(r.expectedEmpty), ns, r.name)
+	for _, at := range slices.Sorted(maps.Keys(r.endpoints)) {
+		ec := r.endpoints[at]
+		b.Add(serviceEndpoints, float64(ec.ready), ns, r.name, at, "ready")
+		b.Add(serviceEndpoints, float64(ec.serving), ns, r.name, at, "serving")
+		b.Add(serviceEndpoints, float64(ec.terminating), ns, r.name, at, "terminating")
+		b.Add(serviceEndpoints, float64(ec.notReady), ns, r.name, at, "not_ready")
 	}
-	return nil
+	b.Add(serviceSelectedPods, float64(r.selected), ns, r.name)
+	b.Add(serviceSelectedPodsReady, float64(r.selectedReady), ns, r.name)
+	for _, p := range r.missingPorts {
+		b.Add(servicePortTargetMissing, 1, ns, r.name, p)
+	}
+	seen := map[string]bool{} // two ports of one name: the API refuses them, a cache must not fail the scrape
+	for _, p := range r.ports {
+		if seen[p.name] {
+			continue
+		}
+		seen[p.name] = true
+		b.Add(servicePortEndpoints, float64(p.ready), ns, r.name, p.name, "ready")
+		b.Add(servicePortEndpoints, float64(p.serving), ns, r.name, p.name, "serving")
+		b.Add(servicePortEndpoints, float64(p.terminating), ns, r.name, p.name, "terminating")
+		b.Add(servicePortPodsMissingTarget, float64(p.podsMissing), ns, r.name, p.name)
+	}
+	for _, w := range r.scaledToZero {
+		b.Add(serviceScaledToZero, 1, ns, r.name, w.kind, w.name)
+	}
+	b.Add(serviceSelectedWorkloads, float64(r.selectedWorkloads), ns, r.name)
+	for _, policy := range r.localPolicies {
+		b.Add(serviceLocalEndpointNodes, float64(r.localNodes), ns, r.name, policy)
+	}
+	b.Add(serviceReadyLost, r.readyLost, ns, r.name)
+	b.Add(serviceVerdict, 1, ns, r.name, r.verdict)
 }

@@ -1,14 +1,20 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"io"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -111,8 +117,12 @@ func heapInUse() int64 {
 	return int64(m.HeapAlloc)
 }
 
-func newNamespaceIndexer() cache.Indexer {
-	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+func newNamespaceIndexer(more ...cache.Indexers) cache.Indexer {
+	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+	for _, m := range more {
+		maps.Copy(indexers, m)
+	}
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, indexers)
 }
 
 // fill adds n objects, each transformed as the informer would, and returns
@@ -143,11 +153,11 @@ func identity(obj any) (any, error) { return obj, nil }
 // iteration, the time of one scrape through client_golang.
 func BenchmarkServicesAtScale(b *testing.B) {
 	transform := kube.NewTransform()
-	services, slices, pods := newNamespaceIndexer(), newNamespaceIndexer(), newNamespaceIndexer()
+	services, epSlices, pods := newNamespaceIndexer(servicesIndexers.services), newNamespaceIndexer(servicesIndexers.slices), newNamespaceIndexer(servicesIndexers.pods)
 	ns := func(i int) string { return fmt.Sprintf("ns-%03d", i%benchNamespaces) }
 	const nServices = benchNamespaces * benchServicesPerNS
 	perService := fill(b, services, transform, nServices, func(i int) any { return benchService(ns(i), i/benchNamespaces) })
-	perSlice := fill(b, slices, transform, nServices*benchSlicesPerService, func(i int) any {
+	perSlice := fill(b, epSlices, transform, nServices*benchSlicesPerService, func(i int) any {
 		s := i / benchSlicesPerService
 		return benchSlice(ns(s), s/benchNamespaces, i%benchSlicesPerService)
 	})
@@ -158,31 +168,59 @@ func BenchmarkServicesAtScale(b *testing.B) {
 	// The same pods cached whole, as an informer without a transform would.
 	fullPerPod := fill(b, newNamespaceIndexer(), identity, 5000, func(i int) any { return benchPod("full", i/benchPodsPerService, i%benchPodsPerService) })
 
-	c := newServicesJudge(promslog.NewNopLogger(), ServicesConfig{Interval: time.Second}, services, slices, pods)
-	for i := range benchNamespaces {
-		c.dirty[ns(i)] = true
+	c := newServicesJudge(promslog.NewNopLogger(), ServicesConfig{Interval: time.Second}, services, epSlices, pods)
+	for _, k := range services.ListKeys() {
+		c.dirty[k] = true
 	}
 	start := time.Now()
 	c.judgeDirty()
 	judge := time.Since(start)
 
 	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"services", c}}}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e.Scrape(context.Background()))
-	mfs, err := reg.Gather()
-	if err != nil {
+	var out bytes.Buffer
+	if err := e.WriteMetrics(context.Background(), &out, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
 		b.Fatal(err)
 	}
-	series := 0
-	for _, mf := range mfs {
-		series += len(mf.Metric)
+	series := bytes.Count(out.Bytes(), []byte("\n")) - 2*bytes.Count(out.Bytes(), []byte("\n# TYPE"))
+
+	// Pod updates as a cluster's status churn makes them: each flips one
+	// pod's readiness, or restarts a container (which changes nothing
+	// judged), and a judging round follows every 100 updates, as the
+	// informers and Run would.
+	podKeys := pods.ListKeys()
+	update := func(i int) {
+		obj, _, _ := pods.GetByKey(podKeys[i%len(podKeys)])
+		old := obj.(*kube.Pod)
+		cur := *old
+		cur.Containers = slices.Clone(old.Containers)
+		if i%2 == 0 {
+			cur.Ready = !old.Ready
+		} else if len(cur.Containers) > 0 {
+			cur.Containers[0].RestartCount++
+		}
+		_ = pods.Update(&cur)
+		c.handler(c.podChanged, podUnchanged).OnUpdate(old, &cur)
+		if i%100 == 99 {
+			c.judgeDirty()
+		}
 	}
+	const updates = 20_000
+	cpu := processCPU()
+	start = time.Now()
+	for i := range updates {
+		update(i)
+	}
+	c.judgeDirty()
+	perUpdate := (processCPU() - cpu) / updates
+
 	b.ResetTimer()
 	for range b.N {
-		if _, err := reg.Gather(); err != nil {
+		if err := e.WriteMetrics(context.Background(), io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(series), "ns/series")
+	b.ReportMetric(perUpdate.Seconds()*1e6, "cpu-us/pod-update")
 	// After the loop: ResetTimer discards metrics reported before it.
 	b.ReportMetric(perPod, "B/pod")
 	b.ReportMetric(fullPerPod, "B/full-pod")
@@ -190,4 +228,11 @@ func BenchmarkServicesAtScale(b *testing.B) {
 	b.ReportMetric(perSlice, "B/slice")
 	b.ReportMetric(float64(judge.Milliseconds()), "ms/judge-all")
 	b.ReportMetric(float64(series), "series")
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

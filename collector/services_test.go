@@ -276,10 +276,11 @@ func TestServicesFollowChanges(t *testing.T) {
 	verdictOf := func() string {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if len(c.results[testNS]) == 0 {
+		r := c.results[testNS+"/hostnames"]
+		if r == nil {
 			return "(none)"
 		}
-		return c.results[testNS][0].verdict
+		return r.verdict
 	}
 	if v := verdictOf(); v != verdictSelectorMatchesNothing {
 		t.Fatalf("verdict %s", v)
@@ -310,7 +311,7 @@ func TestServicesFollowChanges(t *testing.T) {
 	lost := func() float64 {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.results[testNS][0].readyLost
+		return c.results[testNS+"/hostnames"].readyLost
 	}
 	for i, cond := range []discoveryv1.EndpointConditions{notReadyEP, readyEP, notReadyEP} {
 		if _, err := cs.DiscoveryV1().EndpointSlices(testNS).Update(ctx, slice("hostnames-1", "hostnames", cond), metav1.UpdateOptions{}); err != nil {
@@ -334,9 +335,11 @@ func TestServicesFollowChanges(t *testing.T) {
 // A Service that loses its ready endpoints counts it, once per loss; one
 // scaled to zero on purpose does not.
 func TestCountReadyLost(t *testing.T) {
-	before := []serviceResult{{name: "flaps", ready: 2, readyLost: 4}, {name: "parks", ready: 2}, {name: "steady", ready: 1}}
-	now := []serviceResult{{name: "flaps", verdict: verdictNoEndpoints}, {name: "parks", verdict: verdictScaledToZero}, {name: "steady", ready: 1, verdict: verdictOK}, {name: "new", verdict: verdictNoEndpoints}}
-	countReadyLost(before, now)
+	before := []*serviceResult{{name: "flaps", ready: 2, readyLost: 4}, {name: "parks", ready: 2}, {name: "steady", ready: 1}, nil}
+	now := []*serviceResult{{name: "flaps", verdict: verdictNoEndpoints}, {name: "parks", verdict: verdictScaledToZero}, {name: "steady", ready: 1, verdict: verdictOK}, {name: "new", verdict: verdictNoEndpoints}}
+	for i := range now {
+		countReadyLost(before[i], now[i])
+	}
 	for i, want := range []float64{5, 0, 0, 0} {
 		if now[i].readyLost != want {
 			t.Errorf("%s: lost %v, want %v", now[i].name, now[i].readyLost, want)

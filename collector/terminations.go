@@ -5,7 +5,6 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,11 +40,13 @@ var (
 // PodInitializing) are a normal start.
 var stuckReasons = []string{"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"}
 
+var terminationsMetrics = []*Metric{terminationsTotal, lastTermination, podsWaiting}
+
 var terminationsSpec = Spec{
 	Name:      "terminations",
 	Help:      "Count every container termination by workload, reason, exit code and signal, from restart counts, so restarts between scrapes are not lost",
 	DefaultOn: []Role{RoleCluster},
-	Metrics:   []*Metric{terminationsTotal, lastTermination, podsWaiting},
+	Metrics:   terminationsMetrics,
 	New:       newTerminationsCollector,
 }
 
@@ -72,19 +73,32 @@ type terminationsCollector struct {
 	pods      cache.Store   // the pods, to tell a workload that still has some
 	now       func() time.Time
 
-	mu     sync.Mutex
-	counts map[terminationKey]float64
-	last   map[[4]string]float64   // namespace, kind, workload, container
-	stuck  map[string][]waitingKey // by pod namespace/name: its stuck reasons now
-	recent []recentTermination     // oldest first, at most recentLimit
+	mu        sync.Mutex
+	workloads map[workloadID]*workloadSeries
+	stuck     map[string][]waitingKey // by pod namespace/name: its stuck reasons now
+	recent    []recentTermination     // oldest first, at most recentLimit
 	// goneSince is when each workload with series was first seen without
 	// a pod; its series are removed once that is older than retention.
 	goneSince map[workloadID]time.Time
+	rendered  *Rendered // a workload's samples, rendered as they change
+	builder   *Builder
+}
+
+// workloadSeries is what the collector counts of one workload.
+type workloadSeries struct {
+	counts  map[terminationKey]float64
+	last    map[string]float64 // by container: when its last termination finished
+	waiting map[string]int     // by stuck reason: pods waiting for it now
 }
 
 type workloadID struct{ namespace, kind, name string }
 
-type waitingKey struct{ namespace, kind, workload, reason string }
+func (id workloadID) key() string { return id.namespace + "/" + id.kind + "/" + id.name }
+
+type waitingKey struct {
+	workload workloadID
+	reason   string
+}
 
 // recentLimit bounds the recent terminations kept for the page.
 const recentLimit = 200
@@ -147,9 +161,45 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 // newTerminations builds the collector over a store of pod records; the
 // caller feeds it the pods' updates.
 func newTerminations(logger *slog.Logger, cfg TerminationsConfig, pods cache.Store) *terminationsCollector {
-	return &terminationsCollector{logger: logger, retention: cfg.Retention, pods: pods, now: time.Now,
-		counts: map[terminationKey]float64{}, last: map[[4]string]float64{}, stuck: map[string][]waitingKey{},
-		goneSince: map[workloadID]time.Time{}}
+	c := &terminationsCollector{logger: logger, retention: cfg.Retention, pods: pods, now: time.Now,
+		workloads: map[workloadID]*workloadSeries{}, stuck: map[string][]waitingKey{},
+		goneSince: map[workloadID]time.Time{}, rendered: NewRendered(terminationsMetrics...)}
+	c.builder = c.rendered.Builder()
+	return c
+}
+
+// Rendered is the workloads' samples, rendered as they change.
+func (c *terminationsCollector) Rendered() *Rendered { return c.rendered }
+
+// series returns the workload's series, made on first use. c.mu held.
+func (c *terminationsCollector) series(id workloadID) *workloadSeries {
+	w := c.workloads[id]
+	if w == nil {
+		w = &workloadSeries{counts: map[terminationKey]float64{}, last: map[string]float64{}, waiting: map[string]int{}}
+		c.workloads[id] = w
+	}
+	return w
+}
+
+// render renders a workload's samples again, or forgets it when it has
+// none. c.mu held.
+func (c *terminationsCollector) render(id workloadID) {
+	w := c.workloads[id]
+	if w == nil || len(w.counts)+len(w.last)+len(w.waiting) == 0 {
+		delete(c.workloads, id)
+		c.rendered.Delete(id.key())
+		return
+	}
+	for k, v := range w.counts {
+		c.builder.Add(terminationsTotal, v, k.namespace, k.workloadKind, k.workload, k.container, k.containerType, k.reason, k.exitCode, k.signal)
+	}
+	for container, v := range w.last {
+		c.builder.Add(lastTermination, v, id.namespace, id.kind, id.name, container)
+	}
+	for reason, n := range w.waiting {
+		c.builder.Add(podsWaiting, float64(n), id.namespace, id.kind, id.name, reason)
+	}
+	c.rendered.Set(id.key(), c.builder)
 }
 
 // Run removes, now and then, the series of workloads gone for longer than
@@ -182,15 +232,8 @@ func (c *terminationsCollector) expire() {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tracked := map[workloadID]bool{}
-	for k := range c.counts {
-		tracked[workloadID{k.namespace, k.workloadKind, k.workload}] = true
-	}
-	for k := range c.last {
-		tracked[workloadID{k[0], k[1], k[2]}] = true
-	}
-	var expired []workloadID
-	for id := range tracked {
+	expired := 0
+	for id := range c.workloads {
 		if live[id] {
 			delete(c.goneSince, id)
 			continue
@@ -201,32 +244,26 @@ func (c *terminationsCollector) expire() {
 			continue
 		}
 		if now.Sub(since) >= c.retention {
-			expired = append(expired, id)
 			delete(c.goneSince, id)
+			delete(c.workloads, id)
+			c.rendered.Delete(id.key())
+			expired++
 		}
 	}
-	if len(expired) == 0 {
-		return
+	if expired > 0 {
+		c.logger.Debug("termination series expired", "workloads", expired)
 	}
-	gone := map[workloadID]bool{}
-	for _, id := range expired {
-		gone[id] = true
-	}
-	maps.DeleteFunc(c.counts, func(k terminationKey, _ float64) bool {
-		return gone[workloadID{k.namespace, k.workloadKind, k.workload}]
-	})
-	maps.DeleteFunc(c.last, func(k [4]string, _ float64) bool { return gone[workloadID{k[0], k[1], k[2]}] })
-	c.logger.Debug("termination series expired", "workloads", len(expired))
 }
 
 // trackWaiting keeps, for each pod, the stuck reasons its containers wait
-// for now (each reason once per pod).
+// for now (each reason once per pod), and each workload's count of pods
+// waiting for each.
 func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
 	var keys []waitingKey
 	if !deleted {
 		kind, workload := c.workloadOf(p)
 		for _, cs := range p.Containers {
-			k := waitingKey{p.Namespace, kind, workload, cs.Waiting}
+			k := waitingKey{workloadID{p.Namespace, kind, workload}, cs.Waiting}
 			if slices.Contains(stuckReasons, cs.Waiting) && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
@@ -235,10 +272,29 @@ func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
 	id := p.Namespace + "/" + p.Name
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	before := c.stuck[id]
+	if slices.Equal(before, keys) {
+		return // most updates: nothing stuck before or now
+	}
 	if len(keys) == 0 {
 		delete(c.stuck, id)
 	} else {
 		c.stuck[id] = keys
+	}
+	changed := map[workloadID]bool{}
+	for _, k := range before {
+		w := c.series(k.workload)
+		if w.waiting[k.reason]--; w.waiting[k.reason] <= 0 {
+			delete(w.waiting, k.reason)
+		}
+		changed[k.workload] = true
+	}
+	for _, k := range keys {
+		c.series(k.workload).waiting[k.reason]++
+		changed[k.workload] = true
+	}
+	for w := range changed {
+		c.render(w)
 	}
 }
 
@@ -363,12 +419,13 @@ func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t 
 	if len(c.recent) > recentLimit {
 		c.recent = slices.Delete(c.recent, 0, len(c.recent)-recentLimit)
 	}
-	c.counts[k] += n
-	if k.container != "" && t != nil {
-		finished := float64(t.FinishedAt)
-		lk := [4]string{k.namespace, k.workloadKind, k.workload, k.container}
-		c.last[lk] = max(c.last[lk], finished)
+	id := workloadID{k.namespace, k.workloadKind, k.workload}
+	w := c.series(id)
+	w.counts[k] += n
+	if k.container != "" && t != nil && t.FinishedAt > 0 {
+		w.last[k.container] = max(w.last[k.container], float64(t.FinishedAt))
 	}
+	c.render(id)
 	c.mu.Unlock()
 	attrs := []any{"namespace", k.namespace, "pod", p.Name, "workload_kind", k.workloadKind, "workload", k.workload,
 		"container", k.container, "container_type", k.containerType, "reason", k.reason, "exit_code", k.exitCode,
@@ -413,28 +470,3 @@ var recentPage = template.Must(template.New("terminations").Parse(`<!DOCTYPE htm
 {{range .}}<tr><td>{{.Time.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Namespace}}</td><td>{{.Pod}}</td><td>{{.Workload}}</td><td>{{.Container}}</td><td>{{.Reason}}</td><td>{{.ExitCode}}</td><td>{{.Signal}}</td><td>{{.Count}}</td><td><pre>{{.Message}}</pre></td></tr>
 {{end}}</table></body></html>
 `))
-
-func (c *terminationsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	c.mu.Lock()
-	counts := maps.Clone(c.counts)
-	last := maps.Clone(c.last)
-	waiting := map[waitingKey]float64{}
-	for _, keys := range c.stuck {
-		for _, k := range keys {
-			waiting[k]++
-		}
-	}
-	c.mu.Unlock()
-	for k, v := range counts {
-		ch <- terminationsTotal.value(v, k.namespace, k.workloadKind, k.workload, k.container, k.containerType, k.reason, k.exitCode, k.signal)
-	}
-	for k, v := range last {
-		if v > 0 {
-			ch <- lastTermination.value(v, k[0], k[1], k[2], k[3])
-		}
-	}
-	for k, v := range waiting {
-		ch <- podsWaiting.value(v, k.namespace, k.kind, k.workload, k.reason)
-	}
-	return nil
-}

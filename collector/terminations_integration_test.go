@@ -77,13 +77,12 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			c.mu.Lock()
-			ok := len(c.counts) == len(want)
+			counts := c.allCounts()
+			ok := len(counts) == len(want)
 			for k, v := range want {
-				ok = ok && c.counts[k] == v
+				ok = ok && counts[k] == v
 			}
-			got := fmtCounts(c.counts)
-			c.mu.Unlock()
+			got := fmtCounts(counts)
 			if ok {
 				return
 			}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -139,9 +140,7 @@ func TestTerminationsThroughInformer(t *testing.T) {
 		}
 	}
 	count := func(reason, code, signal string) float64 {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.counts[terminationKey{"shop", "Deployment", "web", "app", "regular", reason, code, signal}]
+		return c.allCounts()[terminationKey{"shop", "Deployment", "web", "app", "regular", reason, code, signal}]
 	}
 	waitCount := func(reason, code, signal string, want float64) {
 		t.Helper()
@@ -286,7 +285,11 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 		}
 	}
 	series := func() int {
-		return testutil.CollectAndCount(scrapeOnce(t, c), "kube_triage_container_terminations_total", "kube_triage_container_last_termination_timestamp_seconds")
+		n, err := testutil.GatherAndCount(scrapeOnce(t, c), "kube_triage_container_terminations_total", "kube_triage_container_last_termination_timestamp_seconds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 	run(pod("api-1", "StatefulSet", "api"), true) // a long-lived workload
 	run(pod("comeback-1", "Job", "comeback"), false)
@@ -335,4 +338,15 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 	if grown := int64(ms.HeapAlloc) - int64(baseHeap); grown > int64(churnHeap-baseHeap)/10 {
 		t.Errorf("the heap kept %d bytes of the churn's %d after the retention", grown, churnHeap-baseHeap)
 	}
+}
+
+// allCounts is every workload's termination counts, in one map.
+func (c *terminationsCollector) allCounts() map[terminationKey]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[terminationKey]float64{}
+	for _, w := range c.workloads {
+		maps.Copy(out, w.counts)
+	}
+	return out
 }

@@ -3,18 +3,22 @@
 package server
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
@@ -95,7 +99,6 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 }
 
 func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) http.Handler {
-	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelError)
 	// The handler is built per scrape (it gathers a per-scrape registry), so
 	// the bound on concurrent scrapes lives here, across scrapes.
 	var inFlight chan struct{}
@@ -114,16 +117,65 @@ func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, opts))
 		defer cancel()
-		perScrape := prometheus.NewRegistry()
-		perScrape.MustRegister(exp.Scrape(ctx))
-		promhttp.HandlerFor(prometheus.Gatherers{registry, perScrape}, promhttp.HandlerOpts{
-			ErrorLog:      errorLog,
-			ErrorHandling: promhttp.ContinueOnError,
-			Registry:      registry,
-		}).ServeHTTP(w, r)
+		format := negotiate(r.Header)
+		w.Header().Set("Content-Type", string(format))
+		var out io.Writer = w
+		if acceptsGzip(r.Header) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Add("Vary", "Accept-Encoding")
+			gz := gzipWriters.Get().(*gzip.Writer)
+			gz.Reset(w)
+			defer func() {
+				_ = gz.Close()
+				gzipWriters.Put(gz)
+			}()
+			out = gz
+		}
+		if err := exp.WriteMetrics(ctx, out, format, registry); err != nil {
+			logger.Error("serving metrics", "err", err) // the answer is cut: the scrape fails
+		}
 	})
 	return promhttp.InstrumentMetricHandler(registry, scrapes)
 }
+
+// negotiate picks OpenMetrics or the text format from the scraper's
+// Accept header, as Prometheus asks. A scraper that asks for protobuf
+// first (native histograms) gets text: the collectors' samples are kept
+// rendered as text, none of them is a native histogram, and Prometheus
+// parses what the Content-Type says.
+func negotiate(h http.Header) expfmt.Format {
+	f := expfmt.NegotiateIncludingOpenMetrics(h)
+	switch f.FormatType() {
+	case expfmt.TypeTextPlain, expfmt.TypeOpenMetrics:
+		return f
+	}
+	text := expfmt.NewFormat(expfmt.TypeTextPlain)
+	if strings.Contains(h.Get("Accept"), "escaping=allow-utf-8") {
+		return expfmt.Format(string(text) + "; escaping=allow-utf-8")
+	}
+	return text
+}
+
+// acceptsGzip reads Accept-Encoding: gzip, unless weighted q=0.
+func acceptsGzip(h http.Header) bool {
+	for _, part := range strings.Split(h.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(coding) != "gzip" {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		return !ok || strings.TrimLeft(strings.TrimSpace(q), "0.") != ""
+	}
+	return false
+}
+
+// gzipWriters are reused: a gzip writer holds about 800 KB of state. The
+// fastest level: a large scrape is megabytes, and its time counts against
+// the scrape's.
+var gzipWriters = sync.Pool{New: func() any {
+	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return gz
+}}
 
 // scrapeTimeout is the scraper's timeout less the offset, as in
 // blackbox_exporter, or the default when the scraper does not say.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -148,4 +149,52 @@ func (b blockingCollector) Update(ctx context.Context, _ chan<- prometheus.Metri
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// Content negotiation as Prometheus does it: OpenMetrics when asked (its
+// default), the text format otherwise, and text when protobuf comes first
+// (native histograms on); gzip when accepted.
+func TestMetricsNegotiation(t *testing.T) {
+	h := newHandler(t, func() error { return nil }, collector.Spec{Name: "probe", New: func(collector.Deps) (collector.Collector, error) {
+		return deadlineCollector{make(chan time.Duration, 10)}, nil
+	}})
+	const (
+		prometheusDefault = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+		protobufFirst     = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7," + prometheusDefault
+	)
+	for _, tc := range []struct {
+		accept, encoding string
+		wantType         string
+		wantEOF, gzipped bool
+	}{
+		{"", "", "text/plain", false, false},
+		{prometheusDefault, "gzip", "application/openmetrics-text", true, true},
+		{protobufFirst, "", "text/plain", false, false},
+		{"text/plain;version=0.0.4", "gzip;q=0", "text/plain", false, false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		r.Header.Set("Accept", tc.accept)
+		r.Header.Set("Accept-Encoding", tc.encoding)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		res := w.Result()
+		body := io.Reader(res.Body)
+		if got := res.Header.Get("Content-Encoding") == "gzip"; got != tc.gzipped {
+			t.Errorf("Accept-Encoding %q: gzip %v, want %v", tc.encoding, got, tc.gzipped)
+		}
+		if tc.gzipped {
+			gz, err := gzip.NewReader(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = gz
+		}
+		b, _ := io.ReadAll(body)
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, tc.wantType) {
+			t.Errorf("Accept %q: Content-Type %q, want %s", tc.accept, ct, tc.wantType)
+		}
+		if got := strings.HasSuffix(string(b), "# EOF\n"); got != tc.wantEOF || !strings.Contains(string(b), `kube_triage_scrape_collector_success{collector="probe"} 1`) {
+			t.Errorf("Accept %q: body (EOF %v, want %v):\n%s", tc.accept, got, tc.wantEOF, b)
+		}
+	}
 }
