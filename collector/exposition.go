@@ -21,11 +21,11 @@ type Rendered struct {
 	families []*Metric
 	index    map[*Metric]int
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// entries are values, not pointers: a scrape walks them in order for
 	// every family, and their offsets then come from memory read ahead.
 	entries []renderedObject // in no particular order
-	pos     map[string]int    // key to its place in entries
+	pos     map[string]int   // key to its place in entries
 	// shared is set while a scrape may be reading entries: the next change
 	// copies them first.
 	shared bool
