@@ -29,6 +29,9 @@ type Rendered struct {
 	// shared is set while a scrape may be reading entries: the next change
 	// copies them first.
 	shared bool
+	// live are the families whose values change with time itself (an age):
+	// rendered at scrape time, by family index.
+	live map[int]func(add func(v float64, labelValues ...string))
 }
 
 // maxFamilies bounds the families of one Rendered, so that an object's
@@ -62,6 +65,20 @@ func NewRendered(families ...*Metric) *Rendered {
 		r.index[m] = i
 	}
 	return r
+}
+
+// Live makes m a family rendered at each scrape by fn, which calls add
+// for each sample (label values follow m.Labels): for values that change
+// with time itself, such as an age. Call it before the first scrape.
+func (r *Rendered) Live(m *Metric, fn func(add func(v float64, labelValues ...string))) {
+	i, ok := r.index[m]
+	if !ok {
+		panic("collector: " + m.Name + " is not a family of this Rendered")
+	}
+	if r.live == nil {
+		r.live = map[int]func(func(float64, ...string)){}
+	}
+	r.live[i] = fn
 }
 
 // Builder renders the samples of one object; Set takes them. A Builder is
@@ -163,11 +180,26 @@ func (r *Rendered) snapshot() []renderedObject {
 // scrape's deadline cuts it at a family's end.
 func (r *Rendered) writeTo(ctx context.Context, w *bufio.Writer, openMetrics bool) error {
 	entries := r.snapshot()
+	var live []byte
 	for i, m := range r.families {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		live = live[:0]
+		if fn := r.live[i]; fn != nil {
+			fn(func(v float64, labelValues ...string) {
+				if len(labelValues) != len(m.Labels) {
+					panic("collector: " + m.Name + ": wrong number of label values")
+				}
+				live = appendSample(live, m, v, labelValues)
+			})
+		}
 		header := false
+		if len(live) > 0 {
+			writeHeader(w, m, openMetrics)
+			header = true
+			_, _ = w.Write(live)
+		}
 		for j := range entries {
 			lines := entries[j].family(i)
 			if len(lines) == 0 {

@@ -52,6 +52,25 @@ func TestNodesConditionsLeasesTaints(t *testing.T) {
 	c.now = func() time.Time { return now }
 	startInformers(t, kc)
 	golden(t, scrapeOnce(t, c), "nodes.prom", "kube_triage_node_condition", "kube_triage_node_lease_age_seconds", "kube_triage_node_unreachable_taint")
+
+	// A Node deleted takes its series with it; the others stay.
+	if err := cs.CoreV1().Nodes().Delete(context.Background(), "node-b", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := render(t, scrapeOnce(t, c))
+		if !strings.Contains(out, `node="node-b"`) {
+			if !strings.Contains(out, `kube_triage_node_schedulable{node="node-a"} 1`) {
+				t.Errorf("node-a lost its series:\n%s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node-b's series outlived it:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func newTestKubeletProber(t *testing.T, url string, timeout time.Duration) *kubeletProber {
