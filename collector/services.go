@@ -207,7 +207,7 @@ func newServicesCollector(d Deps) (Collector, error) {
 		return f.Discovery().V1().EndpointSlices().Informer()
 	})
 	pods := inf.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Core().V1().Pods().Informer()
+		return d.Kube.Informers.PodInformer(f)
 	})
 	for _, ix := range []struct {
 		i cache.SharedIndexInformer

@@ -30,6 +30,9 @@ type Informers struct {
 	extra   []informers.SharedInformerFactory // narrow and scoped factories
 	scope   Scope
 	scoped  map[string]informers.SharedInformerFactory // by namespace, or "excluding"
+	// factoryScopes says what each scoped factory lists, for informers
+	// built by hand (PodInformer).
+	factoryScopes map[informers.SharedInformerFactory]factoryScope
 }
 
 type tracked struct {
@@ -54,6 +57,8 @@ func NewInformers(cs kubernetes.Interface) *Informers {
 		client:    cs,
 		tracked:   map[string]*tracked{},
 		scoped:    map[string]informers.SharedInformerFactory{},
+
+		factoryScopes: map[informers.SharedInformerFactory]factoryScope{},
 	}
 }
 
@@ -121,6 +126,8 @@ func (in *interner) trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case cache.DeletedFinalStateUnknown:
 		return o, nil // holds a record already
+	case *Pod, *Service, *EndpointSlice, *Lease, *Node, *Workload:
+		return o, nil // trimmed already, page by page (TrimmedList)
 	case *corev1.Pod:
 		return in.pod(o), nil
 	case *corev1.Service:

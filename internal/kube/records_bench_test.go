@@ -74,25 +74,28 @@ func heap() uint64 {
 //   - peak-heap/steady: the largest heap including garbage not yet
 //     collected, which GOGC and GOMEMLIMIT govern.
 //
-// Two ways the initial state can come:
-//   - list: pages of 500 (client-go's pager), which the reflector gathers
-//     whole before it stores them, so every full object is alive at once;
+// Three ways the initial state can come:
+//   - list-untrimmed: pages of 500 (client-go's pager), which the
+//     reflector gathers whole before it stores them, so every full object
+//     is alive at once (what a plain informer does);
+//   - list: the same pages, each turned into records as it arrives
+//     (TrimmedList, what the exporter's pods informer does);
 //   - watchlist: a streaming watch (the WatchListClient feature, on by
 //     default since client-go 0.35), one object at a time, each
 //     transformed as it arrives.
 func BenchmarkPodInformerMemory(b *testing.B) {
-	for _, mode := range []string{"list", "watchlist"} {
+	for _, mode := range []string{"list-untrimmed", "list", "watchlist"} {
 		b.Run(mode, func(b *testing.B) {
 			// The environment variable is read once per process: set the gate.
 			clientfeaturestesting.SetFeatureDuringTest(b, clientfeatures.WatchListClient, mode == "watchlist")
 			for range b.N {
-				fillPodInformer(b)
+				fillPodInformer(b, mode == "list")
 			}
 		})
 	}
 }
 
-func fillPodInformer(b *testing.B) {
+func fillPodInformer(b *testing.B, trimPages bool) {
 	base := heap()
 	var peakHeap, peakLive atomic.Uint64
 	stop, stopped := make(chan struct{}), make(chan struct{})
@@ -147,6 +150,9 @@ func fillPodInformer(b *testing.B) {
 		},
 	}
 	in := newInterner()
+	if trimPages {
+		lw.ListWithContextFunc = TrimmedList(lw.ListWithContextFunc, in.trim)
+	}
 	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	_ = inf.SetTransform(in.trim)
 	ctx, cancel := context.WithCancel(context.Background())

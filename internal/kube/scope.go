@@ -65,7 +65,7 @@ func (i *Informers) Namespaced(resource string, get func(informers.SharedInforme
 		return i.Informer(resource, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
 			var parts []cache.SharedIndexInformer
 			for _, ns := range scope.Include {
-				parts = append(parts, get(i.factoryFor("namespace "+ns, informers.WithNamespace(ns))))
+				parts = append(parts, get(i.factoryFor("namespace "+ns, factoryScope{namespace: ns}, informers.WithNamespace(ns))))
 			}
 			if len(parts) == 1 {
 				return parts[0]
@@ -78,8 +78,9 @@ func (i *Informers) Namespaced(resource string, get func(informers.SharedInforme
 			sel = append(sel, "metadata.namespace!="+ns)
 		}
 		selector := strings.Join(sel, ",")
+		tweak := func(o *metav1.ListOptions) { o.FieldSelector = selector }
 		return i.Informer(resource, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return get(i.factoryFor("excluding", informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector })))
+			return get(i.factoryFor("excluding", factoryScope{tweak: tweak}, informers.WithTweakListOptions(tweak)))
 		})
 	}
 	return i.Informer(resource, get)
@@ -87,11 +88,12 @@ func (i *Informers) Namespaced(resource string, get func(informers.SharedInforme
 
 // factoryFor returns (once per key) a factory of the informers' transform
 // with opts. Informer holds i.mu while its get runs.
-func (i *Informers) factoryFor(key string, opts ...informers.SharedInformerOption) informers.SharedInformerFactory {
+func (i *Informers) factoryFor(key string, scope factoryScope, opts ...informers.SharedInformerOption) informers.SharedInformerFactory {
 	if f, ok := i.scoped[key]; ok {
 		return f
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(i.client, 0, append(opts, informers.WithTransform(i.transform))...)
+	i.factoryScopes[f] = scope
 	i.scoped[key] = f
 	i.extra = append(i.extra, f)
 	return f
