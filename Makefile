@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision
 PROMTOOL := $(GO) tool -modfile=tools/go.mod promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
-.PHONY: help build demo test e2e unit lint fmt vet promtool bins generate run image image-offline clean
+.PHONY: help build demo test e2e unit bench lint fmt vet promtool bins generate run image image-offline clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: lint promtool bins ## Run the whole test suite (unit, integration, promtoo
 
 e2e: bins ## Run only the end-to-end suite (Prometheus, Alertmanager, every scenario) and print its table.
 	$(GO) test -count=1 -timeout 45m -v -run TestEndToEnd ./e2e
+
+bench: bins ## Run the benchmarks and the load harness; ends with one NAME VALUE UNIT line per figure.
+	GO=$(GO) bash hack/bench.sh
 
 unit: ## Run the unit tests only (no binaries to build).
 	$(GO) test -count=1 -short ./...

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,50 +148,52 @@ func fill(b *testing.B, idx cache.Indexer, transform cache.TransformFunc, n int,
 
 func identity(obj any) (any, error) { return obj, nil }
 
-// BenchmarkServicesAtScale loads 10,000 Services, 20,000 EndpointSlices and
-// 100,000 pods into the collector's caches as the informers would, and
-// reports the heap per cached object (with the full API object cached
-// instead, for comparison), the time to judge every namespace, and, per
-// iteration, the time of one scrape through client_golang.
-func BenchmarkServicesAtScale(b *testing.B) {
-	transform := kube.NewTransform()
-	services, epSlices, pods := newNamespaceIndexer(servicesIndexers.services), newNamespaceIndexer(servicesIndexers.slices), newNamespaceIndexer(servicesIndexers.pods)
-	ns := func(i int) string { return fmt.Sprintf("ns-%03d", i%benchNamespaces) }
-	const nServices = benchNamespaces * benchServicesPerNS
-	perService := fill(b, services, transform, nServices, func(i int) any { return benchService(ns(i), i/benchNamespaces) })
-	perSlice := fill(b, epSlices, transform, nServices*benchSlicesPerService, func(i int) any {
-		s := i / benchSlicesPerService
-		return benchSlice(ns(s), s/benchNamespaces, i%benchSlicesPerService)
-	})
-	perPod := fill(b, pods, transform, nServices*benchPodsPerService, func(i int) any {
-		s := i / benchPodsPerService
-		return benchPod(ns(s), s/benchNamespaces, i%benchPodsPerService)
-	})
-	// The same pods cached whole, as an informer without a transform would.
-	fullPerPod := fill(b, newNamespaceIndexer(), identity, 5000, func(i int) any { return benchPod("full", i/benchPodsPerService, i%benchPodsPerService) })
+// servicesFixture is a services collector over caches filled as the
+// informers would fill them: services Services in namespaces namespaces,
+// each with benchSlicesPerService EndpointSlices and benchPodsPerService
+// pods, all judged.
+type servicesFixture struct {
+	c                            *servicesCollector
+	pods                         cache.Indexer
+	perPod, perService, perSlice float64 // heap per cached object
+	judgeAll                     time.Duration
+}
 
-	c := newServicesJudge(promslog.NewNopLogger(), ServicesConfig{Interval: time.Second}, services, epSlices, pods)
-	for _, k := range services.ListKeys() {
-		c.dirty[k] = true
+func newServicesFixture(b *testing.B, namespaces, services int) *servicesFixture {
+	transform := kube.NewTransform()
+	svcs, epSlices, pods := newNamespaceIndexer(servicesIndexers.services), newNamespaceIndexer(servicesIndexers.slices), newNamespaceIndexer(servicesIndexers.pods)
+	ns := func(i int) string { return fmt.Sprintf("ns-%03d", i%namespaces) }
+	f := &servicesFixture{pods: pods}
+	f.perService = fill(b, svcs, transform, services, func(i int) any { return benchService(ns(i), i/namespaces) })
+	f.perSlice = fill(b, epSlices, transform, services*benchSlicesPerService, func(i int) any {
+		s := i / benchSlicesPerService
+		return benchSlice(ns(s), s/namespaces, i%benchSlicesPerService)
+	})
+	f.perPod = fill(b, pods, transform, services*benchPodsPerService, func(i int) any {
+		s := i / benchPodsPerService
+		return benchPod(ns(s), s/namespaces, i%benchPodsPerService)
+	})
+	f.c = newServicesJudge(promslog.NewNopLogger(), ServicesConfig{Interval: time.Second}, svcs, epSlices, pods)
+	for _, k := range svcs.ListKeys() {
+		f.c.dirty[k] = true
 	}
 	start := time.Now()
-	c.judgeDirty()
-	judge := time.Since(start)
+	f.c.judgeDirty()
+	f.judgeAll = time.Since(start)
+	return f
+}
 
-	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"services", c}}}
-	var out bytes.Buffer
-	if err := e.WriteMetrics(context.Background(), &out, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
-		b.Fatal(err)
-	}
-	series := bytes.Count(out.Bytes(), []byte("\n")) - 2*bytes.Count(out.Bytes(), []byte("\n# TYPE"))
-
-	// Pod updates as a cluster's status churn makes them: each flips one
-	// pod's readiness, or restarts a container (which changes nothing
-	// judged), and a judging round follows every 100 updates, as the
-	// informers and Run would.
-	podKeys := pods.ListKeys()
-	update := func(i int) {
-		obj, _, _ := pods.GetByKey(podKeys[i%len(podKeys)])
+// cpuPerPodUpdate applies pod updates as a cluster's status churn makes
+// them, through the collector's event handler: each flips one pod's
+// readiness, or restarts a container (which changes nothing judged); a
+// judging round follows every 100 updates, as Run would. It returns the
+// process CPU per update.
+func (f *servicesFixture) cpuPerPodUpdate(updates int) time.Duration {
+	podKeys := f.pods.ListKeys()
+	handler := f.c.handler(f.c.podChanged, podUnchanged)
+	cpu := processCPU()
+	for i := range updates {
+		obj, _, _ := f.pods.GetByKey(podKeys[i%len(podKeys)])
 		old := obj.(*kube.Pod)
 		cur := *old
 		cur.Containers = slices.Clone(old.Containers)
@@ -198,36 +202,83 @@ func BenchmarkServicesAtScale(b *testing.B) {
 		} else if len(cur.Containers) > 0 {
 			cur.Containers[0].RestartCount++
 		}
-		_ = pods.Update(&cur)
-		c.handler(c.podChanged, podUnchanged).OnUpdate(old, &cur)
+		_ = f.pods.Update(&cur)
+		handler.OnUpdate(old, &cur)
 		if i%100 == 99 {
-			c.judgeDirty()
+			f.c.judgeDirty()
 		}
 	}
-	const updates = 20_000
-	cpu := processCPU()
-	start = time.Now()
-	for i := range updates {
-		update(i)
-	}
-	c.judgeDirty()
-	perUpdate := (processCPU() - cpu) / updates
+	f.c.judgeDirty()
+	return (processCPU() - cpu) / time.Duration(updates)
+}
 
-	b.ResetTimer()
-	for range b.N {
-		if err := e.WriteMetrics(context.Background(), io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkServicesAtScale loads 10,000 Services, 20,000 EndpointSlices and
+// 100,000 pods into the collector's caches as the informers would, in 100
+// namespaces of 1,000 pods or 10 of 10,000, and reports the heap per cached
+// object (with the full API object cached instead, for comparison), the
+// time to judge every Service, the CPU per pod update (which must not grow
+// with the namespace), and, per iteration, one scrape.
+func BenchmarkServicesAtScale(b *testing.B) {
+	for _, namespaces := range []int{benchNamespaces, benchNamespaces / 10} {
+		b.Run(fmt.Sprintf("pods-per-namespace=%d", benchServicesPerNS*benchNamespaces*benchPodsPerService/namespaces), func(b *testing.B) {
+			f := newServicesFixture(b, namespaces, benchNamespaces*benchServicesPerNS)
+			// The same pods cached whole, as an informer without a transform would.
+			fullPerPod := fill(b, newNamespaceIndexer(), identity, 5000, func(i int) any { return benchPod("full", i/benchPodsPerService, i%benchPodsPerService) })
+			perUpdate := f.cpuPerPodUpdate(20_000)
+
+			e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"services", f.c}}}
+			var out bytes.Buffer
+			if err := e.WriteMetrics(context.Background(), &out, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
+				b.Fatal(err)
+			}
+			series := bytes.Count(out.Bytes(), []byte("\n")) - 2*bytes.Count(out.Bytes(), []byte("\n# TYPE"))
+			b.ResetTimer()
+			for range b.N {
+				if err := e.WriteMetrics(context.Background(), io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// After the loop: ResetTimer discards metrics reported before it.
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(series), "ns/series")
+			b.ReportMetric(perUpdate.Seconds(), "cpu-s/pod-update")
+			b.ReportMetric(f.perPod, "B/pod")
+			b.ReportMetric(fullPerPod, "B/full-pod")
+			b.ReportMetric(f.perService, "B/service")
+			b.ReportMetric(f.perSlice, "B/slice")
+			b.ReportMetric(float64(f.judgeAll.Milliseconds()), "ms/judge-all")
+			b.ReportMetric(float64(series), "series")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(series), "ns/series")
-	b.ReportMetric(perUpdate.Seconds()*1e6, "cpu-us/pod-update")
-	// After the loop: ResetTimer discards metrics reported before it.
-	b.ReportMetric(perPod, "B/pod")
-	b.ReportMetric(fullPerPod, "B/full-pod")
-	b.ReportMetric(perService, "B/service")
-	b.ReportMetric(perSlice, "B/slice")
-	b.ReportMetric(float64(judge.Milliseconds()), "ms/judge-all")
-	b.ReportMetric(float64(series), "series")
+}
+
+// BenchmarkConcurrentScrapes: 50 scrapers at once, each gzipped as
+// Prometheus asks, of a 3,000-pod cluster's Services (300 Services); it
+// reports each scrape's p50 and p99.
+func BenchmarkConcurrentScrapes(b *testing.B) {
+	f := newServicesFixture(b, 3, 300)
+	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"services", f.c}}}
+	var all []time.Duration
+	for range b.N {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				start := time.Now()
+				gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // as the server does
+				if err := e.WriteMetrics(context.Background(), gz, expfmt.NewFormat(expfmt.TypeOpenMetrics), prometheus.NewRegistry()); err != nil {
+					b.Error(err)
+				}
+				_ = gz.Close()
+				mu.Lock()
+				all = append(all, time.Since(start))
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	slices.Sort(all)
+	b.ReportMetric(all[len(all)/2].Seconds(), "p50-s")
+	b.ReportMetric(all[len(all)*99/100].Seconds(), "p99-s")
 }
 
 // processCPU is the CPU time (user and system) the process has used.

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make bench: the Go benchmarks and the load harness (a node agent on the
+# local control plane), then one line per figure, NAME VALUE UNIT, for
+# scripts that compare runs. Machines are noisy: compare ratios within a run.
+set -euo pipefail
+GO=${GO:-go}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+run() { "$GO" test -count=1 -run '^$' "$@" 2>&1 | grep -E '^(Benchmark|ok|FAIL|---|panic)' | tee -a "$out"; }
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $("$GO" version | cut -d' ' -f3)"
+run -bench 'BenchmarkPodInformerMemory' -benchtime 1x ./internal/kube
+run -bench 'BenchmarkScrape$|BenchmarkServicesAtScale|BenchmarkConcurrentScrapes' -benchtime 20x ./collector
+run -bench 'BenchmarkProbeQuery$|BenchmarkPlainExchange$' ./internal/dnsprobe
+run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exporter
+
+# figure NAME UNIT BENCHMARK METRIC [SCALE]: the value before METRIC on the
+# line of BENCHMARK (a regular expression on its name), times SCALE.
+figure() {
+	awk -v name="$1" -v unit="$2" -v bench="$3" -v metric="$4" -v scale="${5:-1}" '
+		$1 ~ "^" bench "-[0-9]+$" { for (i = 2; i <= NF; i++) if ($i == metric) { printf "%s %.10g %s\n", name, $(i-1) * scale, unit; found = 1; exit } }
+		END { if (!found) { printf "%s missing %s\n", name, unit; exit 1 } }' "$out"
+}
+echo
+figure heap_bytes_per_pod bytes 'BenchmarkServicesAtScale/pods-per-namespace=1000' B/pod
+figure sync_peak_ratio_watchlist ratio 'BenchmarkPodInformerMemory/watchlist' peak-live/steady
+figure sync_peak_ratio_paged ratio 'BenchmarkPodInformerMemory/list' peak-live/steady
+figure sync_peak_ratio_paged_untrimmed ratio 'BenchmarkPodInformerMemory/list-untrimmed' peak-live/steady
+figure scrape_ns_per_series_10k ns 'BenchmarkScrape/rendered/10000' ns/series
+figure scrape_ns_per_series_100k ns 'BenchmarkScrape/rendered/100000' ns/series
+figure scrape_ns_per_series_100k_client_golang ns 'BenchmarkScrape/client_golang/100000' ns/series
+figure scrape_ns_per_series_services_150k ns 'BenchmarkServicesAtScale/pods-per-namespace=1000' ns/series
+figure scrape_concurrent50_p50_seconds seconds 'BenchmarkConcurrentScrapes' p50-s
+figure scrape_concurrent50_p99_seconds seconds 'BenchmarkConcurrentScrapes' p99-s
+figure node_agent_heap_bytes_0_services bytes 'BenchmarkNodeAgentAt10kServices' heap-B/0-services
+figure node_agent_heap_bytes_10k_services bytes 'BenchmarkNodeAgentAt10kServices' heap-B/10k-services
+figure node_agent_heap_bytes_10k_services_all_watched bytes 'BenchmarkNodeAgentAt10kServices' heap-B/10k-services-all-watched
+figure cpu_seconds_per_pod_update seconds 'BenchmarkServicesAtScale/pods-per-namespace=1000' cpu-s/pod-update
+figure cpu_seconds_per_pod_update_10x_namespace seconds 'BenchmarkServicesAtScale/pods-per-namespace=10000' cpu-s/pod-update
+figure dns_seconds_per_lookup seconds 'BenchmarkProbeQuery' ns/op 1e-9
+figure dns_seconds_per_plain_exchange seconds 'BenchmarkPlainExchange' ns/op 1e-9
