@@ -138,22 +138,13 @@ func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts
 	return promhttp.InstrumentMetricHandler(registry, scrapes)
 }
 
-// negotiate picks OpenMetrics or the text format from the scraper's
-// Accept header, as Prometheus asks. A scraper that asks for protobuf
-// first (native histograms) gets text: the collectors' samples are kept
-// rendered as text, none of them is a native histogram, and Prometheus
-// parses what the Content-Type says.
+// negotiate picks, of OpenMetrics and the text format, the scraper's
+// preference (Prometheus asks for OpenMetrics first). Protobuf is not
+// offered: the collectors' samples are kept rendered as text and none is a
+// native histogram, so a scraper that asks for protobuf first (Prometheus
+// with native histograms on) gets its next choice.
 func negotiate(h http.Header) expfmt.Format {
-	f := expfmt.NegotiateIncludingOpenMetrics(h)
-	switch f.FormatType() {
-	case expfmt.TypeTextPlain, expfmt.TypeOpenMetrics:
-		return f
-	}
-	text := expfmt.NewFormat(expfmt.TypeTextPlain)
-	if strings.Contains(h.Get("Accept"), "escaping=allow-utf-8") {
-		return expfmt.Format(string(text) + "; escaping=allow-utf-8")
-	}
-	return text
+	return expfmt.NegotiateAccept(h, expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtOpenMetrics_0_0_1, expfmt.FmtText)
 }
 
 // acceptsGzip reads Accept-Encoding: gzip, unless weighted q=0.

@@ -152,8 +152,8 @@ func (b blockingCollector) Update(ctx context.Context, _ chan<- prometheus.Metri
 }
 
 // Content negotiation as Prometheus does it: OpenMetrics when asked (its
-// default), the text format otherwise, and text when protobuf comes first
-// (native histograms on); gzip when accepted.
+// default), the text format otherwise; protobuf is never answered, a
+// scraper that asks for it first gets its next choice; gzip when accepted.
 func TestMetricsNegotiation(t *testing.T) {
 	h := newHandler(t, func() error { return nil }, collector.Spec{Name: "probe", New: func(collector.Deps) (collector.Collector, error) {
 		return deadlineCollector{make(chan time.Duration, 10)}, nil
@@ -169,7 +169,8 @@ func TestMetricsNegotiation(t *testing.T) {
 	}{
 		{"", "", "text/plain", false, false},
 		{prometheusDefault, "gzip", "application/openmetrics-text", true, true},
-		{protobufFirst, "", "text/plain", false, false},
+		{protobufFirst, "", "application/openmetrics-text", true, false},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "", "text/plain", false, false},
 		{"text/plain;version=0.0.4", "gzip;q=0", "text/plain", false, false},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
