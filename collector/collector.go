@@ -246,10 +246,7 @@ func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.
 	for _, nc := range e.collectors {
 		if r, ok := nc.c.(Renderer); ok {
 			begin := time.Now()
-			err := r.Rendered().writeTo(ctx, bw, openMetrics)
-			if err != nil {
-				err = errDeadline
-			}
+			err := writeRendered(ctx, r, bw, openMetrics)
 			rendered = append(rendered, renderResult{nc.name, time.Since(begin), err})
 			e.logResult(nc.name, time.Since(begin).Seconds(), err)
 		}
@@ -272,6 +269,20 @@ func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.
 		}
 	}
 	return bw.Flush()
+}
+
+// writeRendered writes a Renderer's families; a panic (in a Live family)
+// fails the collector, not the scrape.
+func writeRendered(ctx context.Context, r Renderer, w *bufio.Writer, openMetrics bool) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	if r.Rendered().writeTo(ctx, w, openMetrics) != nil {
+		return errDeadline
+	}
+	return nil
 }
 
 // renderResult is how a Renderer's part of a scrape went.

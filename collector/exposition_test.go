@@ -229,3 +229,15 @@ func BenchmarkScrape(b *testing.B) {
 		})
 	}
 }
+
+// A Live family that panics fails its collector, not the scrape.
+func TestWriteMetricsRendererPanics(t *testing.T) {
+	r := NewRendered(testObjects)
+	r.Live(testObjects, func(add func(float64, ...string)) { add(1, "only one label value") })
+	out := writeScrape(t, newRenderingExporter(r, &fakeCollector{name: "good"}), context.Background(), expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, want := range []string{`kube_triage_scrape_collector_success{collector="rendered"} 0`, `kube_triage_test_value{source="good"} 1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+}
