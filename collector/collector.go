@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
@@ -232,30 +233,48 @@ func (e *Exporter) Pages() map[string]http.Handler {
 	return pages
 }
 
-// WriteMetrics writes one scrape to w in format (the text format or
-// OpenMetrics; a caller turns any other into the text format): the
-// Renderers' bytes, then registry's families (the process's own metrics)
-// and the Updaters' and the framework's. Every collector gets the deadline
-// of ctx; one that misses it, fails or panics is reported by
-// kube_triage_scrape_collector_success and never fails the scrape. An error
-// is one of writing to w or of registry, after which the answer is cut.
+// WriteMetrics writes one scrape to w in format (OpenMetrics or the text
+// format): the Renderers' bytes, then registry's families (the process's
+// own metrics) and the Updaters' and the framework's. The Updaters run
+// while the Renderers' bytes are written, so that a slow reader holds up
+// neither. Every collector gets the deadline of ctx; one that misses it,
+// fails or panics is reported by kube_triage_scrape_collector_success and
+// never fails the scrape. An error is one of writing to w, after which the
+// answer is cut.
 func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.Format, registry prometheus.Gatherer) error {
+	type gathered struct {
+		mfs []*dto.MetricFamily
+		err error
+	}
+	gatherDone := make(chan gathered, 1)
+	go func() {
+		perScrape := prometheus.NewRegistry()
+		perScrape.MustRegister(scrape{e: e, ctx: ctx})
+		mfs, err := prometheus.Gatherers{registry, perScrape}.Gather()
+		gatherDone <- gathered{mfs, err}
+	}()
+
 	bw := bufio.NewWriterSize(w, 64<<10)
 	openMetrics := format.FormatType() == expfmt.TypeOpenMetrics
-	var rendered []renderResult
+	var rendered []familySample // their success and duration
 	for _, nc := range e.collectors {
 		if r, ok := nc.c.(Renderer); ok {
 			begin := time.Now()
 			err := writeRendered(ctx, r, bw, openMetrics)
-			rendered = append(rendered, renderResult{nc.name, time.Since(begin), err})
-			e.logResult(nc.name, time.Since(begin).Seconds(), err)
+			duration := time.Since(begin).Seconds()
+			e.logResult(nc.name, duration, err)
+			rendered = append(rendered, familySample{scrapeDuration, scrapeDuration.value(duration, nc.name)},
+				familySample{scrapeSuccess, scrapeSuccess.value(boolFloat(err == nil), nc.name)})
 		}
 	}
-	perScrape := prometheus.NewRegistry()
-	perScrape.MustRegister(scrape{e: e, ctx: ctx, rendered: rendered})
-	mfs, gatherErr := prometheus.Gatherers{registry, perScrape}.Gather()
-	if gatherErr != nil {
-		e.logger.Error("gathering metrics", "err", gatherErr) // what was gathered is still served
+
+	g := <-gatherDone
+	if g.err != nil {
+		e.logger.Error("gathering metrics", "err", g.err) // what was gathered is still served
+	}
+	mfs, err := withSamples(g.mfs, rendered)
+	if err != nil {
+		return err
 	}
 	enc := expfmt.NewEncoder(bw, format)
 	for _, mf := range mfs {
@@ -269,6 +288,38 @@ func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.
 		}
 	}
 	return bw.Flush()
+}
+
+// familySample is a sample and the family it belongs to.
+type familySample struct {
+	family *Metric
+	m      prometheus.Metric
+}
+
+// withSamples adds samples to the gathered families they belong to.
+func withSamples(mfs []*dto.MetricFamily, samples []familySample) ([]*dto.MetricFamily, error) {
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	for _, s := range samples {
+		var out dto.Metric
+		if err := s.m.Write(&out); err != nil {
+			return nil, err
+		}
+		mf := byName[s.family.Name]
+		if mf == nil { // no Updater reported
+			typ := dto.MetricType_GAUGE
+			if s.family.Type == prometheus.CounterValue {
+				typ = dto.MetricType_COUNTER
+			}
+			mf = &dto.MetricFamily{Name: &s.family.Name, Help: &s.family.Help, Type: &typ}
+			byName[s.family.Name] = mf
+			mfs = append(mfs, mf)
+		}
+		mf.Metric = append(mf.Metric, &out)
+	}
+	return mfs, nil
 }
 
 // writeRendered writes a Renderer's families; a panic (in a Live family)
@@ -285,24 +336,11 @@ func writeRendered(ctx context.Context, r Renderer, w *bufio.Writer, openMetrics
 	return nil
 }
 
-// renderResult is how a Renderer's part of a scrape went.
-type renderResult struct {
-	name     string
-	duration time.Duration
-	err      error
-}
-
-// Scrape returns a prometheus.Collector bound to one scrape of the
-// Updaters and the framework: every collector gets the deadline of ctx.
-// (WriteMetrics is the whole scrape; this part alone is for tests.)
-func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
-	return scrape{e: e, ctx: ctx}
-}
-
+// scrape is one scrape of the Updaters and the framework, as a
+// prometheus.Collector: every collector gets the deadline of ctx.
 type scrape struct {
-	e        *Exporter
-	ctx      context.Context
-	rendered []renderResult
+	e   *Exporter
+	ctx context.Context
 }
 
 // Describe sends nothing: the set of series changes with the cluster, so the
@@ -317,10 +355,6 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	wg.Wait()
-	for _, r := range s.rendered {
-		ch <- scrapeDuration.value(r.duration.Seconds(), r.name)
-		ch <- scrapeSuccess.value(boolFloat(r.err == nil), r.name)
-	}
 	ch <- exporterInfo.value(1, string(s.e.role), s.e.nodeName)
 	// Read apart from Update, so that a collector whose Update fails or
 	// hangs still says whether it probes.

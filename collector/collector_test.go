@@ -125,7 +125,14 @@ func gatherScrape(t *testing.T, e *Exporter, timeout time.Duration) prometheus.G
 		}
 		var mfs []*dto.MetricFamily
 		for _, name := range slices.Sorted(maps.Keys(byName)) {
-			mfs = append(mfs, normalize(byName[name]))
+			mf := normalize(byName[name])
+			// The parser accepts a series twice; Prometheus fails the scrape.
+			for i := 1; i < len(mf.Metric); i++ {
+				if fmt.Sprint(mf.Metric[i-1].Label) == fmt.Sprint(mf.Metric[i].Label) {
+					return nil, fmt.Errorf("%s%v is exported twice", name, mf.Metric[i].Label)
+				}
+			}
+			mfs = append(mfs, mf)
 		}
 		return mfs, nil
 	})

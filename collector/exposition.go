@@ -62,6 +62,9 @@ func NewRendered(families ...*Metric) *Rendered {
 	}
 	r := &Rendered{families: families, index: map[*Metric]int{}, pos: map[string]int{}}
 	for i, m := range families {
+		if m.buckets != nil || (m.Type != prometheus.GaugeValue && m.Type != prometheus.CounterValue) {
+			panic("collector: " + m.Name + ": only gauges and counters can be rendered")
+		}
 		r.index[m] = i
 	}
 	return r
@@ -150,14 +153,6 @@ func (r *Rendered) Delete(key string) {
 	delete(r.pos, key)
 }
 
-// Has reports whether key has samples.
-func (r *Rendered) Has(key string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.pos[key]
-	return ok
-}
-
 // unshare copies the entries if a scrape may be reading them. r.mu held.
 func (r *Rendered) unshare() {
 	if r.shared {
@@ -215,6 +210,11 @@ func (r *Rendered) writeTo(ctx context.Context, w *bufio.Writer, openMetrics boo
 	return nil
 }
 
+var (
+	textHelp        = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	openMetricsHelp = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
 // writeHeader writes a family's HELP and TYPE. OpenMetrics names a
 // counter's family without its _total suffix and escapes quotes in help.
 func writeHeader(w *bufio.Writer, m *Metric, openMetrics bool) {
@@ -222,24 +222,24 @@ func writeHeader(w *bufio.Writer, m *Metric, openMetrics bool) {
 	if openMetrics && m.Type == prometheus.CounterValue {
 		name = strings.TrimSuffix(name, "_total")
 	}
-	help := strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(m.Help)
+	help := textHelp.Replace(m.Help)
 	if openMetrics {
-		help = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(m.Help)
+		help = openMetricsHelp.Replace(m.Help)
 	}
 	_, _ = w.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + m.TypeName() + "\n")
 }
 
-// appendSample renders `name{label="value",...} value\n`; the line is the
-// same in the text format and OpenMetrics.
+// appendSample renders `name{label="value",...} value\n`, labels by name;
+// the line is the same in the text format and OpenMetrics.
 func appendSample(b []byte, m *Metric, v float64, labelValues []string) []byte {
 	b = append(b, m.Name...)
 	if len(labelValues) > 0 {
 		b = append(b, '{')
-		for i, l := range m.Labels {
-			if i > 0 {
+		for n, i := range m.labelOrder {
+			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, l...)
+			b = append(b, m.Labels[i]...)
 			b = append(b, '=', '"')
 			b = appendEscaped(b, labelValues[i])
 			b = append(b, '"')

@@ -1,6 +1,11 @@
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Namespace prefixes every metric the exporter defines.
 const Namespace = "kube_triage"
@@ -14,6 +19,10 @@ type Metric struct {
 	Help   string
 	Labels []string
 	desc   *prometheus.Desc
+	// labelOrder is the order in which the labels are written: by name,
+	// as client_golang writes them, so that the exposition reads the same
+	// whichever path rendered it.
+	labelOrder []int
 	// buckets is set for a histogram; its collector observes into a
 	// HistogramVec made by newHistogramVec.
 	buckets []float64
@@ -36,12 +45,18 @@ func (m *Metric) newHistogramVec() *prometheus.HistogramVec {
 
 func newMetric(name string, typ prometheus.ValueType, help string, labels ...string) *Metric {
 	fq := Namespace + "_" + name
+	order := make([]int, len(labels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(labels[a], labels[b]) })
 	return &Metric{
-		Name:   fq,
-		Type:   typ,
-		Help:   help,
-		Labels: labels,
-		desc:   prometheus.NewDesc(fq, help, labels, nil),
+		Name:       fq,
+		Type:       typ,
+		Help:       help,
+		Labels:     labels,
+		desc:       prometheus.NewDesc(fq, help, labels, nil),
+		labelOrder: order,
 	}
 }
 

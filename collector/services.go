@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -23,7 +24,7 @@ import (
 
 // ServicesConfig configures the services collector.
 type ServicesConfig struct {
-	// Interval is how often namespaces that changed are judged again.
+	// Interval is how often the Services that changed are judged again.
 	Interval time.Duration
 }
 
@@ -127,10 +128,8 @@ type servicesCollector struct {
 	services, slices, pods cache.Indexer // the informers' caches of records, with servicesIndexers
 	// workloads are the caches of Deployments, StatefulSets and
 	// ReplicaSets, for a selector that matches a workload scaled to zero.
-	workloads []interface {
-		byNamespace(ns string) []*kube.Workload
-	}
-	synced func() bool
+	workloads []syncedIndexer
+	synced    func() bool
 
 	mu    sync.Mutex
 	dirty map[string]bool // Services (namespace/name) to judge again
@@ -270,7 +269,7 @@ func podUnchanged(old, cur any) bool {
 func workloadUnchanged(old, cur any) bool {
 	o, ok1 := old.(*kube.Workload)
 	n, ok2 := cur.(*kube.Workload)
-	return ok1 && ok2 && o.Replicas == n.Replicas && slices.Equal(o.Template, n.Template)
+	return ok1 && ok2 && o.Replicas == n.Replicas && o.Owned == n.Owned && slices.Equal(o.Template, n.Template)
 }
 
 // handler calls changed with each object an event concerns (both states of
@@ -338,6 +337,8 @@ func (c *servicesCollector) servicesMatching(ns string, labels kube.Labels) []st
 type syncedIndexer struct{ cache.SharedIndexInformer }
 
 func (s syncedIndexer) byNamespace(ns string) []*kube.Workload {
+	// (A Service judged before then, that matches no pod, is judged again
+	// until it has: see judge.)
 	if !s.HasSynced() {
 		return nil
 	}
@@ -439,7 +440,10 @@ func byNamespace[T any](i cache.Indexer, ns string) []*T {
 }
 
 func indexed[T any](i cache.Indexer, index, value string) []*T {
-	objs, _ := i.ByIndex(index, value)
+	objs, err := i.ByIndex(index, value)
+	if err != nil { // an index not added: a bug, which would judge every Service wrong
+		panic(fmt.Sprintf("collector: index %s: %v", index, err))
+	}
 	out := make([]*T, 0, len(objs))
 	for _, o := range objs {
 		if r, ok := o.(*T); ok {
@@ -468,6 +472,11 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 		return out
 	}
 	r := judgeService(svc, c.candidatePods(svc), indexed[kube.EndpointSlice](c.slices, serviceIndex, key), workloads)
+	if r.verdict == verdictSelectorMatchesNothing && slices.ContainsFunc(c.workloads, func(w syncedIndexer) bool { return !w.HasSynced() }) {
+		// Scale to zero is told from the workloads, not all listed yet;
+		// no pod event will come for a Service that matches none.
+		c.markDirty(key)
+	}
 	return &r
 }
 
@@ -475,6 +484,9 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 // rarest indexed selector pair, or, for a selector without one, every pod
 // of its namespace.
 func (c *servicesCollector) candidatePods(svc *kube.Service) []*kube.Pod {
+	if len(svc.Selector) == 0 {
+		return nil // judged by its endpoints alone
+	}
 	var best []*kube.Pod
 	found := false
 	for k, v := range svc.Selector {

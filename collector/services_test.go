@@ -2,7 +2,9 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"regexp"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
@@ -273,14 +276,14 @@ func TestServicesVerdicts(t *testing.T) {
 func TestServicesFollowChanges(t *testing.T) {
 	web := map[string]string{"app": "web"}
 	c, cs := newTestServicesCollector(t, svc("hostnames", map[string]string{"app": "wbe"}), pod("web-1", web, true, http9376))
+	// The verdict as a scrape shows it: judged, and rendered.
 	verdictOf := func() string {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		r := c.results[testNS+"/hostnames"]
-		if r == nil {
+		m := regexp.MustCompile(`kube_triage_service_verdict\{namespace="guide",service="hostnames",verdict="(\w+)"\} 1`).
+			FindStringSubmatch(render(t, scrapeOnce(t, c), "kube_triage_service_verdict"))
+		if m == nil {
 			return "(none)"
 		}
-		return r.verdict
+		return m[1]
 	}
 	if v := verdictOf(); v != verdictSelectorMatchesNothing {
 		t.Fatalf("verdict %s", v)
@@ -344,5 +347,108 @@ func TestCountReadyLost(t *testing.T) {
 		if now[i].readyLost != want {
 			t.Errorf("%s: lost %v, want %v", now[i].name, now[i].readyLost, want)
 		}
+	}
+}
+
+// Judging only what a change touches gives what judging everything would:
+// after each kind of change (a pod relabelled, deleted, made ready; an
+// EndpointSlice moved to another Service; a workload scaled; a Service's
+// selector changed), every Service's result equals a fresh judgement of it.
+func TestServicesIncrementalMatchesFresh(t *testing.T) {
+	web, api := map[string]string{"app": "web"}, map[string]string{"app": "api"}
+	c, cs := newTestServicesCollector(t,
+		svc("web", web), svc("api", api), svc("parked", map[string]string{"app": "parked"}),
+		pod("web-1", web, true, http9376), pod("web-2", web, false, http9376), pod("api-1", api, true, http9376),
+		slice("web-1", "web", readyEP), slice("api-1", "api", readyEP),
+		deployment("parked", 1, map[string]string{"app": "parked"}),
+	)
+	ctx := context.Background()
+	fresh := func() map[string]string {
+		out := map[string]string{}
+		for _, key := range c.services.ListKeys() {
+			if r := c.judge(key); r != nil {
+				out[key] = fmt.Sprintf("%+v", *r)
+			}
+		}
+		return out
+	}
+	kept := func() map[string]string {
+		out := map[string]string{}
+		for key, r := range c.results {
+			cp := *r
+			cp.readyLost = 0 // history, not judgement
+			out[key] = fmt.Sprintf("%+v", cp)
+		}
+		return out
+	}
+	changes := []struct {
+		what   string
+		change func() error
+	}{
+		{"a pod relabelled from web to api", func() error {
+			_, err := cs.CoreV1().Pods(testNS).Update(ctx, pod("web-2", api, false, http9376), metav1.UpdateOptions{})
+			return err
+		}},
+		{"a pod made ready", func() error {
+			_, err := cs.CoreV1().Pods(testNS).Update(ctx, pod("web-2", api, true, http9376), metav1.UpdateOptions{})
+			return err
+		}},
+		{"a pod deleted", func() error { return cs.CoreV1().Pods(testNS).Delete(ctx, "web-1", metav1.DeleteOptions{}) }},
+		{"an EndpointSlice moved to another Service", func() error {
+			_, err := cs.DiscoveryV1().EndpointSlices(testNS).Update(ctx, slice("web-1", "api", readyEP), metav1.UpdateOptions{})
+			return err
+		}},
+		{"a workload scaled to zero", func() error {
+			_, err := cs.AppsV1().Deployments(testNS).Update(ctx, deployment("parked", 0, map[string]string{"app": "parked"}), metav1.UpdateOptions{})
+			return err
+		}},
+		{"a Service's selector changed", func() error {
+			_, err := cs.CoreV1().Services(testNS).Update(ctx, svc("api", web), metav1.UpdateOptions{})
+			return err
+		}},
+	}
+	for _, ch := range changes {
+		before := fresh()
+		if err := ch.change(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c.judgeDirty()
+			want := fresh()
+			if fmt.Sprint(want) != fmt.Sprint(before) && fmt.Sprint(kept()) == fmt.Sprint(want) {
+				break // the change reached the caches, and the kept results follow
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: kept results\n%v\nwant a fresh judgement\n%v", ch.what, kept(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// A Service that matches no pod, judged before the workloads are listed,
+// is judged again until they are: no pod event would ever come for it, and
+// it may be a workload scaled to zero.
+func TestServicesRejudgedUntilWorkloadsListed(t *testing.T) {
+	services := newNamespaceIndexer(servicesIndexers.services)
+	c := newServicesJudge(promslog.NewNopLogger(), ServicesConfig{Interval: time.Second}, services,
+		newNamespaceIndexer(servicesIndexers.slices), newNamespaceIndexer(servicesIndexers.pods))
+	unlisted := cache.NewSharedIndexInformer(&cache.ListWatch{}, &appsv1.Deployment{}, 0, cache.Indexers{})
+	c.workloads = []syncedIndexer{{unlisted}}
+	rec, err := kube.NewTransform()(svc("parked", map[string]string{"app": "parked"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := services.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	c.markDirty(testNS + "/parked")
+	c.judgeDirty()
+	if r := c.results[testNS+"/parked"]; r == nil || r.verdict != verdictSelectorMatchesNothing {
+		t.Fatalf("result %+v", r)
+	}
+	if !c.dirty[testNS+"/parked"] {
+		t.Error("the Service is not judged again once the workloads are listed")
 	}
 }

@@ -7,7 +7,19 @@ GO=${GO:-go}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-run() { "$GO" test -count=1 -run '^$' "$@" 2>&1 | grep -E '^(Benchmark|ok|FAIL|---|panic)' | tee -a "$out"; }
+# run runs benchmarks, printing their result lines, or everything they
+# printed if they failed.
+run() {
+	local log
+	log=$(mktemp)
+	if ! "$GO" test -count=1 -run '^$' "$@" >"$log" 2>&1; then
+		cat "$log"
+		rm -f "$log"
+		return 1
+	fi
+	grep -E '^(Benchmark|ok)' "$log" | tee -a "$out"
+	rm -f "$log"
+}
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $("$GO" version | cut -d' ' -f3)"
 run -bench 'BenchmarkPodInformerMemory' -benchtime 1x ./internal/kube
@@ -19,7 +31,7 @@ run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exp
 # line of BENCHMARK (a regular expression on its name), times SCALE.
 figure() {
 	awk -v name="$1" -v unit="$2" -v bench="$3" -v metric="$4" -v scale="${5:-1}" '
-		$1 ~ "^" bench "-[0-9]+$" { for (i = 2; i <= NF; i++) if ($i == metric) { printf "%s %.10g %s\n", name, $(i-1) * scale, unit; found = 1; exit } }
+		$1 ~ "^" bench "(-[0-9]+)?$" { for (i = 2; i <= NF; i++) if ($i == metric) { printf "%s %.10g %s\n", name, $(i-1) * scale, unit; found = 1; exit } }
 		END { if (!found) { printf "%s missing %s\n", name, unit; exit 1 } }' "$out"
 }
 echo

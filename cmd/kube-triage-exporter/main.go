@@ -114,7 +114,7 @@ func newFlags(specs []collector.Spec) *flags {
 
 	a.Flag("collector.apiserver.failing-checks-only", "Export kube_triage_apiserver_check_success only for failing checks (about 70 series fewer per instance; the node DaemonSet sets it).").
 		BoolVar(&f.config.APIServer.FailingChecksOnly)
-	valueFlag(a, "collector.services.interval", "How often the services collector judges again the namespaces whose Services, EndpointSlices or Pods changed.",
+	valueFlag(a, "collector.services.interval", "How often the services collector judges again the Services whose own object, EndpointSlices, selected pods or workloads changed.",
 		"2s", &f.config.Services.Interval, time.ParseDuration)
 
 	valueFlag(a, "collector.terminations.retention", "How long a workload's termination series outlive its last pod; then they end (increase() over a range that reaches back before that still sees them).",

@@ -119,10 +119,10 @@ func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts
 		defer cancel()
 		format := negotiate(r.Header)
 		w.Header().Set("Content-Type", string(format))
+		w.Header().Set("Vary", "Accept, Accept-Encoding")
 		var out io.Writer = w
 		if acceptsGzip(r.Header) {
 			w.Header().Set("Content-Encoding", "gzip")
-			w.Header().Add("Vary", "Accept-Encoding")
 			gz := gzipWriters.Get().(*gzip.Writer)
 			gz.Reset(w)
 			defer func() {
