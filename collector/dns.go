@@ -198,7 +198,7 @@ func newDNSCollector(d Deps) (Collector, error) {
 	}
 	if cfg.SweepInterval > 0 {
 		c.services = inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Core().V1().Services().Informer()
+			return inf.TrimmedInformer(f, kube.Services)
 		}).GetIndexer()
 	}
 	c.headless = map[string]cache.Indexer{}

@@ -96,7 +96,7 @@ func newNodesCollector(d Deps) (Collector, error) {
 		return p, nil
 	}
 	nodes := d.Kube.Informers.Informer("nodes", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Core().V1().Nodes().Informer()
+		return d.Kube.Informers.TrimmedInformer(f, kube.Nodes)
 	})
 	return newNodes(nodes.GetStore(), d.Kube.Informers.LeasesIn("kube-node-lease").GetStore()), nil
 }

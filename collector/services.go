@@ -200,13 +200,13 @@ func newServicesCollector(d Deps) (Collector, error) {
 	}
 	inf := d.Kube.Informers
 	services := inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Core().V1().Services().Informer()
+		return inf.TrimmedInformer(f, kube.Services)
 	})
 	epSlices := inf.Namespaced("endpointslices", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Discovery().V1().EndpointSlices().Informer()
+		return inf.TrimmedInformer(f, kube.EndpointSlices)
 	})
 	pods := inf.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return d.Kube.Informers.PodInformer(f)
+		return inf.TrimmedInformer(f, kube.Pods)
 	})
 	for _, ix := range []struct {
 		i cache.SharedIndexInformer
@@ -218,13 +218,13 @@ func newServicesCollector(d Deps) (Collector, error) {
 	}
 	workloads := []cache.SharedIndexInformer{
 		inf.Namespaced("deployments", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Apps().V1().Deployments().Informer()
+			return inf.TrimmedInformer(f, kube.Deployments)
 		}),
 		inf.Namespaced("statefulsets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Apps().V1().StatefulSets().Informer()
+			return inf.TrimmedInformer(f, kube.StatefulSets)
 		}),
 		inf.Namespaced("replicasets", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Apps().V1().ReplicaSets().Informer()
+			return inf.TrimmedInformer(f, kube.ReplicaSets)
 		}),
 	}
 	c := newServicesJudge(d.Logger, d.Config.Services, services.GetIndexer(), epSlices.GetIndexer(), pods.GetIndexer())

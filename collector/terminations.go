@@ -122,7 +122,7 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 		return nil, errors.New("retention must be positive")
 	}
 	pods := d.Kube.Informers.Namespaced("pods", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return d.Kube.Informers.PodInformer(f)
+		return d.Kube.Informers.TrimmedInformer(f, kube.Pods)
 	})
 	c := newTerminations(d.Logger, d.Config.Terminations, pods.GetStore())
 	c.jobs = d.Kube.Informers.Namespaced("jobs", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {

@@ -6,7 +6,9 @@ import (
 	"slices"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,11 +109,57 @@ type factoryScope struct {
 	tweak     func(*metav1.ListOptions)
 }
 
-// PodInformer is the factory's pods informer, whose initial list is
-// trimmed page by page (TrimmedList): pods are the largest list of all.
-func (i *Informers) PodInformer(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+// lister is what a typed client offers for one resource.
+type lister[L runtime.Object] interface {
+	List(context.Context, metav1.ListOptions) (L, error)
+	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
+// Resource is an API resource whose informer TrimmedInformer builds.
+type Resource struct {
+	obj    runtime.Object
+	client func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc)
+}
+
+type (
+	listFunc  func(context.Context, metav1.ListOptions) (runtime.Object, error)
+	watchFunc func(context.Context, metav1.ListOptions) (watch.Interface, error)
+)
+
+func resource[L runtime.Object](obj runtime.Object, get func(cs kubernetes.Interface, namespace string) lister[L]) Resource {
+	return Resource{obj: obj, client: func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc) {
+		l := get(cs, namespace)
+		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return l.List(ctx, o) }, l.Watch
+	}}
+}
+
+// The resources whose objects become records: the large lists.
+var (
+	Pods           = resource(&corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) })
+	Services       = resource(&corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })
+	EndpointSlices = resource(&discoveryv1.EndpointSlice{}, func(cs kubernetes.Interface, ns string) lister[*discoveryv1.EndpointSliceList] {
+		return cs.DiscoveryV1().EndpointSlices(ns)
+	})
+	Deployments = resource(&appsv1.Deployment{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.DeploymentList] {
+		return cs.AppsV1().Deployments(ns)
+	})
+	StatefulSets = resource(&appsv1.StatefulSet{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.StatefulSetList] {
+		return cs.AppsV1().StatefulSets(ns)
+	})
+	ReplicaSets = resource(&appsv1.ReplicaSet{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.ReplicaSetList] {
+		return cs.AppsV1().ReplicaSets(ns)
+	})
+	// Nodes are cluster-scoped: the namespace is ignored.
+	Nodes = resource(&corev1.Node{}, func(cs kubernetes.Interface, _ string) lister[*corev1.NodeList] { return cs.CoreV1().Nodes() })
+)
+
+// TrimmedInformer is the factory's informer of r, whose initial list is
+// turned into records page by page (TrimmedList). Call it from the get
+// function of Informer or Namespaced.
+func (i *Informers) TrimmedInformer(f informers.SharedInformerFactory, r Resource) cache.SharedIndexInformer {
 	scope := i.factoryScopes[f] // read under i.mu: Informer holds it while get runs
-	return f.InformerFor(&corev1.Pod{}, func(cs kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+	return f.InformerFor(r.obj, func(cs kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		list, watchFn := r.client(cs, scope.namespace)
 		tweak := func(o *metav1.ListOptions) {
 			if scope.tweak != nil {
 				scope.tweak(o)
@@ -120,16 +168,16 @@ func (i *Informers) PodInformer(f informers.SharedInformerFactory) cache.SharedI
 		lw := &cache.ListWatch{
 			ListWithContextFunc: TrimmedList(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				tweak(&o)
-				return cs.CoreV1().Pods(scope.namespace).List(ctx, o)
+				return list(ctx, o)
 			}, i.transform),
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				tweak(&o)
-				return cs.CoreV1().Pods(scope.namespace).Watch(ctx, o)
+				return watchFn(ctx, o)
 			},
 		}
 		// As the generated informers do: a client that cannot stream a
 		// watch-list (a fake one) is listed.
-		return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, cs), &corev1.Pod{}, resync,
+		return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, cs), r.obj, resync,
 			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	})
 }

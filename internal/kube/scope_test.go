@@ -92,7 +92,7 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 		}
 		kc.Informers.SetScope(scope)
 		services := kc.Informers.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-			return f.Core().V1().Services().Informer()
+			return kc.Informers.TrimmedInformer(f, Services) // as the collectors ask for it
 		})
 		kc.Informers.Start(ctx)
 		waitUntil(t, "the scoped informer's sync", services.HasSynced)
