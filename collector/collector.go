@@ -94,7 +94,7 @@ type Config struct {
 	APIServer    APIServerConfig
 	Services     ServicesConfig
 	DNS          DNSConfig
-	Nodes        NodesConfig
+	Kubelet      KubeletConfig
 	Terminations TerminationsConfig
 	KubeProxy    KubeProxyConfig
 }
@@ -138,6 +138,7 @@ func Specs() []Spec {
 		terminationsSpec,
 		controlplaneSpec,
 		nodesSpec,
+		kubeletSpec,
 		kubeproxySpec,
 	}
 }

@@ -326,7 +326,7 @@ func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []str
 		t.Cleanup(proxy.Close)
 		a := &agent{cluster: c, node: n, addr: testenv.FreeAddr(t), args: []string{"--role=node", "--node-name=" + n,
 			"--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
-			"--collector.nodes.interval=1s", "--collector.nodes.kubelet-url=" + kubeletURL, "--collector.nodes.kubelet-insecure-tls",
+			"--collector.kubelet.interval=1s", "--collector.kubelet.url=" + kubeletURL, "--collector.kubelet.insecure-tls",
 			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url=" + proxy.URL, "--collector.kubeproxy.metrics-url=" + proxy.URL,
 			"--collector.kubeproxy.vip=" + vip}}
 		a.start(t, c.Kubeconfig)

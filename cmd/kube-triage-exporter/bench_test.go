@@ -29,7 +29,7 @@ func BenchmarkNodeAgentAt10kServices(b *testing.B) {
 	cluster := clustertest.Shared(b)
 	agentHeap := func(extra ...string) float64 {
 		e := testenv.StartExporter(b, append(append(cluster.ExporterArgs(), "--role=node", "--node-name=node-a",
-			"--collector.kubeproxy.url=http://127.0.0.1:1", "--collector.nodes.kubelet-url=http://127.0.0.1:1/healthz"), extra...)...)
+			"--collector.kubeproxy.url=http://127.0.0.1:1", "--collector.kubelet.url=http://127.0.0.1:1/healthz"), extra...)...)
 		defer e.Stop()
 		testenv.WaitFor(b, "the node agent ready", time.Minute, func() (bool, error) {
 			code, _, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/readyz")

@@ -137,14 +137,14 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off. Only the sweep watches every Service (leave it off on node agents).",
 		"0s", &f.config.DNS.SweepInterval, time.ParseDuration)
 
-	valueFlag(a, "collector.nodes.interval", "How often the nodes collector (node role) probes its node's kubelet.",
-		"10s", &f.config.Nodes.Interval, time.ParseDuration)
-	valueFlag(a, "collector.nodes.timeout", "Timeout of each kubelet health probe.",
-		"5s", &f.config.Nodes.Timeout, time.ParseDuration)
-	a.Flag("collector.nodes.kubelet-url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. Over https it is asked with the exporter's credentials (RBAC: nodes/healthz); over plain http (the kubelet's loopback port 10248) with none.").
-		Default("https://127.0.0.1:10250/healthz").StringVar(&f.config.Nodes.KubeletURL)
-	a.Flag("collector.nodes.kubelet-insecure-tls", "Do not verify the kubelet's serving certificate (self-signed unless the cluster bootstraps kubelet serving certificates), as metrics-server's --kubelet-insecure-tls.").
-		BoolVar(&f.config.Nodes.KubeletInsecureTLS)
+	valueFlag(a, "collector.kubelet.interval", "How often the kubelet collector (node role) probes its node's kubelet.",
+		"10s", &f.config.Kubelet.Interval, time.ParseDuration)
+	valueFlag(a, "collector.kubelet.timeout", "Timeout of each kubelet health probe.",
+		"5s", &f.config.Kubelet.Timeout, time.ParseDuration)
+	a.Flag("collector.kubelet.url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. Over https it is asked with the exporter's credentials (RBAC: nodes/healthz); over plain http (the kubelet's loopback port 10248) with none.").
+		Default("https://127.0.0.1:10250/healthz").StringVar(&f.config.Kubelet.URL)
+	a.Flag("collector.kubelet.insecure-tls", "Do not verify the kubelet's serving certificate (self-signed unless the cluster bootstraps kubelet serving certificates), as metrics-server's --kubelet-insecure-tls.").
+		BoolVar(&f.config.Kubelet.InsecureTLS)
 
 	valueFlag(a, "collector.kubeproxy.interval", "How often the kubeproxy collector probes kube-proxy and the Service VIPs.",
 		"10s", &f.config.KubeProxy.Interval, time.ParseDuration)
@@ -305,8 +305,8 @@ func (f *flags) validate() error {
 			}
 		}
 	}
-	if f.collectorEnabled("nodes") && (f.config.Nodes.Interval <= 0 || f.config.Nodes.Timeout <= 0) {
-		return errors.New("--collector.nodes.interval and --collector.nodes.timeout must be positive")
+	if f.collectorEnabled("kubelet") && (f.config.Kubelet.Interval <= 0 || f.config.Kubelet.Timeout <= 0) {
+		return errors.New("--collector.kubelet.interval and --collector.kubelet.timeout must be positive")
 	}
 	if f.collectorEnabled("kubeproxy") {
 		if f.config.KubeProxy.Interval <= 0 || f.config.KubeProxy.Timeout <= 0 {

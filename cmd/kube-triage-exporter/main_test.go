@@ -149,7 +149,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"bad DNS name", []string{"--kubeconfig=" + dead, "--collector.dns.name=bad name!"}, `--collector.dns.name="bad name!" is not a domain name`},
 		{"invalid listen address", []string{"--kubeconfig=" + dead, "--web.listen-address=not-an-address"}, "--web.listen-address=not-an-address"},
 		{"VIP without a port", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.kubeproxy.vip=10.96.0.1"}, `--collector.kubeproxy.vip="10.96.0.1": want host:port`},
-		{"kubelet URL that is not HTTP", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.nodes.kubelet-url=10.0.0.1:10250"}, `kubelet URL "10.0.0.1:10250"`},
+		{"kubelet URL that is not HTTP", []string{"--kubeconfig=" + dead, "--role=node", "--node-name=n", "--collector.kubelet.url=10.0.0.1:10250"}, `kubelet URL "10.0.0.1:10250"`},
 		{"bad namespace", []string{"--namespaces=shop,Bad_NS"}, `--namespaces=shop,Bad_NS: "Bad_NS" is not a namespace name`},
 		{"both namespace flags", []string{"--kubeconfig=" + dead, "--namespaces=shop", "--namespaces-exclude=kube-system"}, "--namespaces and --namespaces-exclude do not go together"},
 		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
@@ -307,7 +307,7 @@ func TestNodeAgentOnLocalControlPlane(t *testing.T) {
 	defer vip.Close()
 
 	e := testenv.StartExporter(t, append(cluster.ExporterArgs(), "--role=node", "--node-name=node-a",
-		"--collector.nodes.interval=300ms", "--collector.nodes.kubelet-url="+kubelet.URL+"/healthz", "--collector.nodes.kubelet-insecure-tls",
+		"--collector.kubelet.interval=300ms", "--collector.kubelet.url="+kubelet.URL+"/healthz", "--collector.kubelet.insecure-tls",
 		"--collector.kubeproxy.interval=300ms", "--collector.kubeproxy.url="+kubeProxy.URL, "--collector.kubeproxy.metrics-url="+kubeProxy.URL,
 		"--collector.kubeproxy.vip="+vip.Addr().String(), "--collector.apiserver.interval=300ms", "--collector.dns.interval=1s")...)
 	var body string
