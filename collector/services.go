@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
 // ServicesConfig configures the services collector.
@@ -375,16 +376,7 @@ func (c *servicesCollector) markDirty(keys ...string) {
 // Run judges the Services that changed, once per interval, off the scrape
 // path.
 func (c *servicesCollector) Run(ctx context.Context) {
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.judgeDirty()
-	}
+	schedule.Tick(ctx, c.cfg.Interval, c.judgeDirty)
 }
 
 // Rendered is the Services' samples, rendered as they are judged.

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
 var terminationsTotal = newMetric("container_terminations_total", prometheus.CounterValue,
@@ -206,16 +207,7 @@ func (c *terminationsCollector) render(id workloadID) {
 // Run removes, now and then, the series of workloads gone for longer than
 // the retention.
 func (c *terminationsCollector) Run(ctx context.Context) {
-	t := time.NewTicker(min(time.Minute, c.retention/4))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.expire()
-		}
-	}
+	schedule.Tick(ctx, min(time.Minute, c.retention/4), c.expire)
 }
 
 // expire ends the series of every workload that has had no pod for longer

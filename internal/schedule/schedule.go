@@ -37,6 +37,22 @@ func Every(ctx context.Context, interval, timeout time.Duration, rounds *Rounds,
 	}
 }
 
+// Tick calls fn once per period until ctx is done, the first time after one
+// period: for background housekeeping that needs neither jitter nor a
+// timeout (a judging round, an expiry sweep).
+func Tick(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}
+
 // Rounds records the progress of a schedule run by Every: its interval,
 // when it started and when its last call returned. A prober that stopped,
 // or whose call never returns, keeps an old time, which is how it can be

@@ -133,3 +133,25 @@ func TestNilRoundsRecordNothing(t *testing.T) {
 		t.Error("a nil Rounds reports a time")
 	}
 }
+
+// Tick calls fn once per period and returns once ctx is done.
+func TestTick(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		Tick(ctx, time.Millisecond, func() { calls <- struct{}{} })
+		close(done)
+	}()
+	for range 3 {
+		<-calls
+	}
+	cancel()
+	for {
+		select {
+		case <-done:
+			return
+		case <-calls: // a call already under way when cancelled
+		}
+	}
+}
