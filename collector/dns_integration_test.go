@@ -16,6 +16,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // The dns collector against the real CoreDNS serving the local control
@@ -38,7 +39,7 @@ func TestDNSOnRealControlPlane(t *testing.T) {
 	// A second DNS "pod" on a port where nothing answers (the API takes no
 	// loopback IP in a slice: the local cluster's DNS endpoints are FQDNs
 	// that its CoreDNS resolves to 127.0.0.1).
-	closed := freeUDPPort(t)
+	closed := testenv.FreeUDPPort(t)
 	broken := localcluster.SpareDNSName + ":" + itoa(closed)
 	if _, err := cluster.Client.DiscoveryV1().EndpointSlices("kube-system").Create(ctx, &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: "kube-dns-broken-" + ns, Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
@@ -115,14 +116,4 @@ func TestDNSOnRealControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the control probe to recover", is("service", "kubernetes.default", 1))
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }

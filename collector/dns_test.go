@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // dnsServer is a real DNS server on ip (a loopback address, UDP and TCP)
@@ -40,19 +42,9 @@ func dnsServer(t *testing.T, ip, answer string) int {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp, tcp := &dns.Server{PacketConn: pc, Handler: handle}, &dns.Server{Listener: l, Handler: handle}
-	go func() { _ = udp.ActivateAndServe() }()
-	go func() { _ = tcp.ActivateAndServe() }()
-	t.Cleanup(func() { _ = udp.Shutdown(); _ = tcp.Shutdown() })
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	_, port, _ := net.SplitHostPort(testenv.DNSServer(t, ip, handle))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 func dnsSlice(name, ip string, port int) *discoveryv1.EndpointSlice {
@@ -162,15 +154,7 @@ func TestDNSSweep(t *testing.T) {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: handle}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-
-	c := newTestDNSCollector(t, pc.LocalAddr().String(), objs...)
+	c := newTestDNSCollector(t, testenv.DNSServer(t, "127.0.0.1", handle), objs...)
 	c.cfg.SweepInterval = 800 * time.Millisecond
 	s := c.sweep(context.Background())
 	if s.services != n+1 { // and kube-dns itself; not the headless one

@@ -622,7 +622,7 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 
 	// A second DNS "pod" whose port answers nothing (the local cluster's DNS
 	// endpoints are names its CoreDNS resolves to 127.0.0.1).
-	deadPort := freeUDPPort(t)
+	deadPort := testenv.FreeUDPPort(t)
 	brokenDNS := fmt.Sprintf("%s:%d", localcluster.SpareDNSName, deadPort)
 	stopUnready, unreadyStopped := make(chan struct{}), make(chan struct{})
 	svc := func(name string) map[string]string { return map[string]string{"namespace": namespace, "service": name} }
@@ -929,14 +929,4 @@ func (e *env) apiserverDown() *scenario {
 func dnsPort(c *localcluster.Cluster) string {
 	_, port, _ := net.SplitHostPort(c.DNSAddr)
 	return port
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }

@@ -55,5 +55,5 @@ func BenchmarkProbeShortName(b *testing.B) {
 
 func benchServer(b *testing.B) string {
 	b.Helper()
-	return fakeDNSFor(b, clusterDNS)
+	return fakeDNS(b, clusterDNS)
 }

@@ -5,36 +5,20 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
-// fakeDNS is a real DNS server on loopback (UDP and TCP on one port) whose
-// answers the test chooses by name.
-func fakeDNS(t *testing.T, handle dns.HandlerFunc) string { return fakeDNSFor(t, handle) }
-
-func fakeDNSFor(t testing.TB, handle dns.HandlerFunc) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: handle}
-	tcp := &dns.Server{Listener: l, Handler: handle}
-	go func() { _ = udp.ActivateAndServe() }()
-	go func() { _ = tcp.ActivateAndServe() }()
-	t.Cleanup(func() {
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
-	})
-	return pc.LocalAddr().String()
+// fakeDNS is a real DNS server on loopback whose answers the test chooses
+// by name.
+func fakeDNS(t testing.TB, handle dns.HandlerFunc) string {
+	return testenv.DNSServer(t, "127.0.0.1", handle)
 }
 
 // clusterDNS answers like CoreDNS for cluster.local, and misbehaves on
@@ -120,12 +104,7 @@ func TestLookupThroughSearchPath(t *testing.T) {
 }
 
 func TestLookupServerGone(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := pc.LocalAddr().String()
-	pc.Close()
+	gone := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreeUDPPort(t)))
 	start := time.Now()
 	r := Prober{Timeout: 2 * time.Second}.Lookup(context.Background(), gone, podResolvConf, "kubernetes.default", dns.TypeA)
 	if r.Err == nil || r.Rcode != -1 {
