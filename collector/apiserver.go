@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,13 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
-// APIServerConfig configures the apiserver collector.
+// APIServerConfig configures the apiserver collector; its schedule comes
+// from --collector.apiserver.{interval,timeout}.
 type APIServerConfig struct {
-	Interval time.Duration // how often to probe
-	Timeout  time.Duration // per probe request
 	// FailingChecksOnly exports check_success only for failing checks: a
 	// node agent needs "can I reach the apiserver", not 70 series per node.
 	FailingChecksOnly bool
@@ -52,6 +50,9 @@ var apiserverSpec = Spec{
 	DefaultOn: []Role{RoleCluster, RoleNode},
 	Metrics: []*Metric{apiserverReachable, apiserverProbeSuccess, apiserverProbeDuration, apiserverProbeStatus,
 		apiserverCheckSuccess, apiserverProbes, apiserverProbeFailures},
+	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 10 * time.Second, Timeout: 8 * time.Second},
+		What:        "probes /livez and /readyz",
+		TimeoutHelp: "Timeout of each apiserver probe request. With etcd down, /readyz answers only after its etcd checks time out (4s with the apiserver's defaults); a shorter timeout would report that as the apiserver being down."},
 	New: newAPIServerCollector,
 }
 
@@ -63,15 +64,13 @@ var apiserverEndpoints = []string{"livez", "readyz"}
 var apiserverFailureReasons = []string{"timeout", "connection", "tls", "auth", "check_failed", "http_status"}
 
 type apiserverCollector struct {
-	logger *slog.Logger
-	cfg    APIServerConfig
-	client *http.Client
-	base   *url.URL
+	*prober.Runner[*apiserverRound]
+	cfg     APIServerConfig
+	timeout time.Duration
+	client  *http.Client
+	base    *url.URL
 
-	rounds schedule.Rounds
-
-	mu   sync.Mutex
-	last *apiserverRound // nil until the first round
+	mu sync.Mutex
 	// Cumulative counts, by endpoint and by endpoint and reason.
 	probes   map[string]float64
 	failures map[[2]string]float64
@@ -83,11 +82,8 @@ type apiserverRound struct {
 }
 
 type endpointResult struct {
-	status   int
-	duration time.Duration
-	checks   []healthCheck
-	reason   string // "" on success
-	err      string // what went wrong, for the log
+	healthAnswer
+	checks []healthCheck
 }
 
 type healthCheck struct {
@@ -99,9 +95,6 @@ func newAPIServerCollector(d Deps) (Collector, error) {
 	if d.Kube == nil {
 		return nil, errors.New("needs a Kubernetes client configuration")
 	}
-	if d.Config.APIServer.Interval <= 0 || d.Config.APIServer.Timeout <= 0 {
-		return nil, fmt.Errorf("interval (%s) and timeout (%s) must be positive", d.Config.APIServer.Interval, d.Config.APIServer.Timeout)
-	}
 	client, err := rest.HTTPClientFor(d.Kube.Config)
 	if err != nil {
 		return nil, fmt.Errorf("building HTTP client: %w", err)
@@ -110,82 +103,75 @@ func newAPIServerCollector(d Deps) (Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apiserver URL: %w", err)
 	}
-	return &apiserverCollector{
-		logger:   d.Logger,
+	c := &apiserverCollector{
 		cfg:      d.Config.APIServer,
+		timeout:  d.Schedule.Timeout,
 		client:   client,
 		base:     base,
 		probes:   map[string]float64{},
 		failures: map[[2]string]float64{},
-	}, nil
-}
-
-func (c *apiserverCollector) Run(ctx context.Context) {
-	// The round runs its requests side by side, each under its own timeout;
-	// the round's own bound only guards against a stuck one.
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, &c.rounds, func(round context.Context) {
-		results := c.probeAll(round)
-		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
-			c.record(results)
-		}
+	}
+	c.Runner, err = prober.New(prober.Config[*apiserverRound]{
+		Collector: "apiserver", Schedule: d.Schedule, Logger: d.Logger,
+		Probe:    c.probeAll,
+		Outcomes: c.outcomes,
 	})
+	return c, err
 }
 
-// Rounds is the progress of the probe schedule, which the framework exports.
-func (c *apiserverCollector) Rounds() *schedule.Rounds { return &c.rounds }
-
-// probeRound probes and records one round (for tests).
-func (c *apiserverCollector) probeRound(ctx context.Context) { c.record(c.probeAll(ctx)) }
-
-// probeAll probes the endpoints side by side, each with its own timeout:
-// with etcd down, /readyz takes as long as its two etcd checks time out
-// (2s each by default) and /livez as long as one.
-func (c *apiserverCollector) probeAll(ctx context.Context) []endpointResult {
+// probeAll probes the endpoints side by side, each with its own timeout
+// (with etcd down, /readyz takes as long as its two etcd checks time out,
+// 2s each by default, and /livez as long as one), and counts the results.
+func (c *apiserverCollector) probeAll(ctx context.Context) *apiserverRound {
 	results := make([]endpointResult, len(apiserverEndpoints))
 	var wg sync.WaitGroup
 	for i, ep := range apiserverEndpoints {
 		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			pctx, cancel := context.WithTimeout(ctx, c.timeout)
 			defer cancel()
 			results[i] = c.probe(pctx, ep)
 		})
 	}
 	wg.Wait()
-	return results
-}
-
-// record makes a round's results the ones scrapes read.
-func (c *apiserverCollector) record(results []endpointResult) {
 	round := &apiserverRound{endpoints: map[string]endpointResult{}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i, ep := range apiserverEndpoints {
 		r := results[i]
 		round.endpoints[ep] = r
 		round.reachable = round.reachable || r.status != 0
-		if r.reason != "" {
-			c.logger.Warn("apiserver probe failed", "endpoint", ep, "reason", r.reason,
-				"status", r.status, "failed_checks", strings.Join(failedChecks(r.checks), ","),
-				"duration_seconds", r.duration.Seconds(), "err", r.err)
-		}
-	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for ep, r := range round.endpoints {
 		c.probes[ep]++
 		if r.reason != "" {
 			c.failures[[2]string{ep, r.reason}]++
 		}
 	}
-	c.last = round
+	return round
+}
+
+func (c *apiserverCollector) outcomes(round *apiserverRound) []prober.Outcome {
+	var out []prober.Outcome
+	for _, ep := range apiserverEndpoints {
+		r := round.endpoints[ep]
+		o := r.outcome(ep, c.url(ep))
+		if failed := failedChecks(r.checks); len(failed) > 0 {
+			o.Attrs = append(o.Attrs, "failed_checks", strings.Join(failed, ","))
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func (c *apiserverCollector) url(endpoint string) string {
+	u := *c.base
+	u.Path = "/" + endpoint
+	u.RawQuery = "verbose"
+	return u.String()
 }
 
 // probe GETs /<endpoint>?verbose and classifies the answer.
 func (c *apiserverCollector) probe(ctx context.Context, endpoint string) endpointResult {
-	u := *c.base
-	u.Path = "/" + endpoint
-	u.RawQuery = "verbose"
-	a := getHealth(ctx, c.client, u.String())
-	r := endpointResult{status: a.status, duration: a.duration, checks: parseHealthChecks(a.body), reason: a.reason, err: a.err}
+	a := getHealth(ctx, c.client, c.url(endpoint))
+	r := endpointResult{healthAnswer: a, checks: parseHealthChecks(a.body)}
 	switch {
 	case r.reason != "":
 	case a.status == http.StatusOK:
@@ -233,19 +219,20 @@ func failedChecks(checks []healthCheck) []string {
 
 func (c *apiserverCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, ep := range apiserverEndpoints {
 		ch <- apiserverProbes.value(c.probes[ep], ep)
 		for _, reason := range apiserverFailureReasons {
 			ch <- apiserverProbeFailures.value(c.failures[[2]string{ep, reason}], ep, reason)
 		}
 	}
-	if c.last == nil {
-		return nil // no probe round finished yet: no gauges rather than false zeros
+	c.mu.Unlock()
+	last, ok, err := c.Last()
+	if !ok { // no gauges before the first round rather than false zeros, nor once stale
+		return err
 	}
-	ch <- apiserverReachable.value(boolFloat(c.last.reachable))
+	ch <- apiserverReachable.value(boolFloat(last.reachable))
 	for _, ep := range apiserverEndpoints {
-		r := c.last.endpoints[ep]
+		r := last.endpoints[ep]
 		ch <- apiserverProbeSuccess.value(boolFloat(r.reason == ""), ep)
 		ch <- apiserverProbeDuration.value(r.duration.Seconds(), ep)
 		ch <- apiserverProbeStatus.value(float64(r.status), ep)

@@ -11,6 +11,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
 // sample finds the value of the series name{labels} in a scrape; ok is
@@ -53,9 +54,9 @@ func TestAPIServerOnRealControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := newAPIServerCollector(Deps{
-		Logger: promslog.NewNopLogger(),
-		Config: Config{APIServer: APIServerConfig{Interval: 300 * time.Millisecond, Timeout: 8 * time.Second}},
-		Kube:   kc,
+		Logger:   promslog.NewNopLogger(),
+		Schedule: prober.Schedule{Interval: 300 * time.Millisecond, Timeout: 8 * time.Second}, Config: Config{APIServer: APIServerConfig{}},
+		Kube: kc,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
 // Verbose answers as kube-apiserver writes them (trimmed).
@@ -70,12 +71,17 @@ func answer(livezStatus int, livez string, readyzStatus int, readyz string) func
 	}
 }
 
-func newTestAPIServerCollector(t *testing.T, host string, timeout time.Duration) *apiserverCollector {
+// newTestAPIServerCollector probes every hour unless told an interval.
+func newTestAPIServerCollector(t *testing.T, host string, timeout time.Duration, interval ...time.Duration) *apiserverCollector {
 	t.Helper()
+	sched := prober.Schedule{Interval: time.Hour, Timeout: timeout}
+	if len(interval) > 0 {
+		sched.Interval = interval[0]
+	}
 	c, err := newAPIServerCollector(Deps{
-		Logger: promslog.NewNopLogger(),
-		Config: Config{APIServer: APIServerConfig{Interval: time.Hour, Timeout: timeout}},
-		Kube:   &kube.Client{Config: &rest.Config{Host: host}},
+		Logger:   promslog.NewNopLogger(),
+		Schedule: sched,
+		Kube:     &kube.Client{Config: &rest.Config{Host: host}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +103,7 @@ func scrapeOnce(t *testing.T, c Collector) *testExporterRegistry {
 func TestAPIServerHealthy(t *testing.T) {
 	srv := fakeAPIServer(t, answer(200, livezOK, 200, readyzOK))
 	c := newTestAPIServerCollector(t, srv.URL, time.Second)
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background()))
 	golden(t, scrapeOnce(t, c), "apiserver_healthy.prom", apiserverGolden...)
 }
 
@@ -106,8 +112,8 @@ func TestAPIServerHealthy(t *testing.T) {
 func TestAPIServerEtcdDown(t *testing.T) {
 	srv := fakeAPIServer(t, answer(200, livezOK, 500, readyzEtcdDown))
 	c := newTestAPIServerCollector(t, srv.URL, time.Second)
-	c.probeRound(context.Background())
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background()))
+	c.Record(c.probeAll(context.Background()))
 	golden(t, scrapeOnce(t, c), "apiserver_etcd_down.prom", apiserverGolden...)
 }
 
@@ -152,7 +158,7 @@ func TestAPIServerFailureReasons(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestAPIServerCollector(t, tc.url(t), 200*time.Millisecond)
-			c.probeRound(context.Background())
+			c.Record(c.probeAll(context.Background()))
 			want := `
 # HELP kube_triage_apiserver_reachable 1 if the last probe round got an HTTP response from the apiserver (whatever its status), 0 if it could not connect or timed out.
 # TYPE kube_triage_apiserver_reachable gauge
@@ -210,8 +216,7 @@ func TestAPIServerSlowRoundIsRecorded(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		answer(500, readyzEtcdDown, 500, readyzEtcdDown)(w, r)
 	})
-	c := newTestAPIServerCollector(t, srv.URL, 5*time.Second)
-	c.cfg.Interval = 300 * time.Millisecond
+	c := newTestAPIServerCollector(t, srv.URL, 5*time.Second, 300*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.Run(ctx)
@@ -233,7 +238,7 @@ func TestAPIServerFailingChecksOnly(t *testing.T) {
 	srv := fakeAPIServer(t, answer(200, livezOK, 500, readyzEtcdDown))
 	c := newTestAPIServerCollector(t, srv.URL, time.Second)
 	c.cfg.FailingChecksOnly = true
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background()))
 	want := `
 # HELP kube_triage_apiserver_check_success 1 if the named check passed ([+]) in the last verbose answer of the health endpoint, 0 if it failed ([-]). The etcd check is the apiserver's storage.
 # TYPE kube_triage_apiserver_check_success gauge

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
@@ -72,12 +73,14 @@ type Runner interface {
 	Run(ctx context.Context)
 }
 
-// Prober is a Runner that probes in rounds on a schedule (schedule.Every
-// with these Rounds). The framework exports when its last round finished
-// and its interval, so that a rule can tell a prober that stopped or hangs
-// from one whose probes succeed.
+// Prober is a Runner that probes in rounds (a prober.Runner). The
+// framework exports when its last round finished and its period, so that a
+// rule can tell a prober that stopped or hangs from one whose probes
+// succeed, and serves its history on /probes.
 type Prober interface {
 	Rounds() *schedule.Rounds
+	Period() time.Duration
+	History() *prober.History
 }
 
 // ConfigChecker is a Collector that can tell when its configuration leaves
@@ -91,6 +94,10 @@ type ConfigChecker interface {
 
 // Config holds the settings of every collector; main fills it from flags.
 type Config struct {
+	// Schedules are the probing collectors' schedules, by collector name;
+	// one left out gets its Spec's defaults.
+	Schedules map[string]prober.Schedule
+
 	APIServer    APIServerConfig
 	Services     ServicesConfig
 	DNS          DNSConfig
@@ -106,6 +113,8 @@ type Deps struct {
 	NodeName string
 	Config   Config
 	Kube     *kube.Client
+	// Schedule is a probing collector's schedule (from Config.Schedules).
+	Schedule prober.Schedule
 }
 
 // Spec registers a collector: its name (which becomes the
@@ -116,7 +125,11 @@ type Spec struct {
 	Help      string
 	DefaultOn []Role
 	Metrics   []*Metric
-	New       func(Deps) (Collector, error)
+	// Probe is set for a collector that probes on a schedule: its
+	// defaults, from which main makes --collector.<name>.interval and
+	// --collector.<name>.timeout.
+	Probe *prober.Defaults
+	New   func(Deps) (Collector, error)
 }
 
 // EnabledByDefault reports whether the collector is on by default in role.
@@ -160,7 +173,7 @@ var (
 	probeLastRun = newMetric("probe_last_run_timestamp_seconds", prometheus.GaugeValue,
 		"Unix time the collector's last probe round finished; before the first round has finished, the time probing started, so that a prober stuck in its first round ages too.", "collector")
 	probeInterval = newMetric("probe_interval_seconds", prometheus.GaugeValue,
-		"The collector's configured probe interval: a last run older than a few intervals means probing has stalled.", "collector")
+		"The collector's probe period: its --collector.<name>.interval, or its timeout and a second when a round may take that longer. A last run older than 3 periods means probing has stalled; the collector then reports failure rather than stale results.", "collector")
 	configProblem = newMetric("config_problem", prometheus.GaugeValue,
 		"1 while the collector runs but its configuration leaves it nothing, or not what it was told, to probe; no series when there is no problem.", "collector", "problem")
 )
@@ -194,6 +207,12 @@ func NewExporter(specs []Spec, deps Deps) (*Exporter, error) {
 	for _, s := range specs {
 		d := deps
 		d.Logger = deps.Logger.With("collector", s.Name)
+		if s.Probe != nil {
+			d.Schedule = s.Probe.Schedule
+			if sched, ok := deps.Config.Schedules[s.Name]; ok {
+				d.Schedule = sched
+			}
+		}
 		c, err := s.New(d)
 		if err != nil {
 			return nil, fmt.Errorf("collector %s: %w", s.Name, err)
@@ -221,6 +240,18 @@ func (e *Exporter) Run(ctx context.Context) {
 		e.kube.Informers.Start(ctx)
 	}
 	wg.Wait()
+}
+
+// Histories are the probe histories of the probing collectors, in
+// collector order.
+func (e *Exporter) Histories() []*prober.History {
+	var hs []*prober.History
+	for _, nc := range e.collectors {
+		if p, ok := nc.c.(Prober); ok && p.History() != nil {
+			hs = append(hs, p.History())
+		}
+	}
+	return hs
 }
 
 // Pages are the pages of every collector that serves some.
@@ -361,9 +392,9 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 	// hangs still says whether it probes.
 	for _, nc := range s.e.collectors {
 		if p, ok := nc.c.(Prober); ok {
-			if last, interval, ok := p.Rounds().Last(); ok {
+			if last, _, ok := p.Rounds().Last(); ok {
 				ch <- probeLastRun.value(float64(last.UnixNano())/1e9, nc.name)
-				ch <- probeInterval.value(interval.Seconds(), nc.name)
+				ch <- probeInterval.value(p.Period().Seconds(), nc.name)
 			}
 		}
 		if c, ok := nc.c.(ConfigChecker); ok {

@@ -24,7 +24,9 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -234,7 +236,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // startInformers starts kc's informers for the test and waits until every
 // one has synced; they stop at the end of the test, or earlier by the
 // returned func.
-func startInformers(t *testing.T, kc *kube.Client) context.CancelFunc {
+func startInformers(t testing.TB, kc *kube.Client) context.CancelFunc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -296,6 +298,8 @@ type fakeProber struct {
 
 func (f *fakeProber) Update(context.Context, chan<- prometheus.Metric) error { return nil }
 func (f *fakeProber) Rounds() *schedule.Rounds                               { return &f.rounds }
+func (f *fakeProber) Period() time.Duration                                  { return 10 * time.Millisecond }
+func (f *fakeProber) History() *prober.History                               { return prober.NewHistory("fake", 10) }
 
 func (f *fakeProber) Run(ctx context.Context) {
 	schedule.Every(ctx, 10*time.Millisecond, time.Hour, &f.rounds, func(context.Context) {
@@ -390,4 +394,53 @@ func TestConfigProblemSeriesFollowTheProblems(t *testing.T) {
 	if got := render(t, gatherScrape(t, e, time.Second), "kube_triage_config_problem"); got != "" {
 		t.Errorf("problems gone, series left:\n%s", got)
 	}
+}
+
+// stuckCollector reports its Runner's last result as the probing
+// collectors do.
+type stuckCollector struct{ *prober.Runner[float64] }
+
+func (s stuckCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	v, ok, err := s.Last()
+	if !ok {
+		return err
+	}
+	ch <- kubeletProbeSuccess.value(v)
+	return nil
+}
+
+// A collector whose prober hangs mid-round stops exporting its last result
+// within 3 periods and reports itself failing, while its last run stays
+// where the hang began for KubeTriageProbesStale.
+func TestStuckProberFailsItsCollector(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	var rounds atomic.Int32
+	r, err := prober.New(prober.Config[float64]{Collector: "stuck", Schedule: prober.Schedule{Interval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond},
+		Probe: func(context.Context) float64 {
+			if rounds.Add(1) > 1 {
+				<-hang
+			}
+			return 1
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Exporter{logger: promslog.NewNopLogger(), collectors: []namedCollector{{"stuck", stuckCollector{r}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	success := func() (float64, bool) {
+		v, _ := sample(t, gatherScrape(t, e, time.Second), "kube_triage_scrape_collector_success", map[string]string{"collector": "stuck"})
+		_, fresh := sample(t, gatherScrape(t, e, time.Second), "kube_triage_kubelet_probe_success", nil)
+		return v, fresh
+	}
+	testenv.WaitFor(t, "the first result", 10*time.Second, func() (bool, error) {
+		v, fresh := success()
+		return v == 1 && fresh, nil
+	})
+	testenv.WaitFor(t, "the stuck prober to fail its collector", 3*r.Period()+5*time.Second, func() (bool, error) {
+		v, fresh := success()
+		return v == 0 && !fresh, nil
+	})
 }

@@ -22,20 +22,22 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
-	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
-// DNSConfig configures the dns collector.
+// DNSConfig configures the dns collector; its schedule comes from
+// --collector.dns.{interval,timeout} (the timeout is per query, and each
+// query is tried at most twice).
 type DNSConfig struct {
-	Interval time.Duration // how often every name is probed through every server
-	Timeout  time.Duration // per query; each query is tried at most twice
 	// Service is the cluster DNS Service, namespace/name.
 	Service string
 	// ServiceAddress, if set, is where to reach the Service (host:port)
 	// instead of its ClusterIP and port: for an exporter outside the
 	// cluster network.
 	ServiceAddress string
-	// ResolvConf is the search list and ndots short names are expanded with.
+	// ResolvConf is the search list and ndots short names are expanded
+	// with; each of its nameservers is probed too (server_kind resolver),
+	// as the path a pod's lookups take.
 	ResolvConf dnsprobe.ResolvConf
 	// ClusterDomain is the domain of Service names (cluster.local).
 	ClusterDomain string
@@ -57,15 +59,31 @@ const (
 	dnsNoAnswer    = "no_answer" // NOERROR without an address for every candidate
 	dnsTimeout     = "timeout"
 	dnsError       = "error"
+	// dnsStaleAnswer: the name of a Service that no longer exists still
+	// resolves (a cache, a stuck CoreDNS watch).
+	dnsStaleAnswer = "stale_answer"
 )
 
-var dnsResults = []string{dnsSuccess, dnsWrongAnswer, dnsNXDomain, dnsServFail, dnsRefused, dnsOtherRcode, dnsNoAnswer, dnsTimeout, dnsError}
+var dnsResults = []string{dnsSuccess, dnsWrongAnswer, dnsStaleAnswer, dnsNXDomain, dnsServFail, dnsRefused, dnsOtherRcode, dnsNoAnswer, dnsTimeout, dnsError}
+
+// The kinds of server probed: the cluster DNS Service, each of its ready
+// endpoints, and each nameserver of the resolv.conf (the node-local cache
+// where one runs).
+var dnsServerKinds = []string{"service", "endpoint", "resolver"}
+
+// resolverPort is where a resolv.conf nameserver listens: resolv.conf has
+// no port.
+const resolverPort = "53"
+
+// sweepWorkers bounds the sweep's lookups in flight: enough that a slow
+// answer does not cap the rate, few enough to be gentle on CoreDNS.
+const sweepWorkers = 32
 
 var (
 	dnsProbeSuccess = newMetric("dns_probe_success", prometheus.GaugeValue,
 		"1 if the last lookup of the name through the server returned an address, and the expected one when the name is a Service's.", "server", "server_kind", "name")
 	dnsProbeLastResult = newMetric("dns_probe_result", prometheus.GaugeValue,
-		"1 for the result of the last lookup of the name through the server (one series per server and name): success, wrong_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server", "server_kind", "name", "result")
+		"1 for the result of the last lookup of the name through the server (one series per server and name): success, wrong_answer, stale_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server", "server_kind", "name", "result")
 	dnsProbeDuration = newMetric("dns_probe_duration_seconds", prometheus.GaugeValue,
 		"How long the last lookup took, search-list queries included.", "server", "server_kind", "name")
 	dnsProbeLatency = newHistogram("dns_probe_latency_seconds",
@@ -80,7 +98,7 @@ var (
 	dnsProbeAnswerMatches = newMetric("dns_probe_answer_matches", prometheus.GaugeValue,
 		"1 if every address answered is the Service's ClusterIP (a headless Service's ready endpoints), 0 otherwise; absent when there is nothing to compare.", "server", "server_kind", "name")
 	dnsProbes = newMetric("dns_probes_total", prometheus.CounterValue,
-		"Lookups by result: success, wrong_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server_kind", "result")
+		"Lookups by kind of server and result: success, wrong_answer, stale_answer, nxdomain, servfail, refused, other_rcode, no_answer, timeout, error.", "server_kind", "result")
 	dnsEndpoints = newMetric("dns_endpoints", prometheus.GaugeValue,
 		"Ready endpoints of the cluster DNS Service that are probed directly.")
 	dnsServiceFound = newMetric("dns_service_found", prometheus.GaugeValue,
@@ -97,18 +115,22 @@ var (
 
 var dnsSpec = Spec{
 	Name:      "dns",
-	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service and each DNS pod, as a pod's resolver would",
+	Help:      "Resolve kubernetes.default and chosen names through the cluster DNS Service, each DNS pod and each resolv.conf nameserver, as a pod's resolver would",
 	DefaultOn: []Role{RoleCluster, RoleNode},
 	Metrics: []*Metric{dnsProbeSuccess, dnsProbeLastResult, dnsProbeDuration, dnsProbeLatency, dnsProbeSuffix, dnsProbeQueries, dnsProbeNXDomains, dnsProbeAnswerMatches,
 		dnsProbes, dnsEndpoints, dnsServiceFound,
 		dnsSweepLookups, dnsSweepFailing, dnsSweepServices, dnsSweepDuration},
+	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 15 * time.Second, Timeout: 2 * time.Second},
+		What: "resolves every name through every server", TimeoutHelp: "Timeout of each DNS query (each is tried at most twice)."},
 	New: newDNSCollector,
 }
 
 type dnsCollector struct {
+	*prober.Runner[*dnsRound]
 	logger  *slog.Logger
 	cfg     DNSConfig
-	prober  dnsprobe.Prober
+	prober  dnsprobe.Prober // traces its queries, for the history
+	sweeper dnsprobe.Prober // does not: it makes thousands
 	svcNS   string
 	svcName string
 	// dnsService holds the DNS Service's record (watched by name).
@@ -118,6 +140,8 @@ type dnsCollector struct {
 	// servicesSynced reports whether the DNS Service's informer has
 	// completed its initial list: before, its absence proves nothing.
 	servicesSynced func() bool
+	// synced are all the caches the probes read.
+	synced []cache.InformerSynced
 	// headless holds, for each chosen name of a Service, that Service's
 	// EndpointSlices (whole): a headless Service must answer its ready
 	// endpoints' addresses.
@@ -128,10 +152,8 @@ type dnsCollector struct {
 	named map[string]cache.Indexer
 
 	latency *prometheus.HistogramVec
-	rounds  schedule.Rounds
 
 	mu          sync.Mutex
-	last        *dnsRound
 	counts      map[[2]string]float64 // by server kind and result
 	sweepCounts map[string]float64    // by result
 	lastSweep   *dnsSweep
@@ -159,6 +181,7 @@ type dnsProbeResult struct {
 	result             string
 	matches            *bool
 	r                  dnsprobe.Result
+	note               string // why the answer is wrong, for the history
 }
 
 func newDNSCollector(d Deps) (Collector, error) {
@@ -169,9 +192,6 @@ func newDNSCollector(d Deps) (Collector, error) {
 	ns, name, ok := strings.Cut(cfg.Service, "/")
 	if !ok || ns == "" || name == "" {
 		return nil, fmt.Errorf("service %q is not namespace/name", cfg.Service)
-	}
-	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
-		return nil, errors.New("interval and timeout must be positive")
 	}
 	if cfg.ServiceAddress != "" {
 		if _, _, err := net.SplitHostPort(cfg.ServiceAddress); err != nil {
@@ -186,35 +206,53 @@ func newDNSCollector(d Deps) (Collector, error) {
 	c := &dnsCollector{
 		logger:         d.Logger,
 		cfg:            cfg,
-		prober:         dnsprobe.Prober{Timeout: cfg.Timeout},
+		prober:         dnsprobe.Prober{Timeout: d.Schedule.Timeout, Trace: true},
+		sweeper:        dnsprobe.Prober{Timeout: d.Schedule.Timeout},
 		svcNS:          ns,
 		svcName:        name,
 		dnsService:     dnsService.GetIndexer(),
 		servicesSynced: dnsService.HasSynced,
-		slices:         inf.EndpointSlicesOf(ns, name).GetIndexer(),
 		counts:         map[[2]string]float64{},
 		sweepCounts:    map[string]float64{},
 		latency:        dnsProbeLatency.newHistogramVec(),
 	}
+	dnsSlices := inf.EndpointSlicesOf(ns, name)
+	c.slices = dnsSlices.GetIndexer()
+	kubernetes := inf.ServiceNamed("default", "kubernetes")
+	c.synced = []cache.InformerSynced{dnsService.HasSynced, dnsSlices.HasSynced, kubernetes.HasSynced}
 	if cfg.SweepInterval > 0 {
-		c.services = inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		services := inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return inf.TrimmedInformer(f, kube.Services)
-		}).GetIndexer()
+		})
+		c.services = services.GetIndexer()
+		c.synced = append(c.synced, services.HasSynced)
 	}
 	c.headless = map[string]cache.Indexer{}
-	c.named = map[string]cache.Indexer{"default/kubernetes": inf.ServiceNamed("default", "kubernetes").GetIndexer()}
+	c.named = map[string]cache.Indexer{"default/kubernetes": kubernetes.GetIndexer()}
 	for _, name := range cfg.Names {
 		if ns, svc, ok := c.serviceOf(name); ok {
-			c.headless[ns+"/"+svc] = inf.EndpointSlicesOf(ns, svc).GetIndexer()
-			c.named[ns+"/"+svc] = inf.ServiceNamed(ns, svc).GetIndexer()
+			eps, svcInf := inf.EndpointSlicesOf(ns, svc), inf.ServiceNamed(ns, svc)
+			c.headless[ns+"/"+svc] = eps.GetIndexer()
+			c.named[ns+"/"+svc] = svcInf.GetIndexer()
+			c.synced = append(c.synced, eps.HasSynced, svcInf.HasSynced)
 		}
 	}
-	return c, nil
+	var err error
+	c.Runner, err = prober.New(prober.Config[*dnsRound]{
+		Collector: "dns", Schedule: d.Schedule, Logger: d.Logger,
+		Probe: c.probeAll, Outcomes: c.outcomes, Synced: c.synced,
+	})
+	return c, err
 }
 
+// Run probes on the schedule and, with a sweep interval, sweeps every
+// Service's name, once the caches have synced.
 func (c *dnsCollector) Run(ctx context.Context) {
 	if c.cfg.SweepInterval > 0 {
 		go func() {
+			if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+				return
+			}
 			for ctx.Err() == nil {
 				if s := c.sweep(ctx); s != nil {
 					c.mu.Lock()
@@ -224,17 +262,8 @@ func (c *dnsCollector) Run(ctx context.Context) {
 			}
 		}()
 	}
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Interval, &c.rounds, func(round context.Context) {
-		r := c.probeAll(round)
-		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
-			c.record(r)
-		}
-	})
+	c.Runner.Run(ctx)
 }
-
-// Rounds is the progress of the main probe schedule (not the sweep's),
-// which the framework exports.
-func (c *dnsCollector) Rounds() *schedule.Rounds { return &c.rounds }
 
 // Configuration problems, for the problem label of
 // kube_triage_config_problem.
@@ -290,10 +319,10 @@ func (c *dnsCollector) checkConfig() {
 	}
 }
 
-// sweep resolves every Service's FQDN through the DNS Service once, one
-// lookup every SweepInterval/N so that the load is even; it returns nil if
-// ctx ended first. Headless and ExternalName Services are left out (their
-// answers are not a ClusterIP).
+// sweep resolves every Service's FQDN through the DNS Service once, paced
+// evenly over SweepInterval (prober.Pace); it returns nil if ctx ended
+// first. Headless and ExternalName Services are left out (their answers
+// are not a ClusterIP).
 func (c *dnsCollector) sweep(ctx context.Context) *dnsSweep {
 	start := time.Now()
 	found, targets := c.targets()
@@ -312,37 +341,41 @@ func (c *dnsCollector) sweep(ctx context.Context) *dnsSweep {
 		}
 	}
 	server := targets[0] // the Service comes first
-	tick := time.NewTicker(c.cfg.SweepInterval / time.Duration(len(services)))
-	defer tick.Stop()
 	s := &dnsSweep{services: len(services)}
-	for _, svc := range services {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		name := svc.Name + "." + svc.Namespace + ".svc." + c.cfg.ClusterDomain + "."
-		p := c.probe(ctx, server, name)
-		c.mu.Lock()
-		c.sweepCounts[p.result]++
-		c.mu.Unlock()
+	counts := map[string]float64{}
+	var mu sync.Mutex
+	complete := prober.Pace(ctx, len(services), c.cfg.SweepInterval, sweepWorkers, func(ctx context.Context, i int) {
+		svc := services[i]
+		p := c.probe(ctx, c.sweeper, server, svc.Name+"."+svc.Namespace+".svc."+c.cfg.ClusterDomain+".")
+		mu.Lock()
+		defer mu.Unlock()
+		counts[p.result]++
 		if p.result != dnsSuccess {
 			s.failing = append(s.failing, sweptService{svc.Namespace, svc.Name, p.result})
 		}
+	})
+	if !complete {
+		return nil
 	}
+	c.mu.Lock()
+	for result, n := range counts {
+		c.sweepCounts[result] += n
+	}
+	c.mu.Unlock()
+	slices.SortFunc(s.failing, func(a, b sweptService) int {
+		return strings.Compare(a.namespace+"/"+a.name, b.namespace+"/"+b.name)
+	})
 	s.duration = time.Since(start)
 	// One line per sweep: with DNS down, a line per Service would flood.
 	c.logger.Info("dns sweep finished", "services", s.services, "failing", len(s.failing), "duration_seconds", s.duration.Seconds())
 	return s
 }
 
-// probeRound probes and records one round (for tests).
-func (c *dnsCollector) probeRound(ctx context.Context) { c.record(c.probeAll(ctx)) }
-
 // target is a server to ask.
 type target struct{ server, kind, addr string }
 
-// targets are the DNS Service and each of its ready endpoints.
+// targets are the DNS Service, each of its ready endpoints and each
+// nameserver of the resolv.conf.
 func (c *dnsCollector) targets() (found bool, ts []target) {
 	var serviceAddr string
 	if obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName); ok {
@@ -387,6 +420,10 @@ func (c *dnsCollector) targets() (found bool, ts []target) {
 			}
 		}
 	}
+	for _, ns := range c.cfg.ResolvConf.Nameservers {
+		server := net.JoinHostPort(ns.String(), resolverPort)
+		ts = append(ts, target{server: server, kind: "resolver", addr: server})
+	}
 	return found, ts
 }
 
@@ -398,7 +435,7 @@ func (c *dnsCollector) resolveFQDN(serviceAddr, host string, port int32) string 
 	if serviceAddr == "" {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.prober.Timeout)
 	defer cancel()
 	r := c.prober.Lookup(ctx, serviceAddr, dnsprobe.ResolvConf{}, host+".", dns.TypeA)
 	if len(r.Addrs) == 0 {
@@ -435,33 +472,46 @@ func (c *dnsCollector) serviceOf(name string) (namespace, service string, ok boo
 	return parts[1], parts[0], true
 }
 
+// expectation is what a name's answer is checked against.
+type expectation struct {
+	want []netip.Addr // the addresses it must resolve to; none: not checked
+	// gone: the name is a Service's that does not exist (its cache has
+	// synced), so any address answered is stale.
+	gone bool
+}
+
 // expected is what a Service's name must resolve to: its ClusterIP, or for
-// a headless Service the addresses of its ready endpoints. ok is false when
-// the name is not a Service's or there is nothing to compare with.
-func (c *dnsCollector) expected(name string) ([]netip.Addr, bool) {
+// a headless Service the addresses of its ready endpoints; nothing for a
+// name that is not a Service's or with nothing to compare. answered is
+// the name that answered (after the search list): an answer for a Service
+// that does not exist is stale only when it is a Service's name
+// (<svc>.<ns>.svc.<domain>.), not example.com.
+func (c *dnsCollector) expected(name, answered string) expectation {
 	ns, svcName, ok := c.serviceOf(name)
 	if !ok {
-		return nil, false
+		return expectation{}
 	}
 	services, ok := c.named[ns+"/"+svcName]
 	if !ok {
 		services = c.services // a swept name
 	}
 	if services == nil {
-		return nil, false
+		return expectation{}
 	}
 	obj, ok, _ := services.GetByKey(ns + "/" + svcName)
-	if !ok {
-		return nil, false
+	if !ok { // Run waits for the caches: not found is gone
+		return expectation{gone: strings.HasSuffix(answered, ".svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")+".")}
 	}
 	svc := obj.(*kube.Service)
 	if svc.ClusterIP != corev1.ClusterIPNone {
-		ip, err := netip.ParseAddr(svc.ClusterIP)
-		return []netip.Addr{ip}, err == nil
+		if ip, err := netip.ParseAddr(svc.ClusterIP); err == nil {
+			return expectation{want: []netip.Addr{ip}}
+		}
+		return expectation{}
 	}
 	eps, ok := c.headless[ns+"/"+svcName]
 	if !ok {
-		return nil, false
+		return expectation{}
 	}
 	var want []netip.Addr
 	for _, o := range eps.List() {
@@ -480,7 +530,7 @@ func (c *dnsCollector) expected(name string) ([]netip.Addr, bool) {
 			}
 		}
 	}
-	return want, len(want) > 0
+	return expectation{want: want}
 }
 
 // probeAll asks every server for every name, side by side per server.
@@ -493,41 +543,52 @@ func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
 	for i, t := range targets {
 		wg.Go(func() {
 			for j, name := range names {
-				results[i*len(names)+j] = c.probe(ctx, t, name)
+				results[i*len(names)+j] = c.probe(ctx, c.prober, t, name)
 			}
 		})
 	}
 	wg.Wait()
-	for _, p := range results {
-		if p.result != dnsSuccess {
-			c.logFailure(p)
-		}
-	}
 	round := &dnsRound{serviceFound: found, probes: results}
 	for _, t := range targets {
 		if t.kind == "endpoint" {
 			round.endpoints++
 		}
 	}
-	return round
-}
-
-// record makes a round the one scrapes read.
-func (c *dnsCollector) record(round *dnsRound) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range round.probes {
 		c.counts[[2]string{p.kind, p.result}]++
 	}
-	c.last = round
+	return round
 }
 
-func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProbeResult {
+// outcomes are a round's lookups, for the log and the history.
+func (c *dnsCollector) outcomes(round *dnsRound) []prober.Outcome {
+	out := make([]prober.Outcome, 0, len(round.probes))
+	for _, p := range round.probes {
+		o := prober.Outcome{Target: p.kind + " " + p.server + " " + p.name, Duration: p.r.Duration, Log: p.r.Log}
+		if p.r.Err != nil {
+			o.Log = append(o.Log, "error: "+p.r.Err.Error())
+		}
+		if p.result != dnsSuccess {
+			o.Reason = p.result
+			o.Attrs = []any{"server", p.server, "server_kind", p.kind, "name", p.name,
+				"rcode", dns.RcodeToString[p.r.Rcode], "addrs", fmt.Sprint(p.r.Addrs), "err", p.r.Err}
+		}
+		if p.note != "" {
+			o.Log = append(o.Log, p.note)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func (c *dnsCollector) probe(ctx context.Context, through dnsprobe.Prober, t target, name string) dnsProbeResult {
 	var r dnsprobe.Result
 	if t.addr == "" {
 		r.Err = fmt.Errorf("the endpoint's name %s does not resolve through the DNS Service", t.server)
 	} else {
-		r = c.prober.Lookup(ctx, t.addr, c.cfg.ResolvConf, name, dns.TypeA)
+		r = through.Lookup(ctx, t.addr, c.cfg.ResolvConf, name, dns.TypeA)
 	}
 	c.latency.WithLabelValues(t.kind).Observe(r.Duration.Seconds())
 	p := dnsProbeResult{server: t.server, kind: t.kind, name: name, r: r}
@@ -548,21 +609,21 @@ func (c *dnsCollector) probe(ctx context.Context, t target, name string) dnsProb
 		p.result = dnsNoAnswer
 	default:
 		p.result = dnsSuccess
-		if want, ok := c.expected(name); ok {
+		switch e := c.expected(name, r.Answered); {
+		case e.gone:
+			p.result = dnsStaleAnswer
+			p.note = "the Service does not exist: any address is stale"
+		case len(e.want) > 0:
 			// Right when every address answered is one it should be.
-			m := !slices.ContainsFunc(r.Addrs, func(a netip.Addr) bool { return !slices.Contains(want, a) })
+			m := !slices.ContainsFunc(r.Addrs, func(a netip.Addr) bool { return !slices.Contains(e.want, a) })
 			p.matches = &m
 			if !m {
 				p.result = dnsWrongAnswer
+				p.note = fmt.Sprintf("expected %v", e.want)
 			}
 		}
 	}
 	return p
-}
-
-func (c *dnsCollector) logFailure(p dnsProbeResult) {
-	c.logger.Warn("dns probe failed", "server", p.server, "server_kind", p.kind, "name", p.name,
-		"result", p.result, "rcode", dns.RcodeToString[p.r.Rcode], "addrs", fmt.Sprint(p.r.Addrs), "err", p.r.Err)
 }
 
 func isDNSTimeout(err error) bool {
@@ -573,7 +634,11 @@ func isDNSTimeout(err error) bool {
 func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, kind := range []string{"service", "endpoint"} {
+	kinds := dnsServerKinds
+	if len(c.cfg.ResolvConf.Nameservers) == 0 {
+		kinds = kinds[:2] // no resolver is probed: no counters for one
+	}
+	for _, kind := range kinds {
 		for _, res := range dnsResults {
 			ch <- dnsProbes.value(c.counts[[2]string{kind, res}], kind, res)
 		}
@@ -591,12 +656,13 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 			}
 		}
 	}
-	if c.last == nil {
-		return nil
+	last, ok, err := c.Last()
+	if !ok { // no gauges before the first round rather than false zeros, nor once stale
+		return err
 	}
-	ch <- dnsServiceFound.value(boolFloat(c.last.serviceFound))
-	ch <- dnsEndpoints.value(float64(c.last.endpoints))
-	for _, p := range c.last.probes {
+	ch <- dnsServiceFound.value(boolFloat(last.serviceFound))
+	ch <- dnsEndpoints.value(float64(last.endpoints))
+	for _, p := range last.probes {
 		ch <- dnsProbeSuccess.value(boolFloat(p.result == dnsSuccess), p.server, p.kind, p.name)
 		ch <- dnsProbeLastResult.value(1, p.server, p.kind, p.name, p.result)
 		if p.r.Answered != "" && !strings.HasSuffix(p.name, ".") {

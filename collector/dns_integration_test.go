@@ -3,9 +3,14 @@ package collector
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -16,6 +21,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
@@ -53,25 +59,8 @@ func TestDNSOnRealControlPlane(t *testing.T) {
 		_ = cluster.Client.DiscoveryV1().EndpointSlices("kube-system").Delete(context.Background(), "kube-dns-broken-"+ns, metav1.DeleteOptions{})
 	}()
 
-	rc, err := dnsprobe.ReadResolvConf(cluster.ResolvConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
 	hostnames := "hostnames." + ns
-	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
-		Interval: 300 * time.Millisecond, Timeout: 500 * time.Millisecond,
-		Service: "kube-system/kube-dns", ServiceAddress: cluster.DNSAddr, ClusterDomain: "cluster.local",
-		ResolvConf: rc, Names: []string{hostnames},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc.Informers.Start(ctx)
-	go col.(Runner).Run(ctx)
+	col := runDNSCollector(ctx, t, cluster, cluster.ResolvConf, hostnames)
 
 	probe := func(server, name string) (float64, bool) {
 		return sample(t, scrapeOnce(t, col), "kube_triage_dns_probe_success", map[string]string{"server": server, "name": name})
@@ -116,4 +105,107 @@ func TestDNSOnRealControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the control probe to recover", is("service", "kubernetes.default", 1))
+}
+
+// A node-local DNS cache (as NodeLocal DNSCache on 169.254.20.10) on
+// loopback port 53, the nameserver of the pods' resolv.conf, forwarding to
+// the local control plane's CoreDNS: probed as server_kind resolver. When
+// the cache stops answering while the Service answers, the resolver
+// probes fail alone (DNSNodeLocalCacheFailing's case); when it serves a
+// deleted Service's cached answer, that is a stale_answer, not a success.
+func TestDNSThroughNodeLocalCache(t *testing.T) {
+	cluster := clustertest.Shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns := clustertest.Namespace(t, cluster, "nodelocal")
+	if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "cached"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "cached"}, Ports: []corev1.ServicePort{{Port: 80}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	const (
+		forwarding = iota
+		down       // answers nothing: the cache's pod is gone
+		serveStale // answers from its cache only
+	)
+	var mode atomic.Int32
+	var cached sync.Map // question name: *dns.Msg
+	resolver := testenv.DNSServerAt(t, "127.0.0.153:53", func(w dns.ResponseWriter, q *dns.Msg) {
+		name := q.Question[0].Name
+		switch mode.Load() {
+		case down:
+			return
+		case serveStale:
+			if m, ok := cached.Load(name); ok {
+				reply := m.(*dns.Msg).Copy()
+				reply.Id = q.Id
+				_ = w.WriteMsg(reply)
+				return
+			}
+		}
+		in, _, err := (&dns.Client{Timeout: time.Second}).Exchange(q, cluster.DNSAddr)
+		if err != nil {
+			return
+		}
+		if in.Rcode == dns.RcodeSuccess && len(in.Answer) > 0 {
+			cached.Store(name, in)
+		}
+		_ = w.WriteMsg(in)
+	})
+	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolvConf, []byte("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.153\noptions ndots:5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := "cached." + ns
+	col := runDNSCollector(ctx, t, cluster, resolvConf, name)
+
+	result := func(server, name, result string) func() (bool, error) {
+		return func() (bool, error) {
+			v, ok := sample(t, scrapeOnce(t, col), "kube_triage_dns_probe_result", map[string]string{"server": server, "name": name, "result": result})
+			return ok && v == 1, nil
+		}
+	}
+	both := func(a, b func() (bool, error)) func() (bool, error) {
+		return func() (bool, error) { x, _ := a(); y, _ := b(); return x && y, nil }
+	}
+	testenv.WaitFor(t, "both names through the cache and the Service", 60*time.Second, both(
+		both(result(resolver, "kubernetes.default", dnsSuccess), result(resolver, name, dnsSuccess)),
+		both(result("service", "kubernetes.default", dnsSuccess), result("service", name, dnsSuccess))))
+
+	mode.Store(down)
+	testenv.WaitFor(t, "the cache to time out while the Service answers", 60*time.Second, both(
+		result(resolver, "kubernetes.default", dnsTimeout), result("service", "kubernetes.default", dnsSuccess)))
+
+	mode.Store(serveStale)
+	if err := cluster.Client.CoreV1().Services(ns).Delete(ctx, "cached", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the cache's answer for the deleted Service to read stale, the Service's NXDOMAIN", 60*time.Second, both(
+		result(resolver, name, dnsStaleAnswer), result("service", name, dnsNXDomain)))
+}
+
+// runDNSCollector runs a dns collector on the local control plane, every
+// 300ms, with the resolv.conf at resolvConf and a chosen name.
+func runDNSCollector(ctx context.Context, t *testing.T, cluster *localcluster.Cluster, resolvConf, name string) *dnsCollector {
+	t.Helper()
+	rc, err := dnsprobe.ReadResolvConf(resolvConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc,
+		Schedule: prober.Schedule{Interval: 300 * time.Millisecond, Timeout: 500 * time.Millisecond},
+		Config: Config{DNS: DNSConfig{Service: "kube-system/kube-dns", ServiceAddress: cluster.DNSAddr, ClusterDomain: "cluster.local",
+			ResolvConf: rc, Names: []string{name}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Informers.Start(ctx)
+	go col.(Runner).Run(ctx)
+	return col.(*dnsCollector)
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
@@ -56,13 +57,12 @@ func dnsSlice(name, ip string, port int) *discoveryv1.EndpointSlice {
 	}
 }
 
-func newTestDNSCollector(t *testing.T, serviceAddress string, objs ...runtime.Object) *dnsCollector {
+func newTestDNSCollector(t testing.TB, serviceAddress string, objs ...runtime.Object) *dnsCollector {
 	t.Helper()
 	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(objs...))}
 	col, err := newDNSCollector(Deps{
-		Logger: promslog.NewNopLogger(),
-		Config: Config{DNS: DNSConfig{
-			Interval: time.Hour, Timeout: 300 * time.Millisecond,
+		Logger:   promslog.NewNopLogger(),
+		Schedule: prober.Schedule{Interval: time.Hour, Timeout: 300 * time.Millisecond}, Config: Config{DNS: DNSConfig{
 			Service: "kube-system/kube-dns", ServiceAddress: serviceAddress, ClusterDomain: "cluster.local",
 			SweepInterval: time.Hour, // watches every Service, for the sweep tests; Run is not called
 			ResolvConf:    dnsprobe.ResolvConf{Search: []string{"kube-triage.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Ndots: 5},
@@ -96,7 +96,7 @@ func TestDNSProbesServiceAndEachEndpoint(t *testing.T) {
 		dnsSlice("kube-dns-wrong", "127.0.0.3", wrong),
 		dnsSlice("kube-dns-gone", "127.0.0.2", good), // nothing listens on 127.0.0.2
 	)
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background()))
 	// The servers' ports are random: name them for the comparison.
 	ports := strings.NewReplacer(":"+itoa(good)+`"`, `:GOOD"`, ":"+itoa(wrong)+`"`, `:WRONG"`)
 	compareGolden(t, ports.Replace(render(t, scrapeOnce(t, c), dnsGolden...)), "dns_probes.prom")
@@ -104,7 +104,7 @@ func TestDNSProbesServiceAndEachEndpoint(t *testing.T) {
 
 func TestDNSWithoutTheServiceReportsItMissing(t *testing.T) {
 	c := newTestDNSCollector(t, "")
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background()))
 	if v, ok := sample(t, scrapeOnce(t, c), "kube_triage_dns_service_found", nil); !ok || v != 0 {
 		t.Errorf("dns_service_found = %v (present %v), want 0", v, ok)
 	}
@@ -113,14 +113,18 @@ func TestDNSWithoutTheServiceReportsItMissing(t *testing.T) {
 func TestDNSExpectedAnswer(t *testing.T) {
 	c := newTestDNSCollector(t, "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hostnames", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.42"}})
 	for _, name := range []string{"hostnames.default", "hostnames.default.svc", "hostnames.default.svc.cluster.local", "hostnames.default.svc.cluster.local."} {
-		if ip, ok := c.expected(name); !ok || len(ip) != 1 || ip[0].String() != "10.96.0.42" {
-			t.Errorf("expected(%q) = %v %v", name, ip, ok)
+		if e := c.expected(name, "hostnames.default.svc.cluster.local."); len(e.want) != 1 || e.want[0].String() != "10.96.0.42" || e.gone {
+			t.Errorf("expected(%q) = %+v", name, e)
 		}
 	}
-	for _, name := range []string{"hostnames", "example.com", "nosuch.default", "a.b.c.d"} {
-		if ip, ok := c.expected(name); ok {
-			t.Errorf("expected(%q) = %v; want no expectation", name, ip)
+	for _, name := range []string{"hostnames", "example.com", "a.b.c.d"} {
+		if e := c.expected(name, name+"."); e.want != nil || e.gone {
+			t.Errorf("expected(%q) = %+v; want no expectation", name, e)
 		}
+	}
+	// The name of a Service that does not exist: any answer is stale.
+	if e := c.expected("nosuch.default", "nosuch.default.svc.cluster.local."); !e.gone {
+		t.Errorf("expected(nosuch.default) = %+v; want gone", e)
 	}
 }
 
@@ -194,17 +198,16 @@ func TestDNSExpectedAnswerHeadless(t *testing.T) {
 			},
 		},
 	))}
-	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
-		Interval: time.Hour, Timeout: time.Second, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
+	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Schedule: prober.Schedule{Interval: time.Hour, Timeout: time.Second}, Config: Config{DNS: DNSConfig{
+		Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
 		Names: []string{"peers.app"},
 	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startInformers(t, kc)
-	got, ok := col.(*dnsCollector).expected("peers.app")
-	if !ok || fmt.Sprint(got) != "[10.244.0.7 10.244.0.8]" {
-		t.Errorf("expected(peers.app) = %v %v, want the ready endpoints' addresses", got, ok)
+	if got := col.(*dnsCollector).expected("peers.app", "peers.app.svc.cluster.local."); fmt.Sprint(got.want) != "[10.244.0.7 10.244.0.8]" || got.gone {
+		t.Errorf("expected(peers.app) = %+v, want the ready endpoints' addresses", got)
 	}
 }
 
@@ -216,9 +219,9 @@ func TestDNSConfigProblems(t *testing.T) {
 	kc := &kube.Client{Informers: kube.NewInformers(cs)}
 	var logs bytes.Buffer
 	col, err := newDNSCollector(Deps{
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Config: Config{DNS: DNSConfig{Interval: time.Hour, Timeout: 300 * time.Millisecond, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local"}},
-		Kube:   kc,
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+		Schedule: prober.Schedule{Interval: time.Hour, Timeout: 300 * time.Millisecond}, Config: Config{DNS: DNSConfig{Service: "kube-system/kube-dns", ClusterDomain: "cluster.local"}},
+		Kube: kc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -250,8 +253,8 @@ func TestDNSConfigProblems(t *testing.T) {
 	}
 	startInformers(t, kc)
 	converge("no Service", `kube_triage_config_problem{collector="dns",problem="service_not_found"} 1`)
-	c.probeRound(context.Background()) // nothing to probe: no server
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background())) // nothing to probe: no server
+	c.Record(c.probeAll(context.Background()))
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "problem=service_not_found") {
 		t.Errorf("want service_not_found logged once in two rounds, got:\n%s", logs.String())
 	}
@@ -263,8 +266,8 @@ func TestDNSConfigProblems(t *testing.T) {
 	}
 	converge("headless Service", `kube_triage_config_problem{collector="dns",problem="service_no_address"} 1`)
 	logs.Reset()
-	c.probeRound(context.Background())
-	c.probeRound(context.Background())
+	c.Record(c.probeAll(context.Background()))
+	c.Record(c.probeAll(context.Background()))
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "problem=service_no_address") {
 		t.Errorf("want service_no_address logged once in two rounds, got:\n%s", logs.String())
 	}
@@ -317,8 +320,8 @@ func TestDNSExpectedAnswerOutsideTheScope(t *testing.T) {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1"}},
 	))}
 	kc.Informers.SetScope(kube.Scope{Include: []string{"shop"}})
-	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
-		Interval: time.Hour, Timeout: 300 * time.Millisecond, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
+	col, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Schedule: prober.Schedule{Interval: time.Hour, Timeout: 300 * time.Millisecond}, Config: Config{DNS: DNSConfig{
+		Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
 		SweepInterval: time.Hour}}})
 	if err != nil {
 		t.Fatal(err)
@@ -328,8 +331,8 @@ func TestDNSExpectedAnswerOutsideTheScope(t *testing.T) {
 	if _, ok, _ := c.services.GetByKey("default/kubernetes"); ok {
 		t.Fatal("the scoped Services include default, the test proves nothing")
 	}
-	if ip, ok := c.expected("kubernetes.default.svc.cluster.local."); !ok || len(ip) != 1 || ip[0].String() != "10.96.0.1" {
-		t.Errorf("expected(kubernetes.default) = %v %v, want 10.96.0.1", ip, ok)
+	if e := c.expected("kubernetes.default.svc.cluster.local.", "kubernetes.default.svc.cluster.local."); len(e.want) != 1 || e.want[0].String() != "10.96.0.1" {
+		t.Errorf("expected(kubernetes.default) = %+v, want 10.96.0.1", e)
 	}
 }
 
@@ -340,8 +343,8 @@ func TestDNSExpectedAnswerOutsideTheScope(t *testing.T) {
 func TestDNSWatchesOnlyWhatItProbes(t *testing.T) {
 	for _, sweep := range []time.Duration{0, time.Hour} {
 		kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset())}
-		if _, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{DNS: DNSConfig{
-			Interval: time.Hour, Timeout: time.Second, Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
+		if _, err := newDNSCollector(Deps{Logger: promslog.NewNopLogger(), Kube: kc, Schedule: prober.Schedule{Interval: time.Hour, Timeout: time.Second}, Config: Config{DNS: DNSConfig{
+			Service: "kube-system/kube-dns", ClusterDomain: "cluster.local",
 			Names: []string{"web.shop"}, SweepInterval: sweep}}}); err != nil {
 			t.Fatal(err)
 		}

@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
 // healthAnswer is the outcome of one GET of a health endpoint (the
@@ -75,4 +78,27 @@ func transportReason(err error) string {
 	default:
 		return "connection"
 	}
+}
+
+// outcome is the answer as the probe history shows it: the request, the
+// status and the body's lines (a verbose health answer names each check,
+// [-] for a failed one), or the error.
+func (a healthAnswer) outcome(target, url string) prober.Outcome {
+	log := []string{"GET " + url}
+	if a.status != 0 {
+		log = append(log, fmt.Sprintf("HTTP %d %s after %s", a.status, http.StatusText(a.status), a.duration.Round(time.Millisecond)))
+		for line := range strings.Lines(string(a.body)) {
+			if line = strings.TrimSpace(line); line != "" {
+				log = append(log, line)
+			}
+		}
+	}
+	if a.err != "" {
+		log = append(log, "error: "+a.err)
+	}
+	o := prober.Outcome{Target: target, Reason: a.reason, Duration: a.duration, Log: log}
+	if a.reason != "" {
+		o.Attrs = []any{"url", url, "status", a.status, "err", a.err}
+	}
+	return o
 }

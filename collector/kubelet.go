@@ -4,22 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
-// KubeletConfig configures the kubelet collector (node role).
+// KubeletConfig configures the kubelet collector (node role); its
+// schedule comes from --collector.kubelet.{interval,timeout}.
 type KubeletConfig struct {
-	Interval, Timeout time.Duration
 	// URL is the kubelet's health endpoint as seen from the node agent.
 	URL string
 	// InsecureTLS skips verifying the kubelet's serving certificate, which
@@ -44,18 +42,17 @@ var kubeletSpec = Spec{
 	Help:      "Probe the health endpoint of this node's kubelet",
 	DefaultOn: []Role{RoleNode},
 	Metrics:   []*Metric{kubeletReachable, kubeletProbeSuccess, kubeletProbeStatus, kubeletProbeDuration},
-	New:       newKubeletCollector,
+	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 10 * time.Second, Timeout: 5 * time.Second},
+		What: "probes its node's kubelet (node role)", TimeoutHelp: "Timeout of each kubelet health probe."},
+	New: newKubeletCollector,
 }
 
 // kubeletProber probes its own node's kubelet (node role).
 type kubeletProber struct {
-	logger *slog.Logger
-	cfg    KubeletConfig
-	client *http.Client
-	rounds schedule.Rounds
-
-	mu   sync.Mutex
-	last *healthAnswer // nil until the first probe
+	*prober.Runner[healthAnswer]
+	url     string
+	timeout time.Duration
+	client  *http.Client
 }
 
 func newKubeletCollector(d Deps) (Collector, error) {
@@ -63,9 +60,6 @@ func newKubeletCollector(d Deps) (Collector, error) {
 		return nil, errors.New("needs a Kubernetes client configuration")
 	}
 	cfg := d.Config.Kubelet
-	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("interval (%s) and timeout (%s) must be positive", cfg.Interval, cfg.Timeout)
-	}
 	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("kubelet URL %q: want http(s)://host:port/path", cfg.URL)
 	}
@@ -84,41 +78,31 @@ func newKubeletCollector(d Deps) (Collector, error) {
 			return nil, fmt.Errorf("kubelet client: %w", err)
 		}
 	}
-	return &kubeletProber{logger: d.Logger, cfg: cfg, client: client}, nil
-}
-
-func (c *kubeletProber) Run(ctx context.Context) {
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, &c.rounds, func(round context.Context) {
-		a := c.probe(round)
-		if ctx.Err() == nil {
-			c.mu.Lock()
-			c.last = &a
-			c.mu.Unlock()
-		}
+	c := &kubeletProber{url: cfg.URL, timeout: d.Schedule.Timeout, client: client}
+	var err error
+	c.Runner, err = prober.New(prober.Config[healthAnswer]{
+		Collector: "kubelet", Schedule: d.Schedule, Logger: d.Logger,
+		Probe: c.probe,
+		Outcomes: func(a healthAnswer) []prober.Outcome {
+			return []prober.Outcome{a.outcome("healthz", c.url)}
+		},
 	})
+	return c, err
 }
-
-// Rounds is the progress of the probe schedule, which the framework exports.
-func (c *kubeletProber) Rounds() *schedule.Rounds { return &c.rounds }
 
 // probe GETs the kubelet's health endpoint under the timeout.
 func (c *kubeletProber) probe(ctx context.Context) healthAnswer {
-	a := checkHealth(ctx, c.client, c.cfg.URL, c.cfg.Timeout)
-	if a.reason != "" {
-		c.logger.Warn("kubelet health probe failed", "url", c.cfg.URL, "reason", a.reason, "status", a.status,
-			"body", strings.TrimSpace(string(a.body[:min(len(a.body), 512)])), "err", a.err)
-	}
-	return a
+	return checkHealth(ctx, c.client, c.url, c.timeout)
 }
 
 func (c *kubeletProber) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last != nil { // no gauges before the first probe rather than false zeros
-		ch <- kubeletReachable.value(boolFloat(c.last.status != 0))
-		ch <- kubeletProbeSuccess.value(boolFloat(c.last.reason == ""))
-		ch <- kubeletProbeStatus.value(float64(c.last.status))
-		ch <- kubeletProbeDuration.value(c.last.duration.Seconds())
+	a, ok, err := c.Last()
+	if !ok { // no gauges before the first probe rather than false zeros, nor once stale
+		return err
 	}
+	ch <- kubeletReachable.value(boolFloat(a.status != 0))
+	ch <- kubeletProbeSuccess.value(boolFloat(a.reason == ""))
+	ch <- kubeletProbeStatus.value(float64(a.status))
+	ch <- kubeletProbeDuration.value(a.duration.Seconds())
 	return nil
 }

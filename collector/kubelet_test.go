@@ -13,13 +13,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
 func newTestKubeletProber(t *testing.T, url string, timeout time.Duration) *kubeletProber {
 	t.Helper()
 	col, err := newKubeletCollector(Deps{Role: RoleNode, Logger: promslog.NewNopLogger(),
-		Config: Config{Kubelet: KubeletConfig{Interval: time.Hour, Timeout: timeout, URL: url, InsecureTLS: true}},
-		Kube:   &kube.Client{Config: &rest.Config{Host: "https://apiserver.invalid", BearerToken: "agent-token"}}})
+		Schedule: prober.Schedule{Interval: time.Hour, Timeout: timeout}, Config: Config{Kubelet: KubeletConfig{URL: url, InsecureTLS: true}},
+		Kube: &kube.Client{Config: &rest.Config{Host: "https://apiserver.invalid", BearerToken: "agent-token"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestKubeletProbe(t *testing.T) {
 			if took := time.Since(start); took > 1500*time.Millisecond {
 				t.Errorf("probe took %s, beyond its 300ms timeout", took)
 			}
-			c.last = &a
+			c.Record(a)
 			g := scrapeOnce(t, c)
 			for name, want := range map[string]float64{"kube_triage_kubelet_reachable": tc.reachable,
 				"kube_triage_kubelet_probe_success": tc.success, "kube_triage_kubelet_probe_http_status_code": tc.code} {
@@ -83,7 +84,7 @@ func TestKubeletProbe(t *testing.T) {
 
 func TestKubeletURLMustBeHTTP(t *testing.T) {
 	for _, u := range []string{"", "127.0.0.1:10250", "ftp://x/healthz"} {
-		_, err := newKubeletCollector(Deps{Role: RoleNode, Config: Config{Kubelet: KubeletConfig{Interval: time.Second, Timeout: time.Second, URL: u}},
+		_, err := newKubeletCollector(Deps{Role: RoleNode, Schedule: prober.Schedule{Interval: time.Second, Timeout: time.Second}, Config: Config{Kubelet: KubeletConfig{URL: u}},
 			Kube: &kube.Client{Config: &rest.Config{Host: "https://a"}}})
 		if err == nil || !strings.Contains(err.Error(), "kubelet URL") {
 			t.Errorf("URL %q: error %v, want one naming the kubelet URL", u, err)

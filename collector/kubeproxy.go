@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,12 +17,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
-// KubeProxyConfig configures the kubeproxy collector.
+// KubeProxyConfig configures the kubeproxy collector; its schedule comes
+// from --collector.kubeproxy.{interval,timeout}.
 type KubeProxyConfig struct {
-	Interval, Timeout time.Duration
 	// HealthURL is kube-proxy's health server (it serves /healthz and /livez).
 	HealthURL string
 	// MetricsURL is kube-proxy's metrics server, which serves /proxyMode;
@@ -68,23 +67,22 @@ var kubeproxySpec = Spec{
 	Metrics: []*Metric{kubeproxyReachable, kubeproxyProbeSuccess, kubeproxyProbeStatus, kubeproxyProbeDuration,
 		kubeproxyUpdateAge, kubeproxyNodeEligible, kubeproxyInfo, kubeproxyVIPReachable, kubeproxyVIPDuration,
 		kubeproxyLocalEndpoints},
+	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 10 * time.Second, Timeout: 3 * time.Second},
+		What: "probes kube-proxy and the Service VIPs", TimeoutHelp: "Timeout of each kube-proxy probe and VIP connection."},
 	New: newKubeproxyCollector,
 }
 
 var kubeproxyEndpoints = []string{"livez", "healthz"}
 
 type kubeproxyCollector struct {
-	logger *slog.Logger
-	cfg    KubeProxyConfig
-	client *http.Client
-	rounds schedule.Rounds
-	node   string
+	*prober.Runner[*kubeproxyRound]
+	cfg     KubeProxyConfig
+	timeout time.Duration
+	client  *http.Client
+	node    string
 	// local are, for each LocalServices entry, the Service (by name) and
 	// its EndpointSlices (whole).
 	local map[[2]string]localService
-
-	mu   sync.Mutex
-	last *kubeproxyRound
 }
 
 type kubeproxyRound struct {
@@ -103,15 +101,12 @@ type proxyHealth struct {
 
 type vipResult struct {
 	target   string
-	ok       bool
+	err      error
 	duration time.Duration
 }
 
 func newKubeproxyCollector(d Deps) (Collector, error) {
 	cfg := d.Config.KubeProxy
-	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("interval (%s) and timeout (%s) must be positive", cfg.Interval, cfg.Timeout)
-	}
 	urls := []string{cfg.HealthURL}
 	if cfg.MetricsURL != "" {
 		urls = append(urls, cfg.MetricsURL)
@@ -126,7 +121,7 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 			return nil, fmt.Errorf("vip %q: want host:port", v)
 		}
 	}
-	c := &kubeproxyCollector{logger: d.Logger, cfg: cfg, client: &http.Client{}, node: d.NodeName, local: map[[2]string]localService{}}
+	c := &kubeproxyCollector{cfg: cfg, timeout: d.Schedule.Timeout, client: &http.Client{}, node: d.NodeName, local: map[[2]string]localService{}}
 	for _, s := range cfg.LocalServices {
 		ns, name, ok := strings.Cut(s, "/")
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
@@ -137,7 +132,12 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 		}
 		c.local[[2]string{ns, name}] = localService{d.Kube.Informers.ServiceNamed(ns, name), d.Kube.Informers.EndpointSlicesOf(ns, name)}
 	}
-	return c, nil
+	var err error
+	c.Runner, err = prober.New(prober.Config[*kubeproxyRound]{
+		Collector: "kubeproxy", Schedule: d.Schedule, Logger: d.Logger,
+		Probe: c.probeAll, Outcomes: c.outcomes,
+	})
+	return c, err
 }
 
 type localService struct{ service, slices cache.SharedIndexInformer }
@@ -184,20 +184,6 @@ func (c *kubeproxyCollector) localEndpoints(slices cache.Indexer) int {
 	return n
 }
 
-func (c *kubeproxyCollector) Run(ctx context.Context) {
-	schedule.Every(ctx, c.cfg.Interval, c.cfg.Timeout+time.Second, &c.rounds, func(round context.Context) {
-		r := c.probeAll(round)
-		if ctx.Err() == nil {
-			c.mu.Lock()
-			c.last = r
-			c.mu.Unlock()
-		}
-	})
-}
-
-// Rounds is the progress of the probe schedule, which the framework exports.
-func (c *kubeproxyCollector) Rounds() *schedule.Rounds { return &c.rounds }
-
 // probeAll probes the endpoints, the proxy mode and the VIPs side by side,
 // each under the timeout.
 func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
@@ -206,12 +192,9 @@ func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
 	var wg sync.WaitGroup
 	for _, ep := range kubeproxyEndpoints {
 		wg.Go(func() {
-			a := checkHealth(ctx, c.client, strings.TrimSuffix(c.cfg.HealthURL, "/")+"/"+ep, c.cfg.Timeout)
+			a := checkHealth(ctx, c.client, c.healthURL(ep), c.timeout)
 			var h proxyHealth
 			parsed := a.status != 0 && json.Unmarshal(a.body, &h) == nil
-			if a.reason != "" {
-				c.logger.Warn("kube-proxy probe failed", "endpoint", ep, "reason", a.reason, "status", a.status, "err", a.err)
-			}
 			mu.Lock()
 			defer mu.Unlock()
 			r.answers[ep] = a
@@ -222,7 +205,7 @@ func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
 	}
 	if c.cfg.MetricsURL != "" {
 		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			pctx, cancel := context.WithTimeout(ctx, c.timeout)
 			defer cancel()
 			a := getHealth(pctx, c.client, strings.TrimSuffix(c.cfg.MetricsURL, "/")+"/proxyMode")
 			if mode := strings.TrimSpace(string(a.body)); a.status == http.StatusOK && proxyModeValue.MatchString(mode) {
@@ -235,19 +218,42 @@ func (c *kubeproxyCollector) probeAll(ctx context.Context) *kubeproxyRound {
 	for i, target := range c.cfg.VIPs {
 		wg.Go(func() {
 			start := time.Now()
-			dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			dctx, cancel := context.WithTimeout(ctx, c.timeout)
 			defer cancel()
 			conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", target)
 			if err == nil {
 				conn.Close()
-			} else {
-				c.logger.Warn("Service VIP connection failed", "target", target, "err", err)
 			}
-			r.vips[i] = vipResult{target: target, ok: err == nil, duration: time.Since(start)}
+			r.vips[i] = vipResult{target: target, err: err, duration: time.Since(start)}
 		})
 	}
 	wg.Wait()
 	return r
+}
+
+func (c *kubeproxyCollector) healthURL(endpoint string) string {
+	return strings.TrimSuffix(c.cfg.HealthURL, "/") + "/" + endpoint
+}
+
+func (c *kubeproxyCollector) outcomes(r *kubeproxyRound) []prober.Outcome {
+	var out []prober.Outcome
+	for _, ep := range kubeproxyEndpoints {
+		if a := r.answers[ep]; ep != "livez" || a.status != http.StatusNotFound { // as in Update
+			out = append(out, a.outcome(ep, c.healthURL(ep)))
+		}
+	}
+	for _, v := range r.vips {
+		o := prober.Outcome{Target: "vip " + v.target, Duration: v.duration, Log: []string{"TCP connect " + v.target}}
+		if v.err != nil {
+			o.Reason = transportReason(v.err)
+			o.Log = append(o.Log, "error: "+v.err.Error())
+			o.Attrs = []any{"err", v.err}
+		} else {
+			o.Log = append(o.Log, fmt.Sprintf("connected after %s", v.duration.Round(time.Millisecond)))
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // proxyModeValue bounds what /proxyMode may put in a label.
@@ -262,11 +268,9 @@ func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 			ch <- kubeproxyLocalEndpoints.value(float64(c.localEndpoints(l.slices.GetIndexer())), key[0], key[1])
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.last
-	if r == nil {
-		return nil // no round finished yet: no gauges rather than false zeros
+	r, ok, err := c.Last()
+	if !ok { // no gauges before the first round rather than false zeros, nor once stale
+		return err
 	}
 	reachable := false
 	for _, ep := range kubeproxyEndpoints {
@@ -290,7 +294,7 @@ func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		ch <- kubeproxyInfo.value(1, r.proxyMode)
 	}
 	for _, v := range r.vips {
-		ch <- kubeproxyVIPReachable.value(boolFloat(v.ok), v.target)
+		ch <- kubeproxyVIPReachable.value(boolFloat(v.err == nil), v.target)
 		ch <- kubeproxyVIPDuration.value(v.duration.Seconds(), v.target)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
 // fakeKubeProxy serves kube-proxy's health and metrics endpoints. stale
@@ -55,8 +56,8 @@ func fakeKubeProxy(t *testing.T, stale time.Duration, draining bool, delay time.
 
 func newTestKubeproxy(t *testing.T, url string, vips []string, timeout time.Duration) *kubeproxyCollector {
 	t.Helper()
-	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), Config: Config{KubeProxy: KubeProxyConfig{
-		Interval: time.Hour, Timeout: timeout, HealthURL: url, MetricsURL: url, VIPs: vips}}})
+	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), Schedule: prober.Schedule{Interval: time.Hour, Timeout: timeout}, Config: Config{KubeProxy: KubeProxyConfig{
+		HealthURL: url, MetricsURL: url, VIPs: vips}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestKubeproxyProbe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestKubeproxy(t, tc.url, []string{vip.Addr().String(), dead.Addr().String()}, 300*time.Millisecond)
 			start := time.Now()
-			c.last = c.probeAll(context.Background())
+			c.Record(c.probeAll(context.Background()))
 			if took := time.Since(start); took > 1500*time.Millisecond {
 				t.Errorf("a round took %s, beyond its 300ms timeout", took)
 			}
@@ -127,15 +128,19 @@ func TestKubeproxyProbe(t *testing.T) {
 
 func TestKubeproxyBadConfig(t *testing.T) {
 	for _, cfg := range []KubeProxyConfig{
-		{Interval: time.Second, Timeout: time.Second, HealthURL: "127.0.0.1:10256"},
-		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", MetricsURL: "https://x:1"},
-		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", VIPs: []string{"10.96.0.1"}},
-		{Interval: 0, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256"},
-		{Interval: time.Second, Timeout: time.Second, HealthURL: "http://127.0.0.1:10256", LocalServices: []string{"no-namespace"}},
+		{HealthURL: "127.0.0.1:10256"},
+		{HealthURL: "http://127.0.0.1:10256", MetricsURL: "https://x:1"},
+		{HealthURL: "http://127.0.0.1:10256", VIPs: []string{"10.96.0.1"}},
+		{HealthURL: "http://127.0.0.1:10256", LocalServices: []string{"no-namespace"}},
 	} {
-		if _, err := newKubeproxyCollector(Deps{Config: Config{KubeProxy: cfg}}); err == nil {
+		if _, err := newKubeproxyCollector(Deps{Config: Config{KubeProxy: cfg}, Schedule: prober.Schedule{Interval: time.Second, Timeout: time.Second}}); err == nil {
 			t.Errorf("%+v: no error", cfg)
 		}
+	}
+	// The schedule is checked by the one validation flags use too.
+	_, err := newKubeproxyCollector(Deps{Config: Config{KubeProxy: KubeProxyConfig{HealthURL: "http://127.0.0.1:10256"}}, Schedule: prober.Schedule{Timeout: time.Second}})
+	if err == nil || err.Error() != "--collector.kubeproxy.interval=0s: must be positive" {
+		t.Errorf("zero interval: %v", err)
 	}
 }
 
@@ -151,7 +156,7 @@ func TestKubeproxyWithoutLivez(t *testing.T) {
 	}))
 	defer old.Close()
 	c := newTestKubeproxy(t, old.URL, nil, time.Second)
-	c.last = c.probeAll(context.Background())
+	c.Record(c.probeAll(context.Background()))
 	g := scrapeOnce(t, c)
 	if v, ok := sample(t, g, "kube_triage_kubeproxy_probe_success", map[string]string{"endpoint": "livez"}); ok {
 		t.Errorf("livez reported (%v) by a kube-proxy that has none", v)
@@ -179,8 +184,8 @@ func TestKubeproxyLocalEndpoints(t *testing.T) {
 		slice("kube-system", "node-local-dns", ep("node-a", true), ep("node-a", false), ep("node-b", true)),
 		slice("shop", "ingress", ep("node-b", true)),
 	))}
-	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), NodeName: "node-a", Kube: kc, Config: Config{KubeProxy: KubeProxyConfig{
-		Interval: time.Hour, Timeout: time.Second, HealthURL: "http://127.0.0.1:1",
+	col, err := newKubeproxyCollector(Deps{Logger: promslog.NewNopLogger(), NodeName: "node-a", Kube: kc, Schedule: prober.Schedule{Interval: time.Hour, Timeout: time.Second}, Config: Config{KubeProxy: KubeProxyConfig{
+		HealthURL:     "http://127.0.0.1:1",
 		LocalServices: []string{"kube-system/node-local-dns", "shop/ingress", "shop/typo"}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ run() {
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $("$GO" version | cut -d' ' -f3)"
 run -bench 'BenchmarkPodInformerMemory' -benchtime 1x ./internal/kube
 run -bench 'BenchmarkScrape$|BenchmarkServicesAtScale|BenchmarkConcurrentScrapes' -benchtime 20x ./collector
+run -bench 'BenchmarkDNSSweep' -benchtime 1x ./collector
 run -bench 'BenchmarkProbeQuery$|BenchmarkPlainExchange$' ./internal/dnsprobe
 run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exporter
 
@@ -50,5 +51,10 @@ figure node_agent_heap_bytes_10k_services bytes 'BenchmarkNodeAgentAt10kServices
 figure node_agent_heap_bytes_10k_services_all_watched bytes 'BenchmarkNodeAgentAt10kServices' heap-B/10k-services-all-watched
 figure cpu_seconds_per_pod_update seconds 'BenchmarkServicesAtScale/pods-per-namespace=1000' cpu-s/pod-update
 figure cpu_seconds_per_pod_update_10x_namespace seconds 'BenchmarkServicesAtScale/pods-per-namespace=10000' cpu-s/pod-update
+figure dns_sweep_lookups_per_second_333 lookups/s 'BenchmarkDNSSweep/rate=333' lookups/s
+figure dns_sweep_cpu_ratio_333 ratio 'BenchmarkDNSSweep/rate=333' cpu-ratio
+figure dns_sweep_lookups_per_second_3333 lookups/s 'BenchmarkDNSSweep/rate=3333' lookups/s
+figure dns_sweep_cpu_ratio_3333 ratio 'BenchmarkDNSSweep/rate=3333' cpu-ratio
+figure dns_sweep_peak_100ms_over_mean_3333 ratio 'BenchmarkDNSSweep/rate=3333' peak-100ms/mean
 figure dns_seconds_per_lookup seconds 'BenchmarkProbeQuery' ns/op 1e-9
 figure dns_seconds_per_plain_exchange seconds 'BenchmarkPlainExchange' ns/op 1e-9

@@ -48,6 +48,7 @@
       ClusterDNSDown: { severity: 'critical', 'for': '2m' },
       DNSEndpointFailing: { severity: 'warning', 'for': '5m' },
       DNSFailingFromNode: { severity: 'warning', 'for': '5m' },
+      DNSNodeLocalCacheFailing: { severity: 'warning', 'for': '5m' },
       DNSWrongAnswer: { severity: 'warning', 'for': '5m' },
       DNSLatencyHigh: { severity: 'warning', 'for': '10m' },
       DNSNameVanished: { severity: 'warning', 'for': '5m' },

@@ -31,6 +31,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 	"github.com/kube-triage/kube-triage-exporter/internal/server"
 )
 
@@ -60,7 +61,13 @@ type flags struct {
 	resolvConf     string
 	collectors     map[string]*collectorFlag
 	collectorOrder []string
+	schedules      []namedSchedule // the probing collectors', as their flags set them
 	config         collector.Config
+}
+
+type namedSchedule struct {
+	collector string
+	*prober.Schedule
 }
 
 type collectorFlag struct {
@@ -107,10 +114,17 @@ func newFlags(specs []collector.Spec) *flags {
 		f.collectors[s.Name] = cf
 		f.collectorOrder = append(f.collectorOrder, s.Name)
 	}
-	valueFlag(a, "collector.apiserver.interval", "How often the apiserver collector probes /livez and /readyz.",
-		"10s", &f.config.APIServer.Interval, time.ParseDuration)
-	valueFlag(a, "collector.apiserver.timeout", "Timeout of each apiserver probe request. With etcd down, /readyz answers only after its etcd checks time out (4s with the apiserver's defaults); a shorter timeout would report that as the apiserver being down.",
-		"8s", &f.config.APIServer.Timeout, time.ParseDuration)
+	// Every probing collector's schedule, from its defaults.
+	f.config.Schedules = map[string]prober.Schedule{}
+	for _, s := range specs {
+		if d := s.Probe; d != nil {
+			sched := &prober.Schedule{}
+			valueFlag(a, "collector."+s.Name+".interval", fmt.Sprintf("How often the %s collector %s.", s.Name, d.What),
+				d.Interval.String(), &sched.Interval, time.ParseDuration)
+			valueFlag(a, "collector."+s.Name+".timeout", d.TimeoutHelp, d.Timeout.String(), &sched.Timeout, time.ParseDuration)
+			f.schedules = append(f.schedules, namedSchedule{s.Name, sched})
+		}
+	}
 
 	a.Flag("collector.apiserver.failing-checks-only", "Export kube_triage_apiserver_check_success only for failing checks (about 70 series fewer per instance; the node DaemonSet sets it).").
 		BoolVar(&f.config.APIServer.FailingChecksOnly)
@@ -120,10 +134,6 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.terminations.retention", "How long a workload's termination series outlive its last pod; then they end (increase() over a range that reaches back before that still sees them).",
 		"1h", &f.config.Terminations.Retention, time.ParseDuration)
 
-	valueFlag(a, "collector.dns.interval", "How often the dns collector resolves every name through every server.",
-		"15s", &f.config.DNS.Interval, time.ParseDuration)
-	valueFlag(a, "collector.dns.timeout", "Timeout of each DNS query (each is tried at most twice).",
-		"2s", &f.config.DNS.Timeout, time.ParseDuration)
 	a.Flag("collector.dns.service", "The cluster DNS Service, namespace/name; its endpoints are probed one by one as well.").
 		Default("kube-system/kube-dns").StringVar(&f.config.DNS.Service)
 	a.Flag("collector.dns.service-address", "Reach the DNS Service at this host:port instead of its ClusterIP (for an exporter outside the cluster network).").
@@ -137,19 +147,11 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off. Only the sweep watches every Service (leave it off on node agents).",
 		"0s", &f.config.DNS.SweepInterval, time.ParseDuration)
 
-	valueFlag(a, "collector.kubelet.interval", "How often the kubelet collector (node role) probes its node's kubelet.",
-		"10s", &f.config.Kubelet.Interval, time.ParseDuration)
-	valueFlag(a, "collector.kubelet.timeout", "Timeout of each kubelet health probe.",
-		"5s", &f.config.Kubelet.Timeout, time.ParseDuration)
 	a.Flag("collector.kubelet.url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. Over https it is asked with the exporter's credentials (RBAC: nodes/healthz); over plain http (the kubelet's loopback port 10248) with none.").
 		Default("https://127.0.0.1:10250/healthz").StringVar(&f.config.Kubelet.URL)
 	a.Flag("collector.kubelet.insecure-tls", "Do not verify the kubelet's serving certificate (self-signed unless the cluster bootstraps kubelet serving certificates), as metrics-server's --kubelet-insecure-tls.").
 		BoolVar(&f.config.Kubelet.InsecureTLS)
 
-	valueFlag(a, "collector.kubeproxy.interval", "How often the kubeproxy collector probes kube-proxy and the Service VIPs.",
-		"10s", &f.config.KubeProxy.Interval, time.ParseDuration)
-	valueFlag(a, "collector.kubeproxy.timeout", "Timeout of each kube-proxy probe and VIP connection.",
-		"3s", &f.config.KubeProxy.Timeout, time.ParseDuration)
 	a.Flag("collector.kubeproxy.url", "kube-proxy's health server (--healthz-bind-address) as this node agent reaches it; the DaemonSet passes http://$(HOST_IP):10256.").
 		Default("http://127.0.0.1:10256").StringVar(&f.config.KubeProxy.HealthURL)
 	a.Flag("collector.kubeproxy.metrics-url", "kube-proxy's metrics server (--metrics-bind-address, loopback by default), for its proxy mode; empty skips it.").
@@ -284,8 +286,11 @@ func (f *flags) validate() error {
 	if f.timeoutOffset < 0 {
 		return fmt.Errorf("--scrape.timeout-offset=%s must not be negative", f.timeoutOffset)
 	}
-	if f.config.APIServer.Interval <= 0 || f.config.APIServer.Timeout <= 0 {
-		return errors.New("--collector.apiserver.interval and --collector.apiserver.timeout must be positive")
+	for _, s := range f.schedules {
+		if err := s.Validate(s.collector); err != nil && f.collectorEnabled(s.collector) {
+			return err
+		}
+		f.config.Schedules[s.collector] = *s.Schedule
 	}
 	if f.config.Services.Interval <= 0 {
 		return errors.New("--collector.services.interval must be positive")
@@ -305,13 +310,7 @@ func (f *flags) validate() error {
 			}
 		}
 	}
-	if f.collectorEnabled("kubelet") && (f.config.Kubelet.Interval <= 0 || f.config.Kubelet.Timeout <= 0) {
-		return errors.New("--collector.kubelet.interval and --collector.kubelet.timeout must be positive")
-	}
 	if f.collectorEnabled("kubeproxy") {
-		if f.config.KubeProxy.Interval <= 0 || f.config.KubeProxy.Timeout <= 0 {
-			return errors.New("--collector.kubeproxy.interval and --collector.kubeproxy.timeout must be positive")
-		}
 		if len(f.config.KubeProxy.VIPs) == 0 {
 			// In a pod, the kubernetes Service: it always has endpoints,
 			// so a failure is this node's rules, not an empty Service.

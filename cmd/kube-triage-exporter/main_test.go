@@ -137,7 +137,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"bad role", []string{"--role=banana"}, "--role=banana: must be one of cluster, node"},
 		{"web config with an unknown field", []string{"--kubeconfig=" + dead, "--web.config.file=" + unknownField}, "--web.config.file=" + unknownField},
 		{"bad duration", []string{"--collector.apiserver.interval=soon"}, "collector.apiserver.interval"},
-		{"zero interval", []string{"--kubeconfig=" + dead, "--collector.apiserver.interval=0s"}, "--collector.apiserver.interval and --collector.apiserver.timeout must be positive"},
+		{"zero interval", []string{"--kubeconfig=" + dead, "--collector.apiserver.interval=0s"}, "--collector.apiserver.interval=0s: must be positive"},
 		{"node role without node name", []string{"--role=node"}, "--role=node needs --node-name"},
 		{"missing kubeconfig", []string{"--kubeconfig=/nonexistent/kubeconfig"}, "kubeconfig /nonexistent/kubeconfig: no such file or directory"},
 		{"unparsable kubeconfig", []string{"--kubeconfig=" + garbage}, "kubeconfig " + garbage},

@@ -3,6 +3,7 @@ package dnsprobe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -15,6 +16,9 @@ import (
 // more after a timeout.
 type Prober struct {
 	Timeout time.Duration
+	// Trace records in Result.Log each query and its answer (for the
+	// probe history); off for the sweep's thousands of lookups.
+	Trace bool
 }
 
 // Result is how a lookup went.
@@ -30,6 +34,8 @@ type Result struct {
 	Duration           time.Duration
 	// Err is a transport failure: timeout, refused, unreachable.
 	Err error
+	// Log is each query sent and what came back, when Prober.Trace is set.
+	Log []string
 }
 
 // Lookup resolves name through server (host:port) as a pod with resolv.conf
@@ -39,8 +45,12 @@ func (p Prober) Lookup(ctx context.Context, server string, rc ResolvConf, name s
 	start := time.Now()
 	r := Result{Rcode: -1}
 	for _, candidate := range rc.Candidates(name) {
+		sent := time.Now()
 		msg, queries, err := p.exchange(ctx, server, candidate, qtype)
 		r.Queries += queries
+		if p.Trace {
+			r.Log = append(r.Log, traceLine(server, candidate, qtype, queries, msg, err, time.Since(sent)))
+		}
 		if err != nil {
 			r.Err = err
 			break
@@ -61,6 +71,24 @@ func (p Prober) Lookup(ctx context.Context, server string, rc ResolvConf, name s
 	}
 	r.Duration = time.Since(start)
 	return r
+}
+
+// traceLine says what one question got: "A x.svc.cluster.local. @10.96.0.10:53
+// (1 query, 2ms): NXDOMAIN".
+func traceLine(server, name string, qtype uint16, queries int, msg *dns.Msg, err error, took time.Duration) string {
+	what := fmt.Sprintf("%s %s @%s (%d %s, %s): ", dns.TypeToString[qtype], name, server, queries,
+		map[bool]string{true: "query", false: "queries"}[queries == 1], took.Round(time.Microsecond))
+	if err != nil {
+		return what + "error: " + err.Error()
+	}
+	what += dns.RcodeToString[msg.Rcode]
+	if msg.Truncated {
+		what += " (truncated)"
+	}
+	for _, a := range addrs(msg) {
+		what += " " + a.String()
+	}
+	return what
 }
 
 func addrs(msg *dns.Msg) []netip.Addr {

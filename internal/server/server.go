@@ -47,7 +47,7 @@ const DocsPath = "/docs/metrics"
 
 // ReservedPaths are served by the exporter itself; the telemetry path must
 // be none of them.
-var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath}
+var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath, ProbesPath}
 
 // New builds the handler. registry holds the exporter's own metrics (build
 // info, Go and process); the collectors' metrics are gathered per scrape.
@@ -68,6 +68,8 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 	for path, h := range pages {
 		mux.Handle(path, h)
 	}
+	histories := exp.Histories()
+	mux.Handle(ProbesPath, probesHandler(histories))
 	mux.HandleFunc(DocsPath, func(w http.ResponseWriter, _ *http.Request) {
 		// text/plain: browsers show it; text/markdown they download.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -79,21 +81,32 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 			{Address: "/healthz", Text: "Health", Description: "200 while the process is healthy"},
 			{Address: "/readyz", Text: "Readiness", Description: "200 once the Kubernetes caches have synced"},
 			{Address: DocsPath, Text: "Metrics reference", Description: "every metric, its labels and the guide step it automates"},
+			{Address: ProbesPath, Text: "Probes", Description: "the last result of every probe, failures kept longer, and what each probe did"},
 		}
 		for _, path := range slices.Sorted(maps.Keys(pages)) {
 			links = append(links, web.LandingLinks{Address: path, Text: strings.TrimPrefix(path, "/"), Description: "a collector's page"})
 		}
-		landing, err := web.NewLandingPage(web.LandingConfig{
+		landing := web.LandingConfig{
 			Name:        "kube-triage-exporter",
 			Description: fmt.Sprintf("Probes a Kubernetes cluster the way its debugging guides do and exports what it finds (role %s).", opts.Role),
 			Version:     opts.Version,
 			Profiling:   "false", // no pprof handlers are served
 			Links:       links,
-		})
-		if err != nil {
+		}
+		if _, err := web.NewLandingPage(landing); err != nil {
 			return nil, fmt.Errorf("landing page: %w", err)
 		}
-		mux.Handle("/", landing)
+		// Built per request: it shows the probes' last results.
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			page := landing
+			page.ExtraHTML = string(landingSummary(histories))
+			h, err := web.NewLandingPage(page)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 	return mux, nil
 }

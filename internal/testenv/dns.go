@@ -13,6 +13,26 @@ import (
 func DNSServer(t testing.TB, ip string, handle dns.HandlerFunc) string {
 	t.Helper()
 	pc, l := listenUDPAndTCP(t, ip)
+	return serveDNS(t, pc, l, handle)
+}
+
+// DNSServerAt is DNSServer on a given host:port, such as a resolv.conf
+// nameserver's (port 53: it needs root).
+func DNSServerAt(t testing.TB, addr string, handle dns.HandlerFunc) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	return serveDNS(t, pc, l, handle)
+}
+
+func serveDNS(t testing.TB, pc net.PacketConn, l net.Listener, handle dns.HandlerFunc) string {
 	udp := &dns.Server{PacketConn: pc, Handler: handle}
 	tcp := &dns.Server{Listener: l, Handler: handle}
 	go func() { _ = udp.ActivateAndServe() }()

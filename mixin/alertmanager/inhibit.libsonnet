@@ -47,9 +47,17 @@
         'KubeProxyUnhealthy',
         'KubeProxyServiceVIPUnreachable',
         'DNSFailingFromNode',
+        'DNSNodeLocalCacheFailing',
         'KubeTriageExporterDown',
       ],
       equal: [c, 'node'],
+    },
+    {
+      // A stuck prober: its collector reports failure because its results
+      // are stale; the stale alert says why.
+      sources: ['KubeTriageProbesStale'],
+      targets: ['KubeTriageCollectorFailing'],
+      equal: [c, 'role', 'collector'],
     },
     {
       // No cluster exporter left in a cluster (critical): the replicas'

@@ -53,6 +53,28 @@
             |||,
           ),
           a.alert(
+            'DNSNodeLocalCacheFailing',
+            |||
+              max by (%(by)s) (
+                %(agents)s
+              ) == 0
+            ||| % {
+              by: q.by(['node', 'server']),
+              agents: q.fromNodeAgents('%s == 0 and on (%s) %s == 1' % [
+                q.m('kube_triage_dns_probe_success', 'server_kind="resolver", name="kubernetes.default"'),
+                q.target,
+                q.m('kube_triage_dns_probe_success', 'server_kind="service", name="kubernetes.default"'),
+              ]),
+            },
+            'The node-local DNS cache {{ $labels.server }} on node {{ $labels.node }} fails.',
+            |||
+              On node {{ $labels.node }}, kubernetes.default does not resolve through
+              {{ $labels.server }}, the nameserver in the pods' resolv.conf (a node-local DNS cache,
+              NodeLocal DNSCache), while the cluster DNS Service answers from the same node: every
+              lookup of the pods on that node fails, and DNS itself is fine.
+            |||,
+          ),
+          a.alert(
             'DNSWrongAnswer',
             'min by (%s) (%s) == 0\n' % [q.by(['server', 'name']), q.m('kube_triage_dns_probe_answer_matches')],
             'DNS answers {{ $labels.name }} with an address that is not its Service\'s ClusterIP.',
