@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // sample finds the value of the series name{labels} in a scrape; ok is
@@ -71,23 +73,19 @@ func TestAPIServerOnRealControlPlane(t *testing.T) {
 	}
 	waitForState := func(what string, w want) {
 		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		var reachable, ready, etcd float64
-		var etcdPresent bool
-		for time.Now().Before(deadline) {
+		testenv.WaitFor(t, what, 90*time.Second, func() (bool, error) {
 			g := scrapeOnce(t, c)
-			reachable, _ = sample(t, g, "kube_triage_apiserver_reachable", nil)
-			ready, _ = sample(t, g, "kube_triage_apiserver_probe_success", map[string]string{"endpoint": "readyz"})
-			etcd, etcdPresent = sample(t, g, "kube_triage_apiserver_check_success", map[string]string{"endpoint": "readyz", "check": "etcd"})
+			reachable, _ := sample(t, g, "kube_triage_apiserver_reachable", nil)
+			ready, _ := sample(t, g, "kube_triage_apiserver_probe_success", map[string]string{"endpoint": "readyz"})
+			etcd, etcdPresent := sample(t, g, "kube_triage_apiserver_check_success", map[string]string{"endpoint": "readyz", "check": "etcd"})
 			if !etcdPresent {
 				etcd = -1
 			}
 			if reachable == w.reachable && ready == w.readyzSuccess && etcd == w.etcd {
-				return
+				return true, nil
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		t.Fatalf("%s: reachable=%v readyz=%v etcd check=%v, want %+v", what, reachable, ready, etcd, w)
+			return false, fmt.Errorf("reachable=%v readyz=%v etcd check=%v, want %+v", reachable, ready, etcd, w)
+		})
 	}
 	failures := func(reason string) float64 {
 		v, _ := sample(t, scrapeOnce(t, c), "kube_triage_apiserver_probe_failures_total", map[string]string{"endpoint": "readyz", "reason": reason})

@@ -2,29 +2,26 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // waitSample polls c's scrape until the series name{labels} satisfies ok,
 // or fails the test after timeout naming the last value.
 func waitSample(t *testing.T, c Collector, name string, labels map[string]string, timeout time.Duration, what string, ok func(float64) bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		v, present := sample(t, scrapeOnce(t, c), name, labels)
-		if present && ok(v) {
-			return
+	testenv.WaitFor(t, what, timeout, func() (bool, error) {
+		if v, present := sample(t, scrapeOnce(t, c), name, labels); !present || !ok(v) {
+			return false, fmt.Errorf("%s%v = %v (present %v)", name, labels, v, present)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s%v = %v (present %v) after %s", what, name, labels, v, present, timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return true, nil
+	})
 }
 
 func newClusterKube(t *testing.T, cluster *localcluster.Cluster) *kube.Client {

@@ -241,13 +241,12 @@ func startInformers(t testing.TB, kc *kube.Client) context.CancelFunc {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	kc.Informers.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(kc.Informers.Pending()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("informers did not sync: %v", kc.Informers.Pending())
+	testenv.WaitFor(t, "the informers to sync", 10*time.Second, func() (bool, error) {
+		if pending := kc.Informers.Pending(); len(pending) > 0 {
+			return false, fmt.Errorf("not synced: %v", pending)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true, nil
+	})
 	return cancel
 }
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -65,26 +66,30 @@ func TestDNSOnRealControlPlane(t *testing.T) {
 	probe := func(server, name string) (float64, bool) {
 		return sample(t, scrapeOnce(t, col), "kube_triage_dns_probe_success", map[string]string{"server": server, "name": name})
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
+	is := func(server, name string, want float64) func() (bool, error) {
+		return func() (bool, error) {
+			if v, ok := probe(server, name); !ok || v != want {
+				return false, fmt.Errorf("probe_success through %s for %s is %v (present %v), want %v", server, name, v, ok, want)
 			}
-			time.Sleep(200 * time.Millisecond)
+			return true, nil
 		}
 	}
-	is := func(server, name string, want float64) func() bool {
-		return func() bool { v, ok := probe(server, name); return ok && v == want }
+	all := func(conds ...func() (bool, error)) func() (bool, error) {
+		return func() (bool, error) {
+			for _, cond := range conds {
+				if ok, err := cond(); !ok {
+					return false, err
+				}
+			}
+			return true, nil
+		}
 	}
 
 	_, corednsPort, _ := net.SplitHostPort(cluster.DNSAddr)
 	pod := localcluster.DNSEndpointName + ":" + corednsPort
-	waitFor("the control name through the Service, the DNS pod and the broken one", func() bool {
-		return is("service", "kubernetes.default", 1)() && is(pod, "kubernetes.default", 1)() &&
-			is(broken, "kubernetes.default", 0)() && is("service", hostnames, 1)()
-	})
+	testenv.WaitFor(t, "the control name through the Service, the DNS pod and the broken one", 60*time.Second, all(
+		is("service", "kubernetes.default", 1), is(pod, "kubernetes.default", 1),
+		is(broken, "kubernetes.default", 0), is("service", hostnames, 1)))
 	if v, _ := sample(t, scrapeOnce(t, col), "kube_triage_dns_probe_answer_matches", map[string]string{"server": "service", "name": hostnames}); v != 1 {
 		t.Errorf("answer for %s does not match its ClusterIP %s", hostnames, svc.Spec.ClusterIP)
 	}
@@ -92,19 +97,23 @@ func TestDNSOnRealControlPlane(t *testing.T) {
 	if err := cluster.Client.CoreV1().Services(ns).Delete(ctx, "hostnames", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the deleted Service to turn NXDOMAIN", func() bool {
-		v, _ := sample(t, scrapeOnce(t, col), "kube_triage_dns_probes_total", map[string]string{"server_kind": "service", "result": "nxdomain"})
-		return v > 0 && is("service", hostnames, 0)()
-	})
+	testenv.WaitFor(t, "the deleted Service to turn NXDOMAIN", 60*time.Second, all(
+		func() (bool, error) {
+			if v, _ := sample(t, scrapeOnce(t, col), "kube_triage_dns_probes_total", map[string]string{"server_kind": "service", "result": "nxdomain"}); v == 0 {
+				return false, fmt.Errorf("no nxdomain answer counted through the Service")
+			}
+			return true, nil
+		},
+		is("service", hostnames, 0)))
 
 	if err := cluster.StopComponent(localcluster.CoreDNS); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the control probe to fail with CoreDNS stopped", is("service", "kubernetes.default", 0))
+	testenv.WaitFor(t, "the control probe to fail with CoreDNS stopped", 60*time.Second, is("service", "kubernetes.default", 0))
 	if err := cluster.StartComponent(ctx, localcluster.CoreDNS); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the control probe to recover", is("service", "kubernetes.default", 1))
+	testenv.WaitFor(t, "the control probe to recover", 60*time.Second, is("service", "kubernetes.default", 1))
 }
 
 // A node-local DNS cache (as NodeLocal DNSCache on 169.254.20.10) on

@@ -235,17 +235,13 @@ func TestDNSConfigProblems(t *testing.T) {
 	// Converge polls: the informer sees a change a moment after the API.
 	converge := func(what, want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.WaitFor(t, what, 10*time.Second, func() (bool, error) {
 			got := problems()
 			if want == "" && got == "" || want != "" && strings.Contains(got, "\n"+want+"\n") && strings.Count(got, "kube_triage_config_problem{") == 1 {
-				return
+				return true, nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: want %q, got:\n%s", what, want, got)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return false, fmt.Errorf("want %q, got:\n%s", want, got)
+		})
 	}
 
 	if got := problems(); got != "" {

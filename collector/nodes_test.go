@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // node-a is healthy; node-b's kubelet stopped renewing its Lease 90s ago,
@@ -52,18 +54,15 @@ func TestNodesConditionsLeasesTaints(t *testing.T) {
 	if err := cs.CoreV1().Nodes().Delete(context.Background(), "node-b", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out := render(t, scrapeOnce(t, c))
-		if !strings.Contains(out, `node="node-b"`) {
-			if !strings.Contains(out, `kube_triage_node_schedulable{node="node-a"} 1`) {
-				t.Errorf("node-a lost its series:\n%s", out)
-			}
-			break
+	var out string
+	testenv.WaitFor(t, "node-b's series to go with it", 10*time.Second, func() (bool, error) {
+		out = render(t, scrapeOnce(t, c))
+		if strings.Contains(out, `node="node-b"`) {
+			return false, fmt.Errorf("node-b's series outlived it:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node-b's series outlived it:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return true, nil
+	})
+	if !strings.Contains(out, `kube_triage_node_schedulable{node="node-a"} 1`) {
+		t.Errorf("node-a lost its series:\n%s", out)
 	}
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // The services collector on the real control plane: pods run on simulated
@@ -78,8 +80,7 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 		"wrong-port":         verdictPortMismatch,
 		"never-ready":        verdictPodsNotReady,
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	testenv.WaitFor(t, "each Service's verdict and endpoint counts", 90*time.Second, func() (bool, error) {
 		g := scrapeOnce(t, col)
 		var wrong []string
 		for service, verdict := range want {
@@ -91,14 +92,11 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 		notReady, _ := sample(t, g, "kube_triage_service_endpoints", map[string]string{"namespace": ns, "service": "never-ready", "condition": "not_ready", "address_type": "IPv4"})
 		missing, _ := sample(t, g, "kube_triage_service_port_target_missing", map[string]string{"namespace": ns, "service": "wrong-port", "port": "default"})
 		if len(wrong) == 0 && ready == 3 && notReady == 2 && missing == 1 {
-			return
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 90s: %v; hostnames ready endpoints %v (want 3), never-ready not-ready endpoints %v (want 2), wrong-port missing %v (want 1)",
-				wrong, ready, notReady, missing)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return false, fmt.Errorf("%v; hostnames ready endpoints %v (want 3), never-ready not-ready endpoints %v (want 2), wrong-port missing %v (want 1)",
+			wrong, ready, notReady, missing)
+	})
 }
 
 // Scale to zero and per-port truth on the real control plane: a Deployment
@@ -154,14 +152,14 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	seen := map[string]bool{}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for !cond() {
-			seen[verdict("parkable")] = true
-			if time.Now().After(deadline) {
-				t.Fatalf("after 90s, still not %s (parkable %s, mixed %s)", what, verdict("parkable"), verdict("mixed"))
+		testenv.WaitFor(t, what, 90*time.Second, func() (bool, error) {
+			parkable := verdict("parkable")
+			seen[parkable] = true
+			if cond() {
+				return true, nil
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return false, fmt.Errorf("parkable %s, mixed %s", parkable, verdict("mixed"))
+		})
 	}
 	scale := func(replicas int32) {
 		t.Helper()

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 const testNS = "guide"
@@ -295,14 +296,13 @@ func TestServicesFollowChanges(t *testing.T) {
 	}
 	waitVerdict := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for verdictOf() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("verdict %s, want %s", verdictOf(), want)
-			}
-			time.Sleep(10 * time.Millisecond)
+		testenv.WaitFor(t, "verdict "+want, 10*time.Second, func() (bool, error) {
 			c.judgeDirty()
-		}
+			if got := verdictOf(); got != want {
+				return false, fmt.Errorf("verdict %s, want %s", got, want)
+			}
+			return true, nil
+		})
 	}
 	waitVerdict(verdictNoEndpoints)
 	if _, err := cs.DiscoveryV1().EndpointSlices(testNS).Create(ctx, slice("hostnames-1", "hostnames", readyEP), metav1.CreateOptions{}); err != nil {
@@ -412,18 +412,14 @@ func TestServicesIncrementalMatchesFresh(t *testing.T) {
 		if err := ch.change(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.WaitFor(t, "the kept results to follow "+ch.what, 10*time.Second, func() (bool, error) {
 			c.judgeDirty()
 			want := fresh()
 			if fmt.Sprint(want) != fmt.Sprint(before) && fmt.Sprint(kept()) == fmt.Sprint(want) {
-				break // the change reached the caches, and the kept results follow
+				return true, nil // the change reached the caches, and the kept results follow
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %s: kept results\n%v\nwant a fresh judgement\n%v", ch.what, kept(), want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return false, fmt.Errorf("kept results\n%v\nwant a fresh judgement\n%v", kept(), want)
+		})
 	}
 }
 

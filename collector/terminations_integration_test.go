@@ -3,7 +3,9 @@ package collector
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // On the real control plane: a Deployment's pod dies of OOM, of an error
@@ -40,17 +43,17 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pod string
-	deadline := time.Now().Add(60 * time.Second)
-	for pod == "" {
+	testenv.WaitFor(t, "the Deployment's pod to run", 60*time.Second, func() (bool, error) {
 		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=crashy"})
-		if err == nil && len(pods.Items) == 1 && len(pods.Items[0].Status.ContainerStatuses) == 1 {
-			pod = pods.Items[0].Name
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the Deployment's pod never ran")
+		if len(pods.Items) != 1 || len(pods.Items[0].Status.ContainerStatuses) != 1 {
+			return false, fmt.Errorf("%d pods labelled app=crashy, want 1 with its container's status", len(pods.Items))
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		pod = pods.Items[0].Name
+		return true, nil
+	})
 
 	var logs lockedBuffer
 	start := func() (*terminationsCollector, context.CancelFunc) {
@@ -75,22 +78,17 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 	}
 	waitCounts := func(c *terminationsCollector, want map[terminationKey]float64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testenv.WaitFor(t, "the counts", 30*time.Second, func() (bool, error) {
 			counts := c.allCounts()
 			ok := len(counts) == len(want)
 			for k, v := range want {
 				ok = ok && counts[k] == v
 			}
-			got := fmtCounts(counts)
-			if ok {
-				return
+			if !ok {
+				return false, fmt.Errorf("counts %s, want %s", fmtCounts(counts), fmtCounts(want))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("counts %s, want %s", got, fmtCounts(want))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return true, nil
+		})
 	}
 
 	first, stopFirst := start()
@@ -117,8 +115,24 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 	die(7, "Error", 1, lastWords)
 	counts[key("Error", "1", "")] = 2
 	waitCounts(first, counts)
-	time.Sleep(time.Second) // a late duplicate from the relist would land now
-	waitCounts(first, counts)
+	// A late duplicate from the relist would land before a sentinel that
+	// follows: the container now waits in CrashLoopBackOff, which counts no
+	// termination. The informer hands the collector its events in order,
+	// so once the sentinel is seen, so is anything the reconnection sent
+	// before it.
+	if err := cluster.SetContainerWaiting(ctx, ns, pod, "app", "CrashLoopBackOff"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the sentinel CrashLoopBackOff", 30*time.Second, func() (bool, error) {
+		v, ok := sample(t, scrapeOnce(t, first), "kube_triage_workload_pods_waiting", map[string]string{"namespace": ns, "workload_kind": "Deployment", "workload": "crashy", "reason": "CrashLoopBackOff"})
+		if !ok || v != 1 {
+			return false, fmt.Errorf("crashy's pods waiting %v (present %v), want 1", v, ok)
+		}
+		return true, nil
+	})
+	if got := first.allCounts(); !maps.Equal(got, counts) {
+		t.Errorf("after the apiserver restart: counts %s, want %s", fmtCounts(got), fmtCounts(counts))
+	}
 
 	// The last words go to the log and the page, never to /metrics.
 	if !strings.Contains(logs.String(), `panic: <nil map> & \"quotes\"`) {

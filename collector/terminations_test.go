@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 func term(reason string, code int32, finished int64) *kube.Termination {
@@ -144,13 +146,12 @@ func TestTerminationsThroughInformer(t *testing.T) {
 	}
 	waitCount := func(reason, code, signal string, want float64) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for count(reason, code, signal) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s/%s/%s: count %v, want %v", reason, code, signal, count(reason, code, signal), want)
+		testenv.WaitFor(t, reason+"/"+code+"/"+signal+" counted", 5*time.Second, func() (bool, error) {
+			if got := count(reason, code, signal); got != want {
+				return false, fmt.Errorf("%s/%s/%s: count %v, want %v", reason, code, signal, got, want)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return true, nil
+		})
 	}
 	update(7, "OOMKilled", 137, "out of memory: the message goes to the log, not to a label")
 	waitCount("OOMKilled", "137", "SIGKILL", 3)
@@ -159,12 +160,34 @@ func TestTerminationsThroughInformer(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("shop").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err) // the same status again
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Then a sentinel: another pod, whose container waits in
+	// CrashLoopBackOff. The informer hands the collector its events in
+	// order, so once the sentinel is seen the update before it has been
+	// handled, and whatever it would have counted is counted.
+	sentinel := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sentinel", Namespace: "shop"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}}}
+	if _, err := cs.CoreV1().Pods("shop").Create(context.Background(), sentinel, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the sentinel pod's CrashLoopBackOff", 5*time.Second, func() (bool, error) {
+		v, ok := sample(t, scrapeOnce(t, c), "kube_triage_workload_pods_waiting", map[string]string{"namespace": "shop", "workload_kind": "Pod", "workload": "sentinel", "reason": "CrashLoopBackOff"})
+		if !ok || v != 1 {
+			return false, fmt.Errorf("sentinel pods waiting %v (present %v), want 1", v, ok)
+		}
+		return true, nil
+	})
 	if got := count("Error", "1", ""); got != 0 {
 		t.Errorf("restarts from before the exporter started were counted: %v", got)
 	}
-	waitCount("OOMKilled", "137", "SIGKILL", 3)
-	waitCount("Error", "139", "SIGSEGV", 1)
+	for _, want := range []struct {
+		reason, code, signal string
+		n                    float64
+	}{{"OOMKilled", "137", "SIGKILL", 3}, {"Error", "139", "SIGSEGV", 1}} {
+		if got := count(want.reason, want.code, want.signal); got != want.n {
+			t.Errorf("after an update that changed nothing: %s/%s/%s count %v, want %v", want.reason, want.code, want.signal, got, want.n)
+		}
+	}
 	golden(t, scrapeOnce(t, c), "terminations.prom", "kube_triage_container_terminations_total")
 	if v, ok := sample(t, scrapeOnce(t, c), "kube_triage_container_last_termination_timestamp_seconds", map[string]string{"workload": "web", "container": "app"}); !ok || time.Since(time.Unix(int64(v), 0)) > time.Minute {
 		t.Errorf("last termination timestamp %v (present %v), want about now", v, ok)

@@ -199,7 +199,7 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 		}
 		return found, nil
 	}
-	if !waitUntil(fireWithin, func() bool { n, _ := poll(sc.expect, false); return n > 0 }) {
+	if testenv.Poll(fireWithin, alertPoll, func() (bool, error) { n, err := poll(sc.expect, false); return n > 0, err }) != nil {
 		r.failure = fmt.Sprintf("%s did not reach Alertmanager within %s", sc.expect, fireWithin)
 		sc.remove(t)
 		return r
@@ -218,7 +218,7 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 	}
 	once()
 	for _, want := range sc.inhibited {
-		if !waitUntil(time.Until(start.Add(fireWithin)), func() bool { n, _ := poll(want, true); return n > 0 }) {
+		if testenv.Poll(time.Until(start.Add(fireWithin)), alertPoll, func() (bool, error) { n, err := poll(want, true); return n > 0, err }) != nil {
 			failures = append(failures, fmt.Sprintf("%s was not inhibited in Alertmanager within %s", want, fireWithin))
 			break
 		}
@@ -227,10 +227,9 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 	// And still once after the alert's rule has been evaluated twice more
 	// (over fresh scrapes): a replica's duplicate would have caught up.
 	firedAt := time.Now()
-	if !waitUntil(time.Minute, func() bool {
-		ok, _ := e.mon.evaluatedSince(ctx, sc.expect.alert, firedAt.Add(2*time.Second))
-		return ok
-	}) {
+	if testenv.Poll(time.Minute, alertPoll, func() (bool, error) {
+		return e.mon.evaluatedSince(ctx, sc.expect.alert, firedAt.Add(2*time.Second))
+	}) != nil {
 		failures = append(failures, fmt.Sprintf("the rule of %s was not evaluated again", sc.expect.alert))
 	}
 	once()
@@ -238,7 +237,7 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 	sc.remove(t)
 	removed := time.Now()
 	if sc.stays == "" {
-		if !waitUntil(4*time.Minute, func() bool { n, err := poll(sc.expect, false); return err == nil && n == 0 }) {
+		if testenv.Poll(4*time.Minute, alertPoll, func() (bool, error) { n, err := poll(sc.expect, false); return err == nil && n == 0, err }) != nil {
 			r.failure = fmt.Sprintf("%s did not resolve within 4m of removing the fault", sc.expect)
 		}
 		r.resolved = time.Since(removed)
@@ -253,19 +252,9 @@ func (e *env) play(t *testing.T, sc *scenario) result {
 	return r
 }
 
-// waitUntil polls cond every half second until it holds or timeout passes.
-func waitUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
+// alertPoll is how often a scenario asks Alertmanager or Prometheus while
+// it waits.
+const alertPoll = 500 * time.Millisecond
 
 // env is the running product: the clusters of the fleet, their exporters
 // and stand-ins, monitoring. cluster, agents and proxyStale are cluster a's,
@@ -493,7 +482,7 @@ func (d *exporterDown) wait(t *testing.T) result {
 		match
 		inhibited bool
 	}{{sc.expect, false}, {target, true}} {
-		ok := waitUntil(time.Until(d.killed.Add(14*time.Minute)), func() bool {
+		err := testenv.Poll(time.Until(d.killed.Add(14*time.Minute)), alertPoll, func() (bool, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			alerts, err := d.e.mon.activeAlerts(ctx)
@@ -503,11 +492,11 @@ func (d *exporterDown) wait(t *testing.T) result {
 					n++
 				}
 			}
-			return err == nil && n == 1
+			return err == nil && n == 1, err
 		})
-		if !ok {
+		if err != nil {
 			r.failure = fmt.Sprintf("%s did not reach Alertmanager once (inhibited: %v) within 14m of the kill", want.match, want.inhibited)
-			t.Error(r.failure)
+			t.Errorf("%s: %v", r.failure, err)
 			return r
 		}
 		if want.inhibited {

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 func services(f informers.SharedInformerFactory) cache.SharedIndexInformer {
@@ -24,17 +27,6 @@ func services(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 
 func namespaces(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 	return f.Core().V1().Namespaces().Informer()
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestInformersSyncAndTrim(t *testing.T) {
@@ -54,7 +46,10 @@ func TestInformersSyncAndTrim(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	inf.Start(ctx)
-	waitUntil(t, "sync", func() bool { return len(inf.Pending()) == 0 })
+	testenv.WaitFor(t, "sync", 10*time.Second, func() (bool, error) {
+		pending := inf.Pending()
+		return len(pending) == 0, fmt.Errorf("pending %v", pending)
+	})
 
 	obj, ok, err := si.GetStore().GetByKey("default")
 	if err != nil || !ok {
@@ -86,7 +81,10 @@ func TestInformersCountListErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	inf.Start(ctx)
-	waitUntil(t, "a counted list error", func() bool { return inf.Stats()[0].WatchErrors >= 1 })
+	testenv.WaitFor(t, "a counted list error", 10*time.Second, func() (bool, error) {
+		st := inf.Stats()[0]
+		return st.WatchErrors >= 1, fmt.Errorf("stats %+v", st)
+	})
 	if st := inf.Stats()[0]; st.Synced {
 		t.Errorf("synced despite failing lists: %+v", st)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 func TestMain(m *testing.M) { clustertest.Main(m) }
@@ -32,7 +33,10 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 		return f.Core().V1().Nodes().Informer()
 	})
 	kc.Informers.Start(ctx)
-	waitUntil(t, "initial sync", func() bool { return len(kc.Informers.Pending()) == 0 })
+	testenv.WaitFor(t, "initial sync", 10*time.Second, func() (bool, error) {
+		pending := kc.Informers.Pending()
+		return len(pending) == 0, fmt.Errorf("pending %v", pending)
+	})
 	all, err := cluster.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +48,13 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 	if err := cluster.KillComponent(localcluster.APIServer); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !slices.ContainsFunc(kc.RequestFailures(), func(rc ResourceCount) bool { return rc.Resource == "nodes" && rc.Count > 0 }) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed request to nodes counted while the apiserver was down: %v", kc.RequestFailures())
+	testenv.WaitFor(t, "a failed request to nodes counted while the apiserver is down", 60*time.Second, func() (bool, error) {
+		failures := kc.RequestFailures()
+		if !slices.ContainsFunc(failures, func(rc ResourceCount) bool { return rc.Resource == "nodes" && rc.Count > 0 }) {
+			return false, fmt.Errorf("request failures %v", failures)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return true, nil
+	})
 	if err := cluster.StartComponent(ctx, localcluster.APIServer); err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +62,9 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 	if err := cluster.AddNode(ctx, added); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(90 * time.Second) // the reflector's backoff caps at 30s
-	for {
-		if _, ok, _ := nodes.GetStore().GetByKey(added); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the informer did not reconnect and see a node added after the restart")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	// 90s: the reflector's backoff caps at 30s.
+	testenv.WaitFor(t, "the informer to reconnect and see a node added after the restart", 90*time.Second, func() (bool, error) {
+		_, ok, err := nodes.GetStore().GetByKey(added)
+		return ok, err
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // With watch-list off (an apiserver before 1.34), a trimmed informer lists
@@ -81,7 +83,7 @@ func TestTrimmedInformerPagesOnRealAPIServer(t *testing.T) {
 		return kc.Informers.TrimmedInformer(f, Services)
 	})
 	kc.Informers.Start(ctx)
-	waitUntil(t, "the paged informer's sync", services.HasSynced)
+	testenv.WaitFor(t, "the paged informer's sync", 10*time.Second, func() (bool, error) { return services.HasSynced(), nil })
 	objs := services.GetIndexer().List()
 	if len(objs) != n {
 		t.Errorf("cached %d Services, want %d", len(objs), n)

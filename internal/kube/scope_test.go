@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 // requestLog records the list and watch requests a client sends: method,
@@ -95,7 +97,7 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 			return kc.Informers.TrimmedInformer(f, Services) // as the collectors ask for it
 		})
 		kc.Informers.Start(ctx)
-		waitUntil(t, "the scoped informer's sync", services.HasSynced)
+		testenv.WaitFor(t, "the scoped informer's sync", 10*time.Second, func() (bool, error) { return services.HasSynced(), nil })
 		return services, log
 	}
 	inScope := func(s cache.SharedIndexInformer) []string {
@@ -129,15 +131,15 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	create(nss[1], "later")
-	waitUntil(t, "the new Service's event", func() bool {
+	testenv.WaitFor(t, "the new Service's event", 10*time.Second, func() (bool, error) {
 		for {
 			select {
 			case k := <-added:
 				if k == nss[1]+"/later" {
-					return true
+					return true, nil
 				}
 			default:
-				return false
+				return false, nil
 			}
 		}
 	})

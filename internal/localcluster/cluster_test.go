@@ -3,6 +3,7 @@ package localcluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -13,20 +14,22 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 func TestMain(m *testing.M) { clustertest.Main(m) }
 
+// poll waits for cond with testenv.WaitFor, passing it a context that ends
+// with the timeout, so that a request that hangs ends the wait too.
 func poll(t *testing.T, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	testenv.WaitFor(t, what, timeout, func() (bool, error) { return cond(ctx) })
 }
 
 // The chain is real: the scheduler places the pods on simulated nodes, kwok
@@ -68,7 +71,7 @@ func TestChainIsReal(t *testing.T) {
 	poll(t, "3 ready endpoints from the EndpointSlice controller", 60*time.Second, func(ctx context.Context) (bool, error) {
 		slices, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=hostnames"})
 		if err != nil {
-			return false, nil //nolint:nilerr // retried
+			return false, err
 		}
 		ready := 0
 		for _, s := range slices.Items {
@@ -81,7 +84,7 @@ func TestChainIsReal(t *testing.T) {
 				}
 			}
 		}
-		return ready == 3, nil
+		return ready == 3, fmt.Errorf("%d ready endpoints on simulated nodes", ready)
 	})
 
 	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -91,7 +94,7 @@ func TestChainIsReal(t *testing.T) {
 	fqdn := "hostnames." + ns + ".svc.cluster.local."
 	poll(t, "CoreDNS to answer "+fqdn, 30*time.Second, func(ctx context.Context) (bool, error) {
 		addrs, err = resolver.LookupHost(ctx, fqdn)
-		return err == nil, nil
+		return err == nil, err
 	})
 	if len(addrs) != 1 || addrs[0] != svc.Spec.ClusterIP {
 		t.Errorf("%s = %v, want [%s]", fqdn, addrs, svc.Spec.ClusterIP)
@@ -120,13 +123,15 @@ func TestStopAndRestartEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, "the apiserver to report [-]etcd", 60*time.Second, func(ctx context.Context) (bool, error) {
-		return strings.Contains(readyz(ctx), "[-]etcd "), nil
+		body := readyz(ctx)
+		return strings.Contains(body, "[-]etcd "), fmt.Errorf("/readyz says:\n%s", body)
 	})
 	if err := c.StartComponent(ctx, localcluster.Etcd); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "the apiserver to report [+]etcd ok", 60*time.Second, func(ctx context.Context) (bool, error) {
-		return strings.Contains(readyz(ctx), "[+]etcd ok"), nil
+		body := readyz(ctx)
+		return strings.Contains(body, "[+]etcd ok"), fmt.Errorf("/readyz says:\n%s", body)
 	})
 }
 

@@ -3,11 +3,14 @@ package localcluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
 func TestComponentThatExitsFailsFastWithItsLog(t *testing.T) {
@@ -60,13 +63,10 @@ func TestComponentRestartsAfterCrashButNotAfterStop(t *testing.T) {
 		data, _ := os.ReadFile(starts)
 		return strings.Count(string(data), "x")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for countStarts() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("started %d times in 10s; want restarts after each crash", countStarts())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, "restarts after each crash", 10*time.Second, func() (bool, error) {
+		n := countStarts()
+		return n >= 3, fmt.Errorf("started %d times, want 3", n)
+	})
 	c.stop()
 	time.Sleep(restartDelay + 500*time.Millisecond)
 	n := countStarts()
@@ -100,21 +100,19 @@ func TestFailedRestartsAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.stop()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(tail(c.log, 200), "restart failed") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no repeated restart attempts:\n%s", tail(c.log, 30))
+	testenv.WaitFor(t, "repeated restart attempts", 20*time.Second, func() (bool, error) {
+		if strings.Count(tail(c.log, 200), "restart failed") < 2 {
+			return false, fmt.Errorf("log tail:\n%s", tail(c.log, 30))
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return true, nil
+	})
 	if err := os.WriteFile(dependency, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for _, err := os.Stat(up); err != nil || !c.running(); _, err = os.Stat(up) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not running again once its dependency was back:\n%s", tail(c.log, 30))
+	testenv.WaitFor(t, "it to run again once its dependency was back", 20*time.Second, func() (bool, error) {
+		if _, err := os.Stat(up); err != nil || !c.running() {
+			return false, fmt.Errorf("up: %v, running: %v; log tail:\n%s", err, c.running(), tail(c.log, 30))
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return true, nil
+	})
 }

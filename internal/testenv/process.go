@@ -98,21 +98,42 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// WaitFor polls cond until it holds, or fails the test after timeout
-// naming what it waited for and the last error.
+// WaitFor polls cond every 50ms until it holds, or fails the test after
+// timeout naming what it waited for and the last error.
 func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, error)) {
 	t.Helper()
+	if ok, lastErr := poll(timeout, 50*time.Millisecond, cond); !ok {
+		t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+	}
+}
+
+// Poll is WaitFor for a wait that must not fail the test (its caller
+// records the outcome, or checks more first) or that needs its own
+// period: it calls cond every period until it holds and returns nil, or
+// returns an error carrying cond's last error once timeout has passed.
+func Poll(timeout, period time.Duration, cond func() (bool, error)) error {
+	if ok, lastErr := poll(timeout, period, cond); !ok {
+		return fmt.Errorf("timed out after %s (last error: %v)", timeout, lastErr)
+	}
+	return nil
+}
+
+// poll calls cond at once, then every period, until it holds or the
+// deadline has passed; the last call is made at the deadline, so cond is
+// always called at least once. It returns cond's last error.
+func poll(timeout, period time.Duration, cond func() (bool, error)) (bool, error) {
 	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
+	for {
 		ok, err := cond()
 		if ok {
-			return
+			return true, nil
 		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, err
+		}
+		time.Sleep(min(period, left))
 	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 }
 
 // Get GETs url and returns the status and body.
