@@ -25,8 +25,8 @@ demo: build ## Start a local control plane with the guides' cases and run the ex
 	$(GO) build -o bin/kube-triage-demo ./cmd/kube-triage-demo
 	bin/kube-triage-demo --exporter=$(BIN) $(ARGS)
 
-test: lint promtool bins ## Run the whole test suite (unit, integration, promtool checks, end to end).
-	$(GO) test -count=1 -timeout 45m ./...
+test: lint promtool bins ## Run the whole test suite (unit and integration under -race, promtool checks, end to end).
+	GO=$(GO) bash hack/test.sh
 
 e2e: bins ## Run only the end-to-end suite (Prometheus, Alertmanager, every scenario) and print its table.
 	$(GO) test -count=1 -timeout 45m -v -run TestEndToEnd ./e2e

@@ -342,26 +342,25 @@ func (c *dnsCollector) sweep(ctx context.Context) *dnsSweep {
 	}
 	server := targets[0] // the Service comes first
 	s := &dnsSweep{services: len(services)}
-	counts := map[string]float64{}
 	var mu sync.Mutex
 	complete := prober.Pace(ctx, len(services), c.cfg.SweepInterval, sweepWorkers, func(ctx context.Context, i int) {
 		svc := services[i]
 		p := c.probe(ctx, c.sweeper, server, svc.Name+"."+svc.Namespace+".svc."+c.cfg.ClusterDomain+".")
-		mu.Lock()
-		defer mu.Unlock()
-		counts[p.result]++
+		if p.result == dnsStaleAnswer {
+			return // deleted since the sweep began: neither a success nor a failure
+		}
+		c.mu.Lock()
+		c.sweepCounts[p.result]++
+		c.mu.Unlock()
 		if p.result != dnsSuccess {
+			mu.Lock()
 			s.failing = append(s.failing, sweptService{svc.Namespace, svc.Name, p.result})
+			mu.Unlock()
 		}
 	})
 	if !complete {
 		return nil
 	}
-	c.mu.Lock()
-	for result, n := range counts {
-		c.sweepCounts[result] += n
-	}
-	c.mu.Unlock()
 	slices.SortFunc(s.failing, func(a, b sweptService) int {
 		return strings.Compare(a.namespace+"/"+a.name, b.namespace+"/"+b.name)
 	})
@@ -420,11 +419,35 @@ func (c *dnsCollector) targets() (found bool, ts []target) {
 			}
 		}
 	}
-	for _, ns := range c.cfg.ResolvConf.Nameservers {
-		server := net.JoinHostPort(ns.String(), resolverPort)
+	for _, server := range c.resolvers(serviceAddr) {
 		ts = append(ts, target{server: server, kind: "resolver", addr: server})
 	}
 	return found, ts
+}
+
+// maxNameservers is how many nameservers of a resolv.conf the resolver
+// uses (glibc's MAXNS).
+const maxNameservers = 3
+
+// resolvers are the nameservers a pod's lookups go through, as host:port:
+// none when the resolv.conf is not a cluster pod's (no svc.<domain> in its
+// search list: a hostNetwork pod's node resolv.conf, a machine outside the
+// cluster), the first three, each once, and not the DNS Service's own
+// address (without a node-local cache the nameserver is the Service,
+// probed already).
+func (c *dnsCollector) resolvers(serviceAddr string) []string {
+	rc := c.cfg.ResolvConf
+	if !slices.Contains(rc.Search, "svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")) {
+		return nil
+	}
+	var out []string
+	for _, ns := range rc.Nameservers[:min(len(rc.Nameservers), maxNameservers)] {
+		server := net.JoinHostPort(ns.String(), resolverPort)
+		if server != serviceAddr && !slices.Contains(out, server) {
+			out = append(out, server)
+		}
+	}
+	return out
 }
 
 // resolveFQDN turns an FQDN endpoint into an address to dial, resolved
@@ -500,7 +523,7 @@ func (c *dnsCollector) expected(name, answered string) expectation {
 	}
 	obj, ok, _ := services.GetByKey(ns + "/" + svcName)
 	if !ok { // Run waits for the caches: not found is gone
-		return expectation{gone: strings.HasSuffix(answered, ".svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")+".")}
+		return expectation{gone: answered == svcName+"."+ns+".svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")+"."}
 	}
 	svc := obj.(*kube.Service)
 	if svc.ClusterIP != corev1.ClusterIPNone {
@@ -566,7 +589,7 @@ func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
 func (c *dnsCollector) outcomes(round *dnsRound) []prober.Outcome {
 	out := make([]prober.Outcome, 0, len(round.probes))
 	for _, p := range round.probes {
-		o := prober.Outcome{Target: p.kind + " " + p.server + " " + p.name, Duration: p.r.Duration, Log: p.r.Log}
+		o := prober.Outcome{Target: p.kind + " " + p.server + " " + p.name, Duration: p.r.Duration, Log: slices.Clone(p.r.Log)}
 		if p.r.Err != nil {
 			o.Log = append(o.Log, "error: "+p.r.Err.Error())
 		}
@@ -635,7 +658,7 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	kinds := dnsServerKinds
-	if len(c.cfg.ResolvConf.Nameservers) == 0 {
+	if len(c.resolvers("")) == 0 {
 		kinds = kinds[:2] // no resolver is probed: no counters for one
 	}
 	for _, kind := range kinds {

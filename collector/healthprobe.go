@@ -80,6 +80,10 @@ func transportReason(err error) string {
 	}
 }
 
+// maxKeptBody bounds the part of a health answer kept after it is read,
+// for the probe history (which keeps less still).
+const maxKeptBody = 16 << 10
+
 // outcome is the answer as the probe history shows it: the request, the
 // status and the body's lines (a verbose health answer names each check,
 // [-] for a failed one), or the error.

@@ -59,6 +59,7 @@ type flags struct {
 	role           string
 	nodeName       string
 	resolvConf     string
+	dnsResolvers   bool
 	collectors     map[string]*collectorFlag
 	collectorOrder []string
 	schedules      []namedSchedule // the probing collectors', as their flags set them
@@ -140,6 +141,8 @@ func newFlags(specs []collector.Spec) *flags {
 		PlaceHolder("HOST:PORT").StringVar(&f.config.DNS.ServiceAddress)
 	a.Flag("collector.dns.resolv-conf", "resolv.conf whose search list and ndots expand short names, as in a pod. In a pod, its own.").
 		Default("/etc/resolv.conf").StringVar(&f.resolvConf)
+	a.Flag("collector.dns.resolvers", "Also resolve the names through each nameserver of --collector.dns.resolv-conf (the first three, port 53), as server_kind=\"resolver\": the node-local DNS cache a pod's lookups go through. Only when that file is a cluster pod's (svc.<cluster domain> in its search list).").
+		Default("true").BoolVar(&f.dnsResolvers)
 	a.Flag("collector.dns.cluster-domain", "The cluster's DNS domain.").Default("cluster.local").StringVar(&f.config.DNS.ClusterDomain)
 	a.Flag("collector.dns.name", "A name to resolve besides kubernetes.default (repeatable), e.g. hostnames.default; names of Services are checked against their ClusterIP.").
 		PlaceHolder("NAME").StringsVar(&f.config.DNS.Names)
@@ -302,6 +305,9 @@ func (f *flags) validate() error {
 		rc, err := dnsprobe.ReadResolvConf(f.resolvConf)
 		if err != nil {
 			return fmt.Errorf("--collector.dns.resolv-conf: %w", err)
+		}
+		if !f.dnsResolvers {
+			rc.Nameservers = nil
 		}
 		f.config.DNS.ResolvConf = rc
 		for _, n := range f.config.DNS.Names {

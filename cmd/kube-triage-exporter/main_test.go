@@ -154,11 +154,12 @@ func TestBadInputStopsStartup(t *testing.T) {
 		{"both namespace flags", []string{"--kubeconfig=" + dead, "--namespaces=shop", "--namespaces-exclude=kube-system"}, "--namespaces and --namespaces-exclude do not go together"},
 		{"listen address in use", []string{"--kubeconfig=" + dead, "--web.listen-address=" + busy.Addr().String()}, "address already in use"},
 	}
+	exporter := testenv.Exporter(t) // built before the clock starts: a cold build takes longer than a start-up may
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, testenv.Exporter(t), tc.args...)
+			cmd := exec.CommandContext(ctx, exporter, tc.args...)
 			cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent", "NODE_NAME=")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

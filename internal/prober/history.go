@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,8 +32,8 @@ type Result struct {
 func (r Result) Failed() bool { return r.Reason != "" }
 
 // History keeps a collector's recent results, failures apart from
-// successes so that either keeps its own limit. It is safe for concurrent
-// use.
+// successes so that either keeps its own limit, and the results of its last
+// round. It is safe for concurrent use.
 type History struct {
 	collector string
 	limit     int
@@ -40,40 +41,54 @@ type History struct {
 	mu        sync.Mutex
 	successes []Result
 	failures  []Result
+	latest    []Result // the last round's, failures first
 }
 
-// NewHistory keeps up to limit successes and limit failures.
+// NewHistory keeps up to limit successes and limit failures (at least 1).
 func NewHistory(collector string, limit int) *History {
-	return &History{collector: collector, limit: limit}
+	return &History{collector: collector, limit: max(limit, 1)}
 }
 
-var nextID struct {
-	sync.Mutex
-	n uint64
-}
+var lastID atomic.Uint64
 
-func newID() uint64 {
-	nextID.Lock()
-	defer nextID.Unlock()
-	nextID.n++
-	return nextID.n
-}
-
-// Add records an outcome at time at, its log trimmed to the bounds.
-func (h *History) Add(at time.Time, o Outcome) {
-	o.Log = trimLog(o.Log)
-	o.Attrs = nil // for the log line only
-	r := Result{ID: newID(), Collector: h.collector, At: at, Outcome: o}
+// Record adds a round's outcomes at time at, their logs trimmed to the
+// bounds, and makes them the latest: a target the round did not probe (a
+// DNS pod that is gone) is no longer among them.
+func (h *History) Record(at time.Time, outcomes []Outcome) {
+	round := make([]Result, 0, len(outcomes))
+	for _, o := range outcomes {
+		o.Log = trimLog(o.Log)
+		o.Attrs = nil // for the log line only
+		round = append(round, Result{ID: lastID.Add(1), Collector: h.collector, At: at, Outcome: o})
+	}
+	FailuresFirst(round)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	list := &h.successes
-	if r.Failed() {
-		list = &h.failures
+	h.latest = round
+	for _, r := range round {
+		list := &h.successes
+		if r.Failed() {
+			list = &h.failures
+		}
+		if len(*list) >= h.limit {
+			*list = slices.Delete(*list, 0, len(*list)-h.limit+1)
+		}
+		*list = append(*list, r)
 	}
-	if len(*list) >= h.limit {
-		*list = slices.Delete(*list, 0, len(*list)-h.limit+1)
-	}
-	*list = append(*list, r)
+}
+
+// FailuresFirst sorts results failures first, then by collector and
+// target.
+func FailuresFirst(results []Result) {
+	slices.SortStableFunc(results, func(a, b Result) int {
+		if a.Failed() != b.Failed() {
+			if a.Failed() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.Collector, b.Collector), cmp.Compare(a.Target, b.Target))
+	})
 }
 
 func trimLog(log []string) []string {
@@ -100,27 +115,11 @@ func (h *History) Results() []Result {
 	return all
 }
 
-// Latest returns the newest result of each target, failures first, then
-// by target.
+// Latest returns the results of the last round, failures first.
 func (h *History) Latest() []Result {
-	seen := map[string]bool{}
-	var out []Result
-	for _, r := range h.Results() {
-		if !seen[r.Target] {
-			seen[r.Target] = true
-			out = append(out, r)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b Result) int {
-		if a.Failed() != b.Failed() {
-			if a.Failed() {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.Target, b.Target)
-	})
-	return out
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.latest)
 }
 
 // Get returns the result with this ID, if the history still holds it.

@@ -12,17 +12,24 @@ import (
 // often than about once a millisecond anyway.
 const paceGranularity = 5 * time.Millisecond
 
+// maxCatchUp is how far behind its schedule Pace catches up at once: a
+// wake-up late by a few milliseconds is made good, but items held back
+// longer (every worker waiting on a server that times out) are not sent
+// in a burst when it comes back; the rest of the run shifts instead.
+const maxCatchUp = 100 * time.Millisecond
+
 // Pace calls fn(ctx, i) for i in [0, n), item i at start + i*over/n:
 // evenly over the duration, by absolute time, so that a late wake-up is
-// caught up (the items overdue go at once) instead of stretching the run.
-// Up to workers calls run at a time, so that one slow call does not hold
-// back the rate; when all are busy, dispatch waits for one. Pace returns
+// caught up (the items overdue, up to maxCatchUp's worth, go at once)
+// instead of stretching the run. Up to workers calls run at a time, so
+// that one slow call does not hold back the rate; when all are busy,
+// dispatch waits for one. Pace returns
 // when every call has returned, or ctx is done (false).
 func Pace(ctx context.Context, n int, over time.Duration, workers int, fn func(ctx context.Context, i int)) bool {
 	if n == 0 {
 		return ctx.Err() == nil
 	}
-	items := make(chan int, workers)
+	items := make(chan int) // unbuffered: an item goes only to an idle worker
 	var wg sync.WaitGroup
 	for range min(workers, n) {
 		wg.Go(func() {
@@ -39,8 +46,12 @@ func Pace(ctx context.Context, n int, over time.Duration, workers int, fn func(c
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for i := 0; i < n; {
-		// Dispatch everything due by now (and within the granularity).
+		// Dispatch everything due by now (and within the granularity),
+		// after shifting the schedule by what is owed beyond maxCatchUp.
 		now := time.Now()
+		if late := now.Sub(due(i)); late > maxCatchUp {
+			start = start.Add(late - maxCatchUp)
+		}
 		for ; i < n && !due(i).After(now.Add(paceGranularity/2)); i++ {
 			select {
 			case items <- i:

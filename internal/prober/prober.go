@@ -117,12 +117,14 @@ func New[R any](c Config[R]) (*Runner[R], error) {
 }
 
 // Run probes once per interval until ctx is done, after the caches have
-// synced.
+// synced; the wait counts as a round that has not finished, so that a
+// cache that never syncs makes the prober stale rather than silent.
 func (p *Runner[R]) Run(ctx context.Context) {
+	s := p.cfg.Schedule
+	p.rounds.Start(s.Interval)
 	if len(p.cfg.Synced) > 0 && !cache.WaitForCacheSync(ctx.Done(), p.cfg.Synced...) {
 		return
 	}
-	s := p.cfg.Schedule
 	schedule.Every(ctx, s.Interval, s.Period(), &p.rounds, func(round context.Context) {
 		r := p.cfg.Probe(round)
 		if ctx.Err() == nil { // not shutting down: a round cut short is still a result
@@ -148,8 +150,8 @@ func (p *Runner[R]) Record(r R) {
 	p.last, p.has = r, true
 	p.mu.Unlock()
 
+	p.history.Record(at, outcomes)
 	for _, o := range outcomes {
-		p.history.Add(at, o)
 		before, seen := previous[o.Target]
 		switch {
 		case o.Reason != "" && (!seen || before != o.Reason):

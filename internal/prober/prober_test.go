@@ -125,21 +125,22 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // Failures are kept apart from successes: a run of successes does not push
-// out the last failure; each list and each log is bounded.
+// out the last failure; each list and each log is bounded; the latest
+// results are the last round's only.
 func TestHistoryKeepsFailuresAndIsBounded(t *testing.T) {
 	h := NewHistory("test", 5)
 	at := time.Unix(0, 0)
-	h.Add(at, Outcome{Target: "x", Reason: "timeout", Log: []string{strings.Repeat("q", 10_000)}})
+	h.Record(at, []Outcome{{Target: "x", Reason: "timeout", Log: []string{strings.Repeat("q", 10_000)}}, {Target: "gone", Reason: "timeout"}})
 	for range 50 {
-		h.Add(at, Outcome{Target: "x", Log: make([]string, 1000)})
+		h.Record(at, []Outcome{{Target: "x", Log: make([]string, 1000)}})
 	}
 	all := h.Results()
-	if len(all) != 6 {
-		t.Fatalf("%d results, want 5 successes and the failure", len(all))
+	if len(all) != 7 {
+		t.Fatalf("%d results, want 5 successes and the 2 failures", len(all))
 	}
 	var failure Result
 	for _, r := range all {
-		if r.Failed() {
+		if r.Failed() && r.Target == "x" {
 			failure = r
 		}
 		if len(r.Log) > maxLogLines+1 {
@@ -152,8 +153,9 @@ func TestHistoryKeepsFailuresAndIsBounded(t *testing.T) {
 	if got, ok := h.Get(failure.ID); !ok || got.Reason != "timeout" {
 		t.Errorf("Get(%d) = %+v %v", failure.ID, got, ok)
 	}
-	if latest := h.Latest(); len(latest) != 1 || latest[0].Failed() {
-		t.Errorf("latest of x is its newest result, a success: %+v", latest)
+	// A target the last round did not probe is not among the latest.
+	if latest := h.Latest(); len(latest) != 1 || latest[0].Target != "x" || latest[0].Failed() {
+		t.Errorf("latest: %+v", latest)
 	}
 }
 
@@ -195,5 +197,41 @@ func TestPace(t *testing.T) {
 	}
 	if called.Load() != 1 {
 		t.Errorf("%d items called after cancel; only the first was due", called.Load())
+	}
+}
+
+// After every worker was held up (a server timing out), Pace sends at most
+// maxCatchUp's worth of the overdue items at once, not the whole backlog
+// in a burst at a server that just came back.
+func TestPaceBoundsCatchUp(t *testing.T) {
+	const n = 100
+	over := time.Second // an item every 10ms
+	var mu sync.Mutex
+	var calledAt []time.Time
+	var released time.Time
+	Pace(context.Background(), n, over, 1, func(_ context.Context, i int) {
+		if i == 0 {
+			time.Sleep(500 * time.Millisecond) // 50 items fall due meanwhile
+			mu.Lock()
+			released = time.Now()
+			mu.Unlock()
+			return
+		}
+		mu.Lock()
+		calledAt = append(calledAt, time.Now())
+		mu.Unlock()
+	})
+	burst := 0
+	for _, at := range calledAt {
+		if at.Sub(released) < 50*time.Millisecond {
+			burst++
+		}
+	}
+	// maxCatchUp (100ms) is 10 items, and 5 more fall due in the 50ms.
+	if limit := 10 + 5 + 2; burst > limit {
+		t.Errorf("%d items within 50ms of the stall's end, want at most %d", burst, limit)
+	}
+	if len(calledAt) != n-1 {
+		t.Errorf("%d items called, want %d", len(calledAt), n-1)
 	}
 }

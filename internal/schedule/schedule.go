@@ -76,6 +76,11 @@ func (r *Rounds) now() time.Time {
 	return time.Now()
 }
 
+// Start marks the schedule started now, before Every runs: while its
+// caller waits for what the first call needs (caches to sync), so that a
+// schedule that never gets to run ages too. Every starts it again.
+func (r *Rounds) Start(interval time.Duration) { r.start(interval) }
+
 func (r *Rounds) start(interval time.Duration) {
 	if r == nil {
 		return

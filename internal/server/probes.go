@@ -77,15 +77,7 @@ func latestResults(histories []*prober.History) []prober.Result {
 	for _, h := range histories {
 		latest = append(latest, h.Latest()...)
 	}
-	slices.SortStableFunc(latest, func(a, b prober.Result) int {
-		if a.Failed() != b.Failed() {
-			if a.Failed() {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	prober.FailuresFirst(latest)
 	return latest
 }
 

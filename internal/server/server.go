@@ -98,6 +98,10 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 		}
 		// Built per request: it shows the probes' last results.
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/" {
+				http.NotFound(w, r)
+				return
+			}
 			page := landing
 			page.ExtraHTML = string(landingSummary(histories))
 			h, err := web.NewLandingPage(page)

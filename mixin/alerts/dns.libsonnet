@@ -76,7 +76,7 @@
           ),
           a.alert(
             'DNSWrongAnswer',
-            'min by (%s) (%s) == 0\n' % [q.by(['server', 'name']), q.m('kube_triage_dns_probe_answer_matches')],
+            'min by (%s) (%s) == 0\n' % [q.by(['server', 'name']), q.m('kube_triage_dns_probe_answer_matches', 'server_kind!="resolver"')],
             'DNS answers {{ $labels.name }} with an address that is not its Service\'s ClusterIP.',
             |||
               Through {{ $labels.server }}, {{ $labels.name }} resolves to an address other than
@@ -86,7 +86,7 @@
           ),
           a.alert(
             'DNSLatencyHigh',
-            'max by (%s) (avg_over_time(%s[5m])) > %s\n' % [q.by(['server', 'name']), q.m('kube_triage_dns_probe_duration_seconds', 'name="kubernetes.default"'), t.dnsLatencySeconds],
+            'max by (%s) (avg_over_time(%s[5m])) > %s\n' % [q.by(['server', 'name']), q.m('kube_triage_dns_probe_duration_seconds', 'server_kind!="resolver", name="kubernetes.default"'), t.dnsLatencySeconds],
             'DNS lookups through {{ $labels.server }} take {{ $value | humanizeDuration }}.',
             |||
               Resolving {{ $labels.name }} through {{ $labels.server }} (search list included) has

@@ -86,10 +86,10 @@
             'The {{ $labels.collector }} probes of {{ $value }} {{ $labels.role }} exporter(s) are stale.',
             |||
               The last {{ $labels.collector }} probe round of {{ $value }} kube-triage {{ $labels.role }}
-              exporter(s) finished over %s intervals ago: the prober is stuck (a probe that ignores
-              its timeout) and its last results no longer describe the cluster. Restarting the
-              exporter recovers it; its log and goroutine dump (/debug/pprof is not served: send
-              SIGQUIT) say where it hangs.
+              exporter(s) finished over %s periods ago: the prober is stuck (a probe that ignores
+              its timeout) or still waits for its caches' first list, and its results are withheld.
+              Restarting the exporter recovers a stuck prober; its log and goroutine dump
+              (/debug/pprof is not served: send SIGQUIT) say where it hangs.
             ||| % t.probesStaleIntervals,
           ),
           a.alert(
