@@ -44,8 +44,9 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-vet:
+vet: ## go vet, here and for macOS (the local control plane's Linux-only parts are build-tagged).
 	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
 
 generate: ## Render the mixin (mixin/) into alerts/, dashboards/ and deploy/prometheusrule.yaml.
 	$(GO) test -count=1 ./mixin -run TestShippedFilesAreTheMixin -update

@@ -72,7 +72,7 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 
 	cmd := exec.Command(c.bin, c.args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = componentProcAttr()
 	if err := startProcess(cmd); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
