@@ -28,14 +28,7 @@ type APIServerConfig struct {
 }
 
 var (
-	apiserverReachable = newMetric("apiserver_reachable", prometheus.GaugeValue,
-		"1 if the last probe round got an HTTP response from the apiserver (whatever its status), 0 if it could not connect or timed out.")
-	apiserverProbeSuccess = newMetric("apiserver_probe_success", prometheus.GaugeValue,
-		"1 if the last probe of the health endpoint answered 200 OK.", "endpoint")
-	apiserverProbeDuration = newMetric("apiserver_probe_duration_seconds", prometheus.GaugeValue,
-		"How long the last probe of the health endpoint took.", "endpoint")
-	apiserverProbeStatus = newMetric("apiserver_probe_http_status_code", prometheus.GaugeValue,
-		"HTTP status of the last probe of the health endpoint; 0 when no response came.", "endpoint")
+	apiserverHealth       = newHealthMetrics("apiserver", "the apiserver's health endpoint", "", "endpoint")
 	apiserverCheckSuccess = newMetric("apiserver_check_success", prometheus.GaugeValue,
 		"1 if the named check passed ([+]) in the last verbose answer of the health endpoint, 0 if it failed ([-]). The etcd check is the apiserver's storage.", "endpoint", "check")
 	apiserverProbes = newMetric("apiserver_probes_total", prometheus.CounterValue,
@@ -48,8 +41,7 @@ var apiserverSpec = Spec{
 	Name:      "apiserver",
 	Help:      "Probe the apiserver's /livez and /readyz (verbose) and report every named check, etcd included",
 	DefaultOn: []Role{RoleCluster, RoleNode},
-	Metrics: []*Metric{apiserverReachable, apiserverProbeSuccess, apiserverProbeDuration, apiserverProbeStatus,
-		apiserverCheckSuccess, apiserverProbes, apiserverProbeFailures},
+	Metrics:   append(apiserverHealth.all(), apiserverCheckSuccess, apiserverProbes, apiserverProbeFailures),
 	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 10 * time.Second, Timeout: 8 * time.Second},
 		What:        "probes /livez and /readyz",
 		TimeoutHelp: "Timeout of each apiserver probe request. With etcd down, /readyz answers only after its etcd checks time out (4s with the apiserver's defaults); a shorter timeout would report that as the apiserver being down."},
@@ -231,12 +223,10 @@ func (c *apiserverCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 	if !ok { // no gauges before the first round rather than false zeros, nor once stale
 		return err
 	}
-	ch <- apiserverReachable.value(boolFloat(last.reachable))
+	ch <- apiserverHealth.reachable.value(boolFloat(last.reachable))
 	for _, ep := range apiserverEndpoints {
 		r := last.endpoints[ep]
-		ch <- apiserverProbeSuccess.value(boolFloat(r.reason == ""), ep)
-		ch <- apiserverProbeDuration.value(r.duration.Seconds(), ep)
-		ch <- apiserverProbeStatus.value(float64(r.status), ep)
+		apiserverHealth.send(ch, r.healthAnswer, ep)
 		for _, chk := range r.checks {
 			if chk.ok && c.cfg.FailingChecksOnly {
 				continue

@@ -162,10 +162,10 @@ func TestAPIServerFailureReasons(t *testing.T) {
 			c := newTestAPIServerCollector(t, tc.url(t), 200*time.Millisecond)
 			c.Record(c.probeAll(context.Background()))
 			want := `
-# HELP kube_triage_apiserver_reachable 1 if the last probe round got an HTTP response from the apiserver (whatever its status), 0 if it could not connect or timed out.
+# HELP kube_triage_apiserver_reachable 1 if the last probe of the apiserver's health endpoint got an HTTP response (whatever its status), 0 if it could not connect or timed out.
 # TYPE kube_triage_apiserver_reachable gauge
 kube_triage_apiserver_reachable ` + ftoa(tc.reachable) + `
-# HELP kube_triage_apiserver_probe_http_status_code HTTP status of the last probe of the health endpoint; 0 when no response came.
+# HELP kube_triage_apiserver_probe_http_status_code HTTP status of the last probe of the apiserver's health endpoint; 0 when no response came.
 # TYPE kube_triage_apiserver_probe_http_status_code gauge
 kube_triage_apiserver_probe_http_status_code{endpoint="livez"} ` + ftoa(tc.statusCode) + `
 kube_triage_apiserver_probe_http_status_code{endpoint="readyz"} ` + ftoa(tc.statusCode) + `

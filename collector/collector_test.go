@@ -404,7 +404,7 @@ func (s stuckCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 	if !ok {
 		return err
 	}
-	ch <- kubeletProbeSuccess.value(v)
+	ch <- kubeletHealth.success.value(v)
 	return nil
 }
 

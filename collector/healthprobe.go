@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
@@ -78,6 +80,41 @@ func transportReason(err error) string {
 	default:
 		return "connection"
 	}
+}
+
+// healthMetrics are the gauges every HTTP health probe exports: whether
+// the server answered at all, and per endpoint probed whether it answered
+// 200, its status and how long it took.
+type healthMetrics struct {
+	reachable, success, status, duration *Metric
+}
+
+// newHealthMetrics names the gauges <prefix>_reachable,
+// <prefix>_probe_success, <prefix>_probe_http_status_code and
+// <prefix>_probe_duration_seconds, about what is probed; successNote ends
+// the success gauge's help, labels are the per-endpoint gauges' labels.
+func newHealthMetrics(prefix, what, successNote string, labels ...string) healthMetrics {
+	return healthMetrics{
+		reachable: newMetric(prefix+"_reachable", prometheus.GaugeValue,
+			"1 if the last probe of "+what+" got an HTTP response (whatever its status), 0 if it could not connect or timed out."),
+		success: newMetric(prefix+"_probe_success", prometheus.GaugeValue,
+			strings.TrimSpace("1 if the last probe of "+what+" answered 200 OK. "+successNote), labels...),
+		status: newMetric(prefix+"_probe_http_status_code", prometheus.GaugeValue,
+			"HTTP status of the last probe of "+what+"; 0 when no response came.", labels...),
+		duration: newMetric(prefix+"_probe_duration_seconds", prometheus.GaugeValue,
+			"How long the last probe of "+what+" took.", labels...),
+	}
+}
+
+func (h healthMetrics) all() []*Metric {
+	return []*Metric{h.reachable, h.success, h.status, h.duration}
+}
+
+// send sends an answer's per-endpoint gauges.
+func (h healthMetrics) send(ch chan<- prometheus.Metric, a healthAnswer, labels ...string) {
+	ch <- h.success.value(boolFloat(a.reason == ""), labels...)
+	ch <- h.status.value(float64(a.status), labels...)
+	ch <- h.duration.value(a.duration.Seconds(), labels...)
 }
 
 // maxKeptBody bounds the part of a health answer kept after it is read,

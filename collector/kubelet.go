@@ -26,22 +26,14 @@ type KubeletConfig struct {
 	InsecureTLS bool
 }
 
-var (
-	kubeletReachable = newMetric("kubelet_reachable", prometheus.GaugeValue,
-		"1 if the last probe of the kubelet's health endpoint on this agent's node got an HTTP response, 0 if it could not connect or timed out.")
-	kubeletProbeSuccess = newMetric("kubelet_probe_success", prometheus.GaugeValue,
-		"1 if the last probe of the kubelet's health endpoint on this agent's node answered 200 OK.")
-	kubeletProbeStatus = newMetric("kubelet_probe_http_status_code", prometheus.GaugeValue,
-		"HTTP status of the last kubelet health probe; 0 when no response came.")
-	kubeletProbeDuration = newMetric("kubelet_probe_duration_seconds", prometheus.GaugeValue,
-		"How long the last kubelet health probe took.")
-)
+// kubeletHealth are the kubelet probe's gauges.
+var kubeletHealth = newHealthMetrics("kubelet", "the kubelet's health endpoint on this agent's node", "")
 
 var kubeletSpec = Spec{
 	Name:      "kubelet",
 	Help:      "Probe the health endpoint of this node's kubelet",
 	DefaultOn: []Role{RoleNode},
-	Metrics:   []*Metric{kubeletReachable, kubeletProbeSuccess, kubeletProbeStatus, kubeletProbeDuration},
+	Metrics:   kubeletHealth.all(),
 	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 10 * time.Second, Timeout: 5 * time.Second},
 		What: "probes its node's kubelet (node role)", TimeoutHelp: "Timeout of each kubelet health probe."},
 	New: newKubeletCollector,
@@ -100,9 +92,7 @@ func (c *kubeletProber) Update(_ context.Context, ch chan<- prometheus.Metric) e
 	if !ok { // no gauges before the first probe rather than false zeros, nor once stale
 		return err
 	}
-	ch <- kubeletReachable.value(boolFloat(a.status != 0))
-	ch <- kubeletProbeSuccess.value(boolFloat(a.reason == ""))
-	ch <- kubeletProbeStatus.value(float64(a.status))
-	ch <- kubeletProbeDuration.value(a.duration.Seconds())
+	ch <- kubeletHealth.reachable.value(boolFloat(a.status != 0))
+	kubeletHealth.send(ch, a)
 	return nil
 }

@@ -38,14 +38,8 @@ type KubeProxyConfig struct {
 }
 
 var (
-	kubeproxyReachable = newMetric("kubeproxy_reachable", prometheus.GaugeValue,
-		"1 if the last probe of kube-proxy's health server got an HTTP response, 0 if it could not connect or timed out.")
-	kubeproxyProbeSuccess = newMetric("kubeproxy_probe_success", prometheus.GaugeValue,
-		"1 if the last probe of kube-proxy's endpoint answered 200 OK. /healthz also fails while the node is being drained (since Kubernetes 1.28); /livez does not.", "endpoint")
-	kubeproxyProbeStatus = newMetric("kubeproxy_probe_http_status_code", prometheus.GaugeValue,
-		"HTTP status of the last probe of kube-proxy's endpoint; 0 when no response came.", "endpoint")
-	kubeproxyProbeDuration = newMetric("kubeproxy_probe_duration_seconds", prometheus.GaugeValue,
-		"How long the last probe of kube-proxy's endpoint took.", "endpoint")
+	kubeproxyHealth = newHealthMetrics("kubeproxy", "kube-proxy's health server",
+		"/healthz also fails while the node is being drained (since Kubernetes 1.28); /livez does not.", "endpoint")
 	kubeproxyUpdateAge = newMetric("kubeproxy_last_update_age_seconds", prometheus.GaugeValue,
 		"Seconds between kube-proxy's last programming of the node's rules and its current time, from /livez (0 while it is healthy: kube-proxy then reports now).")
 	kubeproxyNodeEligible = newMetric("kubeproxy_node_eligible", prometheus.GaugeValue,
@@ -64,9 +58,8 @@ var kubeproxySpec = Spec{
 	Name:      "kubeproxy",
 	Help:      "Probe this node's kube-proxy (/livez, /healthz, proxy mode) and open TCP connections to chosen Service VIPs through its rules",
 	DefaultOn: []Role{RoleNode},
-	Metrics: []*Metric{kubeproxyReachable, kubeproxyProbeSuccess, kubeproxyProbeStatus, kubeproxyProbeDuration,
-		kubeproxyUpdateAge, kubeproxyNodeEligible, kubeproxyInfo, kubeproxyVIPReachable, kubeproxyVIPDuration,
-		kubeproxyLocalEndpoints},
+	Metrics: append(kubeproxyHealth.all(), kubeproxyUpdateAge, kubeproxyNodeEligible, kubeproxyInfo, kubeproxyVIPReachable, kubeproxyVIPDuration,
+		kubeproxyLocalEndpoints),
 	Probe: &prober.Defaults{Schedule: prober.Schedule{Interval: 10 * time.Second, Timeout: 3 * time.Second},
 		What: "probes kube-proxy and the Service VIPs", TimeoutHelp: "Timeout of each kube-proxy probe and VIP connection."},
 	New: newKubeproxyCollector,
@@ -279,11 +272,9 @@ func (c *kubeproxyCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		if ep == "livez" && a.status == http.StatusNotFound {
 			continue // kube-proxy before 1.28 has no /livez: no series rather than a false failure
 		}
-		ch <- kubeproxyProbeSuccess.value(boolFloat(a.reason == ""), ep)
-		ch <- kubeproxyProbeStatus.value(float64(a.status), ep)
-		ch <- kubeproxyProbeDuration.value(a.duration.Seconds(), ep)
+		kubeproxyHealth.send(ch, a, ep)
 	}
-	ch <- kubeproxyReachable.value(boolFloat(reachable))
+	ch <- kubeproxyHealth.reachable.value(boolFloat(reachable))
 	if h, ok := r.health["livez"]; ok && !h.LastUpdated.IsZero() && !h.CurrentTime.IsZero() {
 		ch <- kubeproxyUpdateAge.value(max(0, h.CurrentTime.Sub(h.LastUpdated).Seconds()))
 	}
