@@ -110,8 +110,11 @@ func TestFailedRestartsAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "it to run again once its dependency was back", 20*time.Second, func() (bool, error) {
-		if _, err := os.Stat(up); err != nil || !c.running() {
-			return false, fmt.Errorf("up: %v, running: %v; log tail:\n%s", err, c.running(), tail(c.log, 30))
+		if _, err := os.Stat(up); err != nil {
+			return false, fmt.Errorf("not up: %w; log tail:\n%s", err, tail(c.log, 30))
+		}
+		if !c.running() {
+			return false, fmt.Errorf("up but not running; log tail:\n%s", tail(c.log, 30))
 		}
 		return true, nil
 	})

@@ -113,7 +113,10 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool
 // returns an error carrying cond's last error once timeout has passed.
 func Poll(timeout, period time.Duration, cond func() (bool, error)) error {
 	if ok, lastErr := poll(timeout, period, cond); !ok {
-		return fmt.Errorf("timed out after %s (last error: %v)", timeout, lastErr)
+		if lastErr == nil {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		return fmt.Errorf("timed out after %s: last error: %w", timeout, lastErr)
 	}
 	return nil
 }
