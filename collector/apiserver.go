@@ -107,6 +107,7 @@ func newAPIServerCollector(d Deps) (Collector, error) {
 		Collector: "apiserver", Schedule: d.Schedule, Logger: d.Logger,
 		Probe:    c.probeAll,
 		Outcomes: c.outcomes,
+		Reasons:  apiserverFailureReasons,
 	})
 	return c, err
 }

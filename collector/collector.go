@@ -81,6 +81,7 @@ type Prober interface {
 	Rounds() *schedule.Rounds
 	Period() time.Duration
 	History() *prober.History
+	Failures() map[string]uint64
 }
 
 // ConfigChecker is a Collector that can tell when its configuration leaves
@@ -174,6 +175,8 @@ var (
 		"Unix time the collector's last probe round finished; before the first round has finished, the time probing started, so that a prober stuck in its first round ages too.", "collector")
 	probeInterval = newMetric("probe_interval_seconds", prometheus.GaugeValue,
 		"The collector's probe period: its --collector.<name>.interval, or its timeout and a second when a round may take that longer. A last run older than 3 periods means probing has stalled; the collector then reports failure rather than stale results.", "collector")
+	probeFailures = newMetric("probe_failures_total", prometheus.CounterValue,
+		"Probes of the collector that failed, by reason (each collector's own fixed set: see the metrics reference); every reason starts at 0.", "collector", "reason")
 	configProblem = newMetric("config_problem", prometheus.GaugeValue,
 		"1 while the collector runs but its configuration leaves it nothing, or not what it was told, to probe; no series when there is no problem.", "collector", "problem")
 )
@@ -181,7 +184,7 @@ var (
 // FrameworkMetrics are the families the framework itself exports.
 func FrameworkMetrics() []*Metric {
 	return []*Metric{scrapeSuccess, scrapeDuration, watchErrors, informerSynced, requestFailures,
-		exporterInfo, probeLastRun, probeInterval, configProblem}
+		exporterInfo, probeLastRun, probeInterval, probeFailures, configProblem}
 }
 
 type namedCollector struct {
@@ -395,6 +398,9 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 			if last, _, ok := p.Rounds().Last(); ok {
 				ch <- probeLastRun.value(float64(last.UnixNano())/1e9, nc.name)
 				ch <- probeInterval.value(p.Period().Seconds(), nc.name)
+			}
+			for reason, n := range p.Failures() {
+				ch <- probeFailures.value(float64(n), nc.name, reason)
 			}
 		}
 		if c, ok := nc.c.(ConfigChecker); ok {

@@ -299,6 +299,7 @@ func (f *fakeProber) Update(context.Context, chan<- prometheus.Metric) error { r
 func (f *fakeProber) Rounds() *schedule.Rounds                               { return &f.rounds }
 func (f *fakeProber) Period() time.Duration                                  { return 10 * time.Millisecond }
 func (f *fakeProber) History() *prober.History                               { return prober.NewHistory("fake", 10) }
+func (f *fakeProber) Failures() map[string]uint64                            { return nil }
 
 func (f *fakeProber) Run(ctx context.Context) {
 	schedule.Every(ctx, 10*time.Millisecond, time.Hour, &f.rounds, func(context.Context) {

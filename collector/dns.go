@@ -241,6 +241,7 @@ func newDNSCollector(d Deps) (Collector, error) {
 	c.Runner, err = prober.New(prober.Config[*dnsRound]{
 		Collector: "dns", Schedule: d.Schedule, Logger: d.Logger,
 		Probe: c.probeAll, Outcomes: c.outcomes, Synced: c.synced,
+		Reasons: dnsResults[1:], // all but success
 	})
 	return c, err
 }

@@ -61,6 +61,10 @@ func checkHealth(ctx context.Context, client *http.Client, url string, timeout t
 	return a
 }
 
+// healthReasons are the reasons a health probe fails: no answer in time,
+// no connection, a TLS failure, a status other than 200.
+var healthReasons = []string{"timeout", "connection", "tls", "http_status"}
+
 // transportReason classifies an error that left no HTTP response.
 func transportReason(err error) string {
 	var (

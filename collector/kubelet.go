@@ -74,7 +74,7 @@ func newKubeletCollector(d Deps) (Collector, error) {
 	var err error
 	c.Runner, err = prober.New(prober.Config[healthAnswer]{
 		Collector: "kubelet", Schedule: d.Schedule, Logger: d.Logger,
-		Probe: c.probe,
+		Probe: c.probe, Reasons: healthReasons,
 		Outcomes: func(a healthAnswer) []prober.Outcome {
 			return []prober.Outcome{a.outcome("healthz", c.url)}
 		},

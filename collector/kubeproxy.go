@@ -128,7 +128,7 @@ func newKubeproxyCollector(d Deps) (Collector, error) {
 	var err error
 	c.Runner, err = prober.New(prober.Config[*kubeproxyRound]{
 		Collector: "kubeproxy", Schedule: d.Schedule, Logger: d.Logger,
-		Probe: c.probeAll, Outcomes: c.outcomes,
+		Probe: c.probeAll, Outcomes: c.outcomes, Reasons: healthReasons,
 	})
 	return c, err
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -80,10 +81,11 @@ type Runner[R any] struct {
 	rounds  schedule.Rounds
 	history *History
 
-	mu     sync.Mutex
-	last   R
-	has    bool
-	states map[string]string // reason by target, from the last round
+	mu       sync.Mutex
+	last     R
+	has      bool
+	states   map[string]string // reason by target, from the last round
+	failures map[string]uint64 // failed outcomes by reason, since the start
 }
 
 // Config is what a Runner is built from.
@@ -100,6 +102,9 @@ type Config[R any] struct {
 	// Synced are the caches the probes read: the first round waits for
 	// them, so that nothing not listed yet reads as missing.
 	Synced []cache.InformerSynced
+	// Reasons are the failure reasons the outcomes can carry: their
+	// counts start at 0, so that rate() sees the first failure.
+	Reasons []string
 }
 
 // New validates the schedule and builds a Runner.
@@ -113,7 +118,11 @@ func New[R any](c Config[R]) (*Runner[R], error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner[R]{cfg: c, now: time.Now, history: NewHistory(c.Collector, DefaultHistoryLimit)}, nil
+	failures := map[string]uint64{}
+	for _, r := range c.Reasons {
+		failures[r] = 0
+	}
+	return &Runner[R]{cfg: c, now: time.Now, history: NewHistory(c.Collector, DefaultHistoryLimit), failures: failures}, nil
 }
 
 // Run probes once per interval until ctx is done, after the caches have
@@ -146,6 +155,9 @@ func (p *Runner[R]) Record(r R) {
 	p.states = make(map[string]string, len(outcomes))
 	for _, o := range outcomes {
 		p.states[o.Target] = o.Reason
+		if o.Reason != "" {
+			p.failures[o.Reason]++
+		}
 	}
 	p.last, p.has = r, true
 	p.mu.Unlock()
@@ -178,6 +190,14 @@ func (p *Runner[R]) Last() (r R, ok bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.last, p.has, nil
+}
+
+// Failures are the failed outcomes by reason since the start, every
+// reason of Config.Reasons among them.
+func (p *Runner[R]) Failures() map[string]uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.failures)
 }
 
 // Rounds is the progress of the schedule, which the collector framework

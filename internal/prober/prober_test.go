@@ -87,6 +87,7 @@ func TestStateChangesAreLoggedOnce(t *testing.T) {
 		Collector: "test", Schedule: Schedule{Interval: time.Hour, Timeout: time.Second}, Logger: logger,
 		Probe:    func(context.Context) string { return "" },
 		Outcomes: func(reason string) []Outcome { return []Outcome{{Target: "a", Reason: reason}, {Target: "b"}} },
+		Reasons:  []string{"timeout", "refused", "tls"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +106,11 @@ func TestStateChangesAreLoggedOnce(t *testing.T) {
 	}
 	if strings.Contains(got, "target=b") {
 		t.Errorf("a target that never failed was logged:\n%s", got)
+	}
+	// Every failed outcome is counted by reason; a reason that never
+	// happened is there at 0.
+	if got := p.Failures(); len(got) != 3 || got["timeout"] != 3 || got["refused"] != 1 || got["tls"] != 0 {
+		t.Errorf("failures by reason: %v", got)
 	}
 	// The history holds every outcome, the latest per target first failures.
 	latest := p.History().Latest()

@@ -76,6 +76,11 @@ func TestProbesPageShowsFailureAndQueryLog(t *testing.T) {
 	if code, _ := serve(h, httptest.NewRequest(http.MethodGet, ProbesPath+"?id=999999999", nil)); code != http.StatusNotFound {
 		t.Errorf("an unknown id: %d, want 404", code)
 	}
+	_, metrics := serve(h, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !regexp.MustCompile(`kube_triage_probe_failures_total\{collector="dns",reason="servfail"\} [1-9]`).MatchString(metrics) ||
+		!strings.Contains(metrics, `kube_triage_probe_failures_total{collector="dns",reason="timeout"} 0`) {
+		t.Errorf("the failures are not counted by reason:\n%s", metrics)
+	}
 	_, landing := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
 	if !regexp.MustCompile(`\d+ probes, [1-9]\d* failing`).MatchString(landing) || !strings.Contains(landing, "kubernetes.default: servfail") {
 		t.Errorf("the landing page does not show the failing probes:\n%s", landing)
