@@ -126,13 +126,14 @@ func TestAPIServerFailureReasons(t *testing.T) {
 		reason     string
 		reachable  float64
 		statusCode float64
+		timeout    time.Duration // 5s unless the case is about the timeout
 	}{
 		{"unauthorized", func(t *testing.T) string {
 			return fakeAPIServer(t, answer(401, "Unauthorized", 401, "Unauthorized")).URL
-		}, "auth", 1, 401},
+		}, "auth", 1, 401, 0},
 		{"server error without checks", func(t *testing.T) string {
 			return fakeAPIServer(t, answer(503, "overloaded", 503, "overloaded")).URL
-		}, "http_status", 1, 503},
+		}, "http_status", 1, 503, 0},
 		{"timeout", func(t *testing.T) string {
 			return fakeAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 				select {
@@ -140,26 +141,30 @@ func TestAPIServerFailureReasons(t *testing.T) {
 				case <-time.After(5 * time.Second):
 				}
 			}).URL
-		}, "timeout", 0, 0},
+		}, "timeout", 0, 0, 200 * time.Millisecond},
 		{"nothing listening", func(t *testing.T) string {
 			srv := httptest.NewServer(http.NotFoundHandler())
 			srv.Close()
 			return srv.URL
-		}, "connection", 0, 0},
+		}, "connection", 0, 0, 0},
 		{"plain HTTP server behind an https URL", func(t *testing.T) string {
 			return "https://" + strings.TrimPrefix(fakeAPIServer(t, answer(200, livezOK, 200, readyzOK)).URL, "http://")
-		}, "tls", 0, 0},
+		}, "tls", 0, 0, 0},
 		{"certificate from an unknown authority", func(t *testing.T) string {
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(answer(200, livezOK, 200, readyzOK)))
 			srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
 			srv.StartTLS()
 			t.Cleanup(srv.Close)
 			return srv.URL
-		}, "tls", 0, 0},
+		}, "tls", 0, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTestAPIServerCollector(t, tc.url(t), 200*time.Millisecond)
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 5 * time.Second // a TLS handshake under -race on a busy machine is slow
+			}
+			c := newTestAPIServerCollector(t, tc.url(t), timeout)
 			c.Record(c.probeAll(context.Background()))
 			want := `
 # HELP kube_triage_apiserver_reachable 1 if the last probe of the apiserver's health endpoint got an HTTP response (whatever its status), 0 if it could not connect or timed out.

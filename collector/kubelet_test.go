@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,9 +32,9 @@ func newTestKubeletProber(t *testing.T, url string, timeout time.Duration) *kube
 // verify; a healthy, a failing, a slow and an absent kubelet each read as
 // what they are, and a slow one never holds the probe past its timeout.
 func TestKubeletProbe(t *testing.T) {
-	var gotAuth string
+	var gotAuth atomic.Value // written by the server's goroutines
 	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotAuth = r.Header.Get("Authorization")
+		gotAuth.Store(r.Header.Get("Authorization"))
 		switch r.URL.Path {
 		case "/healthz":
 			_, _ = w.Write([]byte("ok"))
@@ -77,8 +78,8 @@ func TestKubeletProbe(t *testing.T) {
 			}
 		})
 	}
-	if gotAuth != "Bearer agent-token" {
-		t.Errorf("the kubelet was asked with Authorization %q, want the agent's token", gotAuth)
+	if gotAuth.Load() != "Bearer agent-token" {
+		t.Errorf("the kubelet was asked with Authorization %q, want the agent's token", gotAuth.Load())
 	}
 }
 
