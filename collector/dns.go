@@ -590,7 +590,11 @@ func (c *dnsCollector) probeAll(ctx context.Context) *dnsRound {
 func (c *dnsCollector) outcomes(round *dnsRound) []prober.Outcome {
 	out := make([]prober.Outcome, 0, len(round.probes))
 	for _, p := range round.probes {
-		o := prober.Outcome{Target: p.kind + " " + p.server + " " + p.name, Duration: p.r.Duration, Log: slices.Clone(p.r.Log)}
+		target := p.name + " @" + p.server // "kubernetes.default @service"
+		if p.server != p.kind {
+			target += " (" + p.kind + ")" // "kubernetes.default @169.254.20.10:53 (resolver)"
+		}
+		o := prober.Outcome{Target: target, Duration: p.r.Duration, Log: slices.Clone(p.r.Log)}
 		if p.r.Err != nil {
 			o.Log = append(o.Log, "error: "+p.r.Err.Error())
 		}

@@ -61,7 +61,7 @@ func TestProbesPageShowsFailureAndQueryLog(t *testing.T) {
 	var page string
 	testenv.WaitFor(t, "a failed probe on /probes", 10*time.Second, func() (bool, error) {
 		_, page = serve(h, httptest.NewRequest(http.MethodGet, ProbesPath, nil))
-		return strings.Contains(page, "<td>service service kubernetes.default</td><td>servfail</td>"), nil
+		return strings.Contains(page, "<td>kubernetes.default @service</td><td>servfail</td>"), nil
 	})
 	link := regexp.MustCompile(`href="\?id=(\d+)&amp;debug=true"`).FindStringSubmatch(page)
 	if link == nil {
@@ -82,7 +82,7 @@ func TestProbesPageShowsFailureAndQueryLog(t *testing.T) {
 		t.Errorf("the failures are not counted by reason:\n%s", metrics)
 	}
 	_, landing := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
-	if !regexp.MustCompile(`\d+ probes, [1-9]\d* failing`).MatchString(landing) || !strings.Contains(landing, "kubernetes.default: servfail") {
+	if !regexp.MustCompile(`\d+ probes, [1-9]\d* failing`).MatchString(landing) || !strings.Contains(landing, "kubernetes.default @service: servfail") {
 		t.Errorf("the landing page does not show the failing probes:\n%s", landing)
 	}
 }
