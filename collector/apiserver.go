@@ -165,7 +165,7 @@ func (c *apiserverCollector) url(endpoint string) string {
 func (c *apiserverCollector) probe(ctx context.Context, endpoint string) endpointResult {
 	a := getHealth(ctx, c.client, c.url(endpoint))
 	r := endpointResult{healthAnswer: a, checks: parseHealthChecks(a.body)}
-	r.body = r.body[:min(len(r.body), maxKeptBody)] // kept for the history's log only
+	r.body = bytes.Clone(r.body[:min(len(r.body), maxKeptBody)]) // kept for the history's log only
 	switch {
 	case r.reason != "":
 	case a.status == http.StatusOK:

@@ -347,7 +347,7 @@ func (c *dnsCollector) sweep(ctx context.Context) *dnsSweep {
 	complete := prober.Pace(ctx, len(services), c.cfg.SweepInterval, sweepWorkers, func(ctx context.Context, i int) {
 		svc := services[i]
 		p := c.probe(ctx, c.sweeper, server, svc.Name+"."+svc.Namespace+".svc."+c.cfg.ClusterDomain+".")
-		if p.result == dnsStaleAnswer {
+		if _, exists, _ := c.services.GetByKey(svc.Namespace + "/" + svc.Name); !exists || p.result == dnsStaleAnswer {
 			return // deleted since the sweep began: neither a success nor a failure
 		}
 		c.mu.Lock()
@@ -377,9 +377,10 @@ type target struct{ server, kind, addr string }
 // targets are the DNS Service, each of its ready endpoints and each
 // nameserver of the resolv.conf.
 func (c *dnsCollector) targets() (found bool, ts []target) {
-	var serviceAddr string
+	var serviceAddr, clusterIP string
 	if obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName); ok {
 		svc := obj.(*kube.Service)
+		clusterIP = svc.ClusterIP
 		addr := c.cfg.ServiceAddress
 		if addr == "" && svc.ClusterIP != "" && svc.ClusterIP != corev1.ClusterIPNone {
 			addr = net.JoinHostPort(svc.ClusterIP, strconv.Itoa(int(dnsPort(svc.Ports))))
@@ -420,7 +421,7 @@ func (c *dnsCollector) targets() (found bool, ts []target) {
 			}
 		}
 	}
-	for _, server := range c.resolvers(serviceAddr) {
+	for _, server := range c.resolvers(clusterIP) {
 		ts = append(ts, target{server: server, kind: "resolver", addr: server})
 	}
 	return found, ts
@@ -433,10 +434,11 @@ const maxNameservers = 3
 // resolvers are the nameservers a pod's lookups go through, as host:port:
 // none when the resolv.conf is not a cluster pod's (no svc.<domain> in its
 // search list: a hostNetwork pod's node resolv.conf, a machine outside the
-// cluster), the first three, each once, and not the DNS Service's own
-// address (without a node-local cache the nameserver is the Service,
-// probed already).
-func (c *dnsCollector) resolvers(serviceAddr string) []string {
+// cluster), the first three, each once, and not the DNS Service's
+// ClusterIP (without a node-local cache the nameserver is the Service:
+// probed already, or out of reach where --collector.dns.service-address
+// stands in for it).
+func (c *dnsCollector) resolvers(clusterIP string) []string {
 	rc := c.cfg.ResolvConf
 	if !slices.Contains(rc.Search, "svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")) {
 		return nil
@@ -444,11 +446,19 @@ func (c *dnsCollector) resolvers(serviceAddr string) []string {
 	var out []string
 	for _, ns := range rc.Nameservers[:min(len(rc.Nameservers), maxNameservers)] {
 		server := net.JoinHostPort(ns.String(), resolverPort)
-		if server != serviceAddr && !slices.Contains(out, server) {
+		if ns.String() != clusterIP && !slices.Contains(out, server) {
 			out = append(out, server)
 		}
 	}
 	return out
+}
+
+// dnsServiceIP is the DNS Service's ClusterIP as the cache has it now.
+func (c *dnsCollector) dnsServiceIP() string {
+	if obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName); ok {
+		return obj.(*kube.Service).ClusterIP
+	}
+	return ""
 }
 
 // resolveFQDN turns an FQDN endpoint into an address to dial, resolved
@@ -663,7 +673,7 @@ func (c *dnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	kinds := dnsServerKinds
-	if len(c.resolvers("")) == 0 {
+	if len(c.resolvers(c.dnsServiceIP())) == 0 {
 		kinds = kinds[:2] // no resolver is probed: no counters for one
 	}
 	for _, kind := range kinds {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -356,6 +357,35 @@ func TestDNSWatchesOnlyWhatItProbes(t *testing.T) {
 		}
 		if !slices.Equal(resources, want) {
 			t.Errorf("sweep %v: watches %q, want %q", sweep, resources, want)
+		}
+	}
+}
+
+// The nameservers probed as resolvers: only from a cluster pod's
+// resolv.conf, the first three, each once, never the Service's ClusterIP.
+func TestDNSResolvers(t *testing.T) {
+	c := newTestDNSCollector(t, "")
+	addrs := func(ips ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, ip := range ips {
+			out = append(out, netip.MustParseAddr(ip))
+		}
+		return out
+	}
+	pod := []string{"app.svc.cluster.local", "svc.cluster.local", "cluster.local"}
+	for _, tc := range []struct {
+		name string
+		rc   dnsprobe.ResolvConf
+		want []string
+	}{
+		{"node-local cache", dnsprobe.ResolvConf{Search: pod, Nameservers: addrs("169.254.20.10")}, []string{"169.254.20.10:53"}},
+		{"no cache: the ClusterIP is the Service", dnsprobe.ResolvConf{Search: pod, Nameservers: addrs("10.96.0.10")}, nil},
+		{"a node's resolv.conf", dnsprobe.ResolvConf{Search: []string{"example.internal"}, Nameservers: addrs("127.0.0.53")}, nil},
+		{"first three, once each", dnsprobe.ResolvConf{Search: pod, Nameservers: addrs("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3")}, []string{"10.0.0.1:53", "10.0.0.2:53"}},
+	} {
+		c.cfg.ResolvConf = tc.rc
+		if got := c.resolvers("10.96.0.10"); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

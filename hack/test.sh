@@ -9,12 +9,14 @@
 set -euo pipefail
 GO=${GO:-go}
 
-if ! command -v "$("$GO" env CC)" >/dev/null 2>&1; then
+read -r cc _ <<<"$("$GO" env CC)" # CC may carry a wrapper or flags: "ccache gcc"
+if ! command -v "$cc" >/dev/null 2>&1; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		echo "the race detector needs a C compiler: installing gcc"
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null
+		apt-get update -qq || { echo "apt-get update failed" >&2; exit 1; }
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null || { echo "installing gcc failed" >&2; exit 1; }
 	else
-		echo "the race detector needs a C compiler ($("$GO" env CC)); install gcc" >&2
+		echo "the race detector needs a C compiler ($cc); install gcc" >&2
 		exit 1
 	fi
 fi
@@ -22,6 +24,9 @@ fi
 packages=$("$GO" list ./... | grep -v '/e2e$')
 "$GO" test -count=1 -timeout 45m ./e2e &
 e2e=$!
+# Stopped (CI cancelled, Ctrl-C): stop the suite in the background too,
+# and its Prometheus, Alertmanager and exporters with it.
+trap 'kill "$e2e" 2>/dev/null; wait "$e2e" 2>/dev/null; exit 130' INT TERM HUP
 rc=0
 CGO_ENABLED=1 "$GO" test -count=1 -race -timeout 45m $packages || rc=1
 wait "$e2e" || rc=1

@@ -126,7 +126,7 @@ func (h *History) Latest() []Result {
 func (h *History) Get(id uint64) (Result, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, list := range [][]Result{h.successes, h.failures} {
+	for _, list := range [][]Result{h.latest, h.successes, h.failures} {
 		for _, r := range list {
 			if r.ID == id {
 				return r, true

@@ -29,6 +29,7 @@
         'DNSLatencyHigh',
         'DNSNameVanished',
         'KubeTriageWatchFailing',
+        'KubeTriageProbesStale',
       ],
       equal: [c],
     },
