@@ -19,6 +19,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +35,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/miekg/dns"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
@@ -266,6 +270,8 @@ type env struct {
 	agents  map[string]*agent
 	// Per node: kube-proxy's stand-in answers 503 with stale rules while set.
 	proxyStale map[string]*atomic.Bool
+	// node-b's node-local DNS cache answers nothing while set.
+	cacheDown *atomic.Bool
 }
 
 // member is one cluster of the fleet with its exporters.
@@ -276,8 +282,18 @@ type member struct {
 	agents    map[string]*agent
 	// Per node: kube-proxy's stand-in answers 503 with stale rules while set.
 	proxyStale map[string]*atomic.Bool
-	targets    []target
+	// The node-local DNS cache of cachedNode answers nothing while set.
+	cacheDown *atomic.Bool
+	targets   []target
 }
+
+// cachedNode runs a node-local DNS cache (as NodeLocal DNSCache) in
+// cluster a, on cacheAddr: its agent's resolv.conf names it, as its pods'
+// would.
+const (
+	cachedNode = "node-b"
+	cacheIP    = "127.0.0.154"
+)
 
 // agent is a node role exporter; it can be stopped and started again on
 // the same address, as a node going away and coming back.
@@ -285,12 +301,38 @@ type agent struct {
 	cluster    *localcluster.Cluster
 	node, addr string
 	args       []string // besides the cluster's
+	resolvConf string   // replaces the cluster's resolv.conf, if set
 	proc       *testenv.Process
 }
 
 func (a *agent) start(t *testing.T, kubeconfig string) {
-	a.proc = testenv.Start(t, "agent "+a.node, testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"},
-		append(append([]string{"--web.listen-address=" + a.addr}, a.cluster.ExporterArgsWith(kubeconfig)...), a.args...)...)
+	args := []string{"--web.listen-address=" + a.addr}
+	for _, arg := range a.cluster.ExporterArgsWith(kubeconfig) {
+		if a.resolvConf != "" && strings.HasPrefix(arg, "--collector.dns.resolv-conf=") {
+			arg = "--collector.dns.resolv-conf=" + a.resolvConf
+		}
+		args = append(args, arg)
+	}
+	a.proc = testenv.Start(t, "agent "+a.node, testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"}, append(args, a.args...)...)
+}
+
+// nodeLocalCache serves DNS on cacheIP:53 by forwarding to the cluster's
+// CoreDNS, or answers nothing while down is set, and returns a pod's
+// resolv.conf naming it.
+func nodeLocalCache(t *testing.T, c *localcluster.Cluster, down *atomic.Bool) string {
+	testenv.DNSServerAt(t, cacheIP+":53", func(w dns.ResponseWriter, q *dns.Msg) {
+		if down.Load() {
+			return
+		}
+		if in, _, err := (&dns.Client{Timeout: time.Second}).Exchange(q, c.DNSAddr); err == nil {
+			_ = w.WriteMsg(in)
+		}
+	})
+	path := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(path, []byte("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver "+cacheIP+"\noptions ndots:5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 const namespace = "e2e"
@@ -318,6 +360,10 @@ func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []str
 			"--collector.kubelet.interval=1s", "--collector.kubelet.url=" + kubeletURL, "--collector.kubelet.insecure-tls",
 			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url=" + proxy.URL, "--collector.kubeproxy.metrics-url=" + proxy.URL,
 			"--collector.kubeproxy.vip=" + vip}}
+		if name == "a" && n == cachedNode {
+			m.cacheDown = &atomic.Bool{}
+			a.resolvConf = nodeLocalCache(t, c, m.cacheDown)
+		}
 		a.start(t, c.Kubeconfig)
 		m.agents[n] = a
 		m.targets = append(m.targets, target{addr: a.addr, labels: map[string]string{"cluster": name, "node": n}})
@@ -368,7 +414,7 @@ func TestEndToEnd(t *testing.T) {
 		a: startMember(t, "a", clusterA, nodes, 2, kubelet.URL+"/healthz", vip.Addr().String()),
 		b: startMember(t, "b", clusterB, clusterB.Nodes, 1, kubelet.URL+"/healthz", vip.Addr().String()),
 	}
-	e.cluster, e.agents, e.proxyStale = clusterA, e.a.agents, e.a.proxyStale
+	e.cluster, e.agents, e.proxyStale, e.cacheDown = clusterA, e.a.agents, e.a.proxyStale, e.a.cacheDown
 	targets := append(slices.Clone(e.a.targets), e.b.targets...)
 	e.mon = startMonitoring(t, root, targets)
 	runStart := time.Now()
@@ -699,6 +745,13 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 			lookalikes: []match{{"KubeProxyUnhealthy", map[string]string{"node": "node-b"}}, {"KubeletFault", map[string]string{"node": "node-a"}}},
 			inject:     func(*testing.T) { e.proxyStale["node-a"].Store(true) },
 			remove:     func(*testing.T) { e.proxyStale["node-a"].Store(false) },
+		},
+		{
+			name:       "node-local DNS cache down on " + cachedNode + " (the DNS Service answers)",
+			expect:     match{"DNSNodeLocalCacheFailing", map[string]string{"node": cachedNode, "server": cacheIP + ":53"}},
+			lookalikes: []match{{"DNSFailingFromNode", map[string]string{"node": cachedNode}}, {"ClusterDNSDown", nil}},
+			inject:     func(*testing.T) { e.cacheDown.Store(true) },
+			remove:     func(*testing.T) { e.cacheDown.Store(false) },
 		},
 	}
 }
