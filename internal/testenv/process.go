@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Process is a program a test runs in the background: its combined
@@ -172,4 +175,49 @@ users:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Sample reads one series' value from an exporter's /metrics at addr:
+// the sample of the family name whose labels include labels.
+func Sample(addr, name string, labels map[string]string) (value float64, found bool, err error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, false, fmt.Errorf("parsing %s/metrics: %w", addr, err)
+	}
+	family, ok := families[name]
+	if !ok {
+		return 0, false, nil
+	}
+	for _, m := range family.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		if labelsInclude(have, labels) {
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true, nil
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true, nil
+			default:
+				return m.GetUntyped().GetValue(), true, nil
+			}
+		}
+	}
+	return 0, false, nil
+}
+
+func labelsInclude(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,111 @@
+//go:build linux
+
+package collector
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/nodenet"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+)
+
+// TestNodeAgentAgainstRealKubeProxy runs the node agent as the DaemonSet
+// does (the node's network namespace, kube-proxy's health on the node's
+// address, its metrics on loopback) beside a real kube-proxy in nftables
+// mode on two simulated nodes of the local control plane, with a Service
+// whose endpoint is a real server in a pod namespace. The agent reads
+// kube-proxy's health and mode, and its connection to the ClusterIP goes
+// through its own node's rules: a rule there that rejects the Service's
+// traffic makes it fail while node-b still connects; a stopped kube-proxy fails its health
+// while the rules it wrote still carry the connection.
+func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the local control plane and kube-proxy")
+	}
+	c := clustertest.Shared(t)
+	ns := clustertest.Namespace(t, c, "realnode")
+	w := nodenet.New(t, c)
+	vip := w.Service(t, ns, "backend", "10.96.0.51", 80)
+	a, b := w.Node(t, "node-a"), w.Node(t, "node-b")
+
+	// What a pod on node-b gets from the ClusterIP: the backend's answer,
+	// through node-b's rules (DNAT to the pod address).
+	body := getFromNode(t, b, "http://"+vip+"/")
+	if body != "backend\n" {
+		t.Fatalf("GET %s from node-b: %q, want the backend's answer", vip, body)
+	}
+
+	a.NS.Start(t, "agent node-a", testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"},
+		append(c.ExporterArgs(), "--role=node", "--node-name=node-a", "--web.listen-address=:10027",
+			"--no-collector.kubelet", "--no-collector.dns", "--no-collector.apiserver",
+			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.timeout=500ms",
+			"--collector.kubeproxy.url="+a.HealthURL(), "--collector.kubeproxy.vip="+vip)...)
+	scrape := a.NS.ForwardFromHost(t, "127.0.0.1:10027")
+	expect := func(what, name string, labels map[string]string, want float64) {
+		t.Helper()
+		testenv.WaitFor(t, what, 30*time.Second, func() (bool, error) {
+			v, ok, err := testenv.Sample(scrape, name, labels)
+			return ok && v == want, err
+		})
+	}
+	livez := map[string]string{"endpoint": "livez"}
+	target := map[string]string{"target": vip}
+
+	expect("livez answered by kube-proxy", "kube_triage_kubeproxy_probe_success", livez, 1)
+	expect("healthz answered", "kube_triage_kubeproxy_probe_success", map[string]string{"endpoint": "healthz"}, 1)
+	expect("the node eligible", "kube_triage_kubeproxy_node_eligible", nil, 1)
+	expect("the proxy mode from the metrics server on loopback (the default --collector.kubeproxy.metrics-url)",
+		"kube_triage_kubeproxy_info", map[string]string{"proxy_mode": "nftables"}, 1)
+	expect("the VIP reachable through node-a's rules", "kube_triage_kubeproxy_service_vip_reachable", target, 1)
+	if age, _, err := testenv.Sample(scrape, "kube_triage_kubeproxy_last_update_age_seconds", nil); err != nil || age > 5 {
+		t.Errorf("last update age %v (%v): a healthy kube-proxy reports its current time", age, err)
+	}
+
+	// A rule of node-a's own rejects the Service's traffic; kube-proxy runs
+	// on and says healthy.
+	unblock := a.BlockService(t, vip)
+	expect("the VIP unreachable from node-a", "kube_triage_kubeproxy_service_vip_reachable", target, 0)
+	if v, _, _ := testenv.Sample(scrape, "kube_triage_kubeproxy_probe_success", livez); v != 1 {
+		t.Errorf("livez success %v while kube-proxy runs: the fault is the rules, not kube-proxy", v)
+	}
+	if body := getFromNode(t, b, "http://"+vip+"/"); body != "backend\n" {
+		t.Errorf("from node-b, whose rules are whole, GET %s: %q", vip, body)
+	}
+	unblock(t)
+	expect("the VIP reachable again", "kube_triage_kubeproxy_service_vip_reachable", target, 1)
+
+	// kube-proxy stops: its health goes, the rules in the kernel stay.
+	a.StopKubeProxy()
+	expect("livez failing with kube-proxy stopped", "kube_triage_kubeproxy_probe_success", livez, 0)
+	expect("kube-proxy unreachable", "kube_triage_kubeproxy_reachable", nil, 0)
+	if v, _, _ := testenv.Sample(scrape, "kube_triage_kubeproxy_service_vip_reachable", target); v != 1 {
+		t.Errorf("VIP reachable %v with kube-proxy stopped: its rules stay in the kernel", v)
+	}
+	a.StartKubeProxy(t)
+	expect("livez back", "kube_triage_kubeproxy_probe_success", livez, 1)
+}
+
+// get GETs url from inside the node's network namespace.
+func getFromNode(t *testing.T, n *nodenet.Node, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: n.NS.Dial}}
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s from %s: %v", url, n.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}

@@ -1,0 +1,209 @@
+//go:build linux
+
+// Package nodenet gives a local control plane's simulated nodes a network of
+// their own: each node is a network namespace running a real kube-proxy
+// against the control plane, with its own Service rules (nftables), and a
+// backend "pod" in another namespace on the same bridge, so a connection to a
+// Service's ClusterIP from a node goes through that node's rules to a real
+// server. A node agent started in a node's namespace sees what a DaemonSet
+// pod with hostNetwork sees on a kubeadm node: kube-proxy's health server on
+// the node's address, its metrics on 127.0.0.1:10249.
+//
+// Addresses are chosen here (10.250.0.0/24) and exist only inside the
+// namespaces: a node's default route leads to the pods namespace, which
+// routes nowhere. The host is reached only on its loopback, through
+// forwarders: the apiserver, CoreDNS and whatever the test names.
+package nodenet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+)
+
+const (
+	// gateway is the bridge's address in the pods namespace: every node's
+	// default route.
+	gateway = "10.250.0.1"
+	// PodIP:PodPort is the backend pod: an HTTP server answering 200.
+	PodIP   = "10.250.0.10"
+	PodPort = 8080
+	// Ports kube-proxy serves on by default (kubeadm leaves them so):
+	// health on every address, metrics on loopback only.
+	HealthPort  = 10256
+	MetricsAddr = "127.0.0.1:10249"
+)
+
+// Network is the pods namespace (a bridge, the backend pod) and the nodes
+// attached to it.
+type Network struct {
+	cluster  *localcluster.Cluster
+	pods     *testenv.Netns
+	proxyBin string
+	nodes    int
+}
+
+// New makes the pods namespace and starts the backend pod in it.
+func New(t testing.TB, c *localcluster.Cluster) *Network {
+	t.Helper()
+	testenv.NeedNetns(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localcluster.EnsureBinaries(root, t.Logf, "kube-proxy"); err != nil {
+		t.Fatal(err)
+	}
+	w := &Network{cluster: c, pods: testenv.NewNetns(t, "pods"), proxyBin: filepath.Join(localcluster.BinDir(root), "kube-proxy")}
+	w.pods.Exec(t, "ip", "link", "add", "br0", "type", "bridge")
+	w.pods.Exec(t, "ip", "addr", "add", gateway+"/24", "dev", "br0")
+	w.pods.Exec(t, "ip", "addr", "add", PodIP+"/24", "dev", "br0")
+	w.pods.Exec(t, "ip", "link", "set", "br0", "up")
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("backend\n")) }),
+		ReadHeaderTimeout: 5 * time.Second}
+	l := w.pods.Listen(t, net.JoinHostPort(PodIP, fmt.Sprint(PodPort)))
+	go func() { _ = backend.Serve(l) }()
+	t.Cleanup(func() { backend.Close() })
+	return w
+}
+
+// Service creates a selector-less Service with the given ClusterIP and port
+// and an EndpointSlice whose one ready endpoint is the backend pod; it
+// returns the Service address (clusterIP:port).
+func (w *Network) Service(t testing.TB, namespace, name, clusterIP string, port int32) string {
+	t.Helper()
+	ctx := context.Background()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: corev1.ServiceSpec{ClusterIP: clusterIP, Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt(PodPort)}}}}
+	if _, err := w.cluster.Client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Service %s/%s: %v", namespace, name, err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-backend", Namespace: namespace, Labels: map[string]string{
+			discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "nodenet",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(PodPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}
+	if _, err := w.cluster.Client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the EndpointSlice of %s/%s: %v", namespace, name, err)
+	}
+	return net.JoinHostPort(clusterIP, fmt.Sprint(port))
+}
+
+// Node is one simulated node's network namespace with its kube-proxy.
+type Node struct {
+	Name, IP string
+	NS       *testenv.Netns
+	net      *Network
+	proxy    *testenv.Process
+}
+
+// Node attaches a new node namespace to the bridge, forwards the control
+// plane's apiserver and CoreDNS (and the host addresses in forward, each
+// TCP and UDP) into it at the same addresses, and starts its kube-proxy.
+// The Node object must exist in the cluster.
+func (w *Network) Node(t testing.TB, name string, forward ...string) *Node {
+	t.Helper()
+	w.nodes++
+	n := &Node{Name: name, IP: fmt.Sprintf("10.250.0.%d", 20+w.nodes), NS: testenv.NewNetns(t, name), net: w}
+	veth := fmt.Sprintf("n%d", w.nodes)
+	w.pods.Exec(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", n.NS.Name)
+	w.pods.Exec(t, "ip", "link", "set", veth, "master", "br0", "up")
+	n.NS.Exec(t, "ip", "addr", "add", n.IP+"/24", "dev", "eth0")
+	n.NS.Exec(t, "ip", "link", "set", "eth0", "up")
+	n.NS.Exec(t, "ip", "route", "add", "default", "via", gateway)
+	apiserver, err := url.Parse(w.cluster.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.NS.ForwardToHost(t, apiserver.Host, false)
+	n.NS.ForwardToHost(t, w.cluster.DNSAddr, true)
+	for _, addr := range forward {
+		n.NS.ForwardToHost(t, addr, true)
+	}
+	n.StartKubeProxy(t)
+	return n
+}
+
+// HealthURL is kube-proxy's health server as a DaemonSet pod reaches it:
+// on the node's address.
+func (n *Node) HealthURL() string { return fmt.Sprintf("http://%s:%d", n.IP, HealthPort) }
+
+// StartKubeProxy starts the node's kube-proxy in nftables mode and waits
+// until it has programmed the rules (its /healthz answers 200).
+func (n *Node) StartKubeProxy(t testing.TB) {
+	t.Helper()
+	n.proxy = n.NS.Start(t, "kube-proxy "+n.Name, n.net.proxyBin, nil,
+		"--kubeconfig="+n.net.cluster.Kubeconfig,
+		"--hostname-override="+n.Name,
+		"--proxy-mode=nftables",
+		fmt.Sprintf("--healthz-bind-address=0.0.0.0:%d", HealthPort),
+		"--metrics-bind-address="+MetricsAddr,
+		// A namespace's conntrack table is the host's: leave its sysctls.
+		"--conntrack-max-per-core=0",
+		"--conntrack-tcp-timeout-established=0",
+		"--conntrack-tcp-timeout-close-wait=0",
+	)
+	testenv.WaitFor(t, "kube-proxy on "+n.Name+" to program its rules", time.Minute, func() (bool, error) {
+		status, err := n.get(n.HealthURL() + "/healthz")
+		return status == http.StatusOK, err
+	})
+}
+
+// StopKubeProxy kills kube-proxy; the rules it wrote stay in the kernel,
+// as they do when kube-proxy crashes on a real node.
+func (n *Node) StopKubeProxy() { n.proxy.Stop() }
+
+// get is an HTTP GET from inside the node's namespace; an error to connect
+// is not one (the server may not listen yet): status 0.
+func (n *Node) get(url string) (int, error) {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.NS.Dial}}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// faultTable is the nftables table BlockService writes: not kube-proxy's,
+// which kube-proxy rebuilds on its next sync (any Service or endpoint
+// change in the cluster), but a rule of the node's own, as a host firewall
+// or another agent leaves one, that kube-proxy never looks at.
+const faultTable = "kube-triage-fault"
+
+// BlockService makes this node reject TCP connections to the Service
+// address before kube-proxy's rules see them, while kube-proxy runs on and
+// reports healthy; other nodes are untouched. The returned func removes
+// the rule.
+func (n *Node) BlockService(t testing.TB, vip string) (unblock func(testing.TB)) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Priority -200: before kube-proxy's DNAT (dstnat, -100) rewrites the
+	// ClusterIP to the pod's address.
+	n.NS.Exec(t, "nft", fmt.Sprintf(`table ip %s { chain output { type filter hook output priority -200; ip daddr %s tcp dport %s reject with tcp reset; }; }`,
+		faultTable, host, port))
+	return func(t testing.TB) {
+		t.Helper()
+		n.NS.Exec(t, "nft", "delete", "table", "ip", faultTable)
+	}
+}
