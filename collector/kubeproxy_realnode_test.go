@@ -6,23 +6,34 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/nodenet"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
-// TestNodeAgentAgainstRealKubeProxy runs the node agent as the DaemonSet
-// does (the node's network namespace, kube-proxy's health on the node's
-// address, its metrics on loopback) beside a real kube-proxy in nftables
-// mode on two simulated nodes of the local control plane, with a Service
-// whose endpoint is a real server in a pod namespace. The agent reads
-// kube-proxy's health and mode, and its connection to the ClusterIP goes
-// through its own node's rules: a rule there that rejects the Service's
-// traffic makes it fail while node-b still connects; a stopped kube-proxy fails its health
-// while the rules it wrote still carry the connection.
+// TestNodeAgentAgainstRealKubeProxy runs the node agent as the shipped
+// DaemonSet does (its arguments from deploy/node-daemonset.yaml, in the
+// node's network namespace as its hostNetwork pod, kube-proxy's health on
+// the node's address, its metrics on loopback) beside a real kube-proxy in
+// nftables mode with kubeadm's default addresses, on two simulated nodes
+// of the local control plane, with a Service whose endpoint is a real
+// server in a pod namespace and a kubelet stand-in on the node's port
+// 10250. Every node-role collector succeeds; the agent reads kube-proxy's
+// health and mode, and its connection to the ClusterIP goes through its
+// own node's rules: a rule there that rejects the Service's traffic makes
+// it fail while node-b still connects; a stopped kube-proxy fails its
+// health while the rules it wrote still carry the connection.
 func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the local control plane and kube-proxy")
@@ -40,11 +51,19 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 		t.Fatalf("GET %s from node-b: %q, want the backend's answer", vip, body)
 	}
 
-	a.NS.Start(t, "agent node-a", testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"},
-		append(c.ExporterArgs(), "--role=node", "--node-name=node-a", "--web.listen-address=:10027",
-			"--no-collector.kubelet", "--no-collector.dns", "--no-collector.apiserver",
-			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.timeout=500ms",
-			"--collector.kubeproxy.url="+a.HealthURL(), "--collector.kubeproxy.vip="+vip)...)
+	// The kubelet's authenticated port on the node's address.
+	kubelet := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	kubelet.Listener.Close()
+	kubelet.Listener = a.NS.Listen(t, a.IP+":10250")
+	kubelet.StartTLS()
+	t.Cleanup(kubelet.Close)
+
+	// Where the pod has a Service account and a cluster DNS Service, the test
+	// names the local control plane's and its CoreDNS.
+	args := append(daemonSetArgs(t, a), c.ExporterArgs()...)
+	args = append(args, "--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.kubelet.interval=1s",
+		"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.timeout=500ms", "--collector.kubeproxy.vip="+vip)
+	a.NS.Start(t, "agent node-a", testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent", "NODE_NAME=" + a.Name}, args...)
 	scrape := a.NS.ForwardFromHost(t, "127.0.0.1:10027")
 	expect := func(what, name string, labels map[string]string, want float64) {
 		t.Helper()
@@ -53,6 +72,10 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 			return ok && v == want, err
 		})
 	}
+	for _, collector := range []string{"apiserver", "dns", "kubelet", "kubeproxy"} {
+		expect("the "+collector+" collector succeeding", "kube_triage_scrape_collector_success", map[string]string{"collector": collector}, 1)
+	}
+	expect("the kubelet answering on the node's port 10250", "kube_triage_kubelet_probe_success", nil, 1)
 	livez := map[string]string{"endpoint": "livez"}
 	target := map[string]string{"target": vip}
 
@@ -108,4 +131,32 @@ func getFromNode(t *testing.T, n *nodenet.Node, url string) string {
 		t.Fatal(err)
 	}
 	return string(body)
+}
+
+// daemonSetArgs are the shipped DaemonSet's container arguments, with the
+// downward API's variables set as the kubelet would for a pod on node.
+func daemonSetArgs(t *testing.T, node *nodenet.Node) []string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "deploy", "node-daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds appsv1.DaemonSet
+	if err := yaml.UnmarshalStrict(data, &ds); err != nil {
+		t.Fatalf("deploy/node-daemonset.yaml: %v", err)
+	}
+	spec := ds.Spec.Template.Spec
+	if !spec.HostNetwork || spec.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+		t.Fatalf("the DaemonSet's pod: hostNetwork %v, dnsPolicy %q; this test runs the agent in the node's network namespace with a pod's resolv.conf", spec.HostNetwork, spec.DNSPolicy)
+	}
+	expand := strings.NewReplacer("$(HOST_IP)", node.IP, "$(NODE_NAME)", node.Name)
+	var args []string
+	for _, arg := range spec.Containers[0].Args {
+		args = append(args, expand.Replace(arg))
+	}
+	return args
 }

@@ -168,8 +168,14 @@ func TestDeployWorkloadsAreLockedDown(t *testing.T) {
 		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
 			t.Errorf("%s: pod must set runAsNonRoot and a non-zero runAsUser", w.name)
 		}
-		if spec.HostNetwork || spec.HostPID {
-			t.Errorf("%s: host namespaces are not needed yet", w.name)
+		// The node agent uses its node's network (kube-proxy's metrics on
+		// loopback, the VIPs through the node's rules) with a pod's DNS; no
+		// other host namespace, and the cluster role none.
+		if spec.HostPID || spec.HostIPC || spec.HostNetwork != (w.role == collector.RoleNode) {
+			t.Errorf("%s: hostNetwork %v (want it for the node role only), hostPID %v, hostIPC %v", w.name, spec.HostNetwork, spec.HostPID, spec.HostIPC)
+		}
+		if spec.HostNetwork && spec.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+			t.Errorf("%s: with hostNetwork, dnsPolicy must be ClusterFirstWithHostNet (a pod's resolv.conf), not %q", w.name, spec.DNSPolicy)
 		}
 		for _, c := range spec.Containers {
 			where := w.name + " container " + c.Name

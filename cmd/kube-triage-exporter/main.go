@@ -157,7 +157,7 @@ func newFlags(specs []collector.Spec) *flags {
 
 	a.Flag("collector.kubeproxy.url", "kube-proxy's health server (--healthz-bind-address) as this node agent reaches it; the DaemonSet passes http://$(HOST_IP):10256.").
 		Default("http://127.0.0.1:10256").StringVar(&f.config.KubeProxy.HealthURL)
-	a.Flag("collector.kubeproxy.metrics-url", "kube-proxy's metrics server (--metrics-bind-address, loopback by default), for its proxy mode; empty skips it.").
+	a.Flag("collector.kubeproxy.metrics-url", "kube-proxy's metrics server (--metrics-bind-address, loopback by default, which the DaemonSet's hostNetwork pod reaches), for its proxy mode; empty skips it.").
 		Default("http://127.0.0.1:10249").StringVar(&f.config.KubeProxy.MetricsURL)
 	a.Flag("collector.kubeproxy.local-service", "A Service (namespace/name) with a Local traffic policy whose ready endpoints on this node to count (repeatable): 0 means this node drops its Local traffic. Watches only that Service's EndpointSlices.").
 		PlaceHolder("NAMESPACE/NAME").StringsVar(&f.config.KubeProxy.LocalServices)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,13 +52,32 @@ func NeedNetns(t testing.TB) {
 func NewNetns(t testing.TB, name string) *Netns {
 	t.Helper()
 	NeedNetns(t)
-	n := &Netns{Name: fmt.Sprintf("ktt%d-%s", os.Getpid(), name)}
+	sweepNetnsOnce.Do(sweepNetns)
+	n := &Netns{Name: fmt.Sprintf("%s%d-%s", netnsPrefix, os.Getpid(), name)}
 	n.path = filepath.Join("/run/netns", n.Name)
-	_ = exec.Command("ip", "netns", "del", n.Name).Run() // a leftover of a killed run
-	RunCmd(t, "ip", "netns", "add", n.Name)
+	RunCmd(t, "ip", "netns", "add", n.Name) // fails if this process made one of that name already
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n.Name).Run() })
 	n.Exec(t, "ip", "link", "set", "lo", "up")
 	return n
+}
+
+const netnsPrefix = "ktt"
+
+var sweepNetnsOnce sync.Once
+
+// sweepNetns deletes the namespaces of test processes that are gone (killed
+// before their cleanup ran).
+func sweepNetns() {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), netnsPrefix+"%d-", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+		}
+	}
 }
 
 // RunCmd runs a command and fails the test with its output if it fails.

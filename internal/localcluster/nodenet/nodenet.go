@@ -170,13 +170,12 @@ func (n *Node) StartKubeProxy(t testing.TB) {
 // as they do when kube-proxy crashes on a real node.
 func (n *Node) StopKubeProxy() { n.proxy.Stop() }
 
-// get is an HTTP GET from inside the node's namespace; an error to connect
-// is not one (the server may not listen yet): status 0.
+// get is an HTTP GET from inside the node's namespace.
 func (n *Node) get(url string) (int, error) {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.NS.Dial}}
 	resp, err := client.Get(url)
 	if err != nil {
-		return 0, nil
+		return 0, err
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
