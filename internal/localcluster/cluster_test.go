@@ -214,3 +214,55 @@ func ready(ctx context.Context, c *localcluster.Cluster, ns, name string) bool {
 	}
 	return false
 }
+
+// A node that comes back (its kubelet stand-in started again after the
+// node controller marked it not Ready) keeps its addresses, as a kubelet's
+// node does: kube-proxy exits when its Node's IPs change.
+func TestNodeKeepsItsAddressesWhenItComesBack(t *testing.T) {
+	c := clustertest.Shared(t)
+	ctx := context.Background()
+	const node = "node-returning"
+	if err := c.AddNode(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	nodeIPs := func(ctx context.Context) ([]string, bool) {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return nil, false
+		}
+		var ips []string
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				ips = append(ips, a.Address)
+			}
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return ips, cond.Status == corev1.ConditionTrue
+			}
+		}
+		return ips, false
+	}
+	poll(t, "the node Ready with an InternalIP", 30*time.Second, func(ctx context.Context) (bool, error) {
+		ips, ready := nodeIPs(ctx)
+		return ready && len(ips) == 1, fmt.Errorf("InternalIPs %v", ips)
+	})
+	if err := c.StopLeaseRenewal(node); err != nil {
+		t.Fatal(err)
+	}
+	// The node controller marks it Unknown once its grace period is over.
+	testenv.WaitFor(t, "the node controller to mark the node not Ready", 2*time.Minute, func() (bool, error) {
+		_, ready := nodeIPs(ctx)
+		return !ready, nil
+	})
+	if err := c.ResumeLeaseRenewal(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the node Ready again", 30*time.Second, func() (bool, error) {
+		_, ready := nodeIPs(ctx)
+		return ready, nil
+	})
+	if ips, _ := nodeIPs(ctx); len(ips) != 1 || ips[0] != "127.0.0.1" {
+		t.Errorf("InternalIPs after the node came back: %v, want [127.0.0.1]", ips)
+	}
+}
