@@ -111,6 +111,11 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	}
 	a.StartKubeProxy(t)
 	expect("livez back", "kube_triage_kubeproxy_probe_success", livez, 1)
+	for _, n := range []*nodenet.Node{a, b} {
+		if restarts, log := n.Restarts(); restarts > 0 {
+			t.Errorf("kube-proxy on %s exited by itself %d times:\n%s", n.Name, restarts, log)
+		}
+	}
 }
 
 // get GETs url from inside the node's network namespace.

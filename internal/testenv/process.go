@@ -34,7 +34,6 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proces
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Output, p.Output
 	p.Cmd.Env = append(os.Environ(), env...)
-	p.Cmd.SysProcAttr = dieWithTest()
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

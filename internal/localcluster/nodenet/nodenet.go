@@ -21,7 +21,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,7 +114,7 @@ type Node struct {
 	Name, IP string
 	NS       *testenv.Netns
 	net      *Network
-	proxy    *testenv.Process
+	proxy    *kubeProxy
 }
 
 // Node attaches a new node namespace to the bridge, forwards the control
@@ -137,6 +140,23 @@ func (w *Network) Node(t testing.TB, name string, forward ...string) *Node {
 	for _, addr := range forward {
 		n.NS.ForwardToHost(t, addr, true)
 	}
+	n.proxy = &kubeProxy{cmd: append([]string{"netns", "exec", n.NS.Name, w.proxyBin},
+		"--kubeconfig="+w.cluster.Kubeconfig,
+		"--hostname-override="+n.Name,
+		"--proxy-mode=nftables",
+		fmt.Sprintf("--healthz-bind-address=0.0.0.0:%d", HealthPort),
+		"--metrics-bind-address="+MetricsAddr,
+		// A namespace's conntrack table is the host's: leave its sysctls.
+		"--conntrack-max-per-core=0",
+		"--conntrack-tcp-timeout-established=0",
+		"--conntrack-tcp-timeout-close-wait=0",
+	)}
+	t.Cleanup(func() {
+		n.proxy.stop()
+		if exits := n.proxy.exitLog(); exits != "" {
+			t.Logf("kube-proxy on %s exited by itself and was started again:\n%s", n.Name, exits)
+		}
+	})
 	n.StartKubeProxy(t)
 	return n
 }
@@ -149,17 +169,7 @@ func (n *Node) HealthURL() string { return fmt.Sprintf("http://%s:%d", n.IP, Hea
 // until it has programmed the rules (its /healthz answers 200).
 func (n *Node) StartKubeProxy(t testing.TB) {
 	t.Helper()
-	n.proxy = n.NS.Start(t, "kube-proxy "+n.Name, n.net.proxyBin, nil,
-		"--kubeconfig="+n.net.cluster.Kubeconfig,
-		"--hostname-override="+n.Name,
-		"--proxy-mode=nftables",
-		fmt.Sprintf("--healthz-bind-address=0.0.0.0:%d", HealthPort),
-		"--metrics-bind-address="+MetricsAddr,
-		// A namespace's conntrack table is the host's: leave its sysctls.
-		"--conntrack-max-per-core=0",
-		"--conntrack-tcp-timeout-established=0",
-		"--conntrack-tcp-timeout-close-wait=0",
-	)
+	n.proxy.start()
 	testenv.WaitFor(t, "kube-proxy on "+n.Name+" to program its rules", time.Minute, func() (bool, error) {
 		status, err := n.get(n.HealthURL() + "/healthz")
 		return status == http.StatusOK, err
@@ -168,7 +178,109 @@ func (n *Node) StartKubeProxy(t testing.TB) {
 
 // StopKubeProxy kills kube-proxy; the rules it wrote stay in the kernel,
 // as they do when kube-proxy crashes on a real node.
-func (n *Node) StopKubeProxy() { n.proxy.Stop() }
+func (n *Node) StopKubeProxy() { n.proxy.stop() }
+
+// Restarts says how often kube-proxy exited by itself (and was started
+// again), with the last lines it wrote each time.
+func (n *Node) Restarts() (int, string) { return n.proxy.restarts(), n.proxy.exitLog() }
+
+// kubeProxy runs kube-proxy as its DaemonSet's pod runs: started again a
+// second after it exits by itself, as the kubelet does (kube-proxy exits on
+// purpose, for one, when its Node's addresses change), until stopped.
+type kubeProxy struct {
+	cmd []string // ip netns exec ...
+
+	mu      sync.Mutex
+	proc    *exec.Cmd
+	stopped chan struct{} // closed by stop
+	done    chan struct{} // closed when the supervising goroutine ends
+	exits   []string
+}
+
+func (k *kubeProxy) start() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.done != nil {
+		select {
+		case <-k.done:
+		default:
+			return // running
+		}
+	}
+	k.stopped, k.done = make(chan struct{}), make(chan struct{})
+	go k.supervise(k.stopped, k.done)
+}
+
+func (k *kubeProxy) supervise(stopped, done chan struct{}) {
+	defer close(done)
+	for {
+		out := &testenv.SyncBuffer{}
+		cmd := exec.Command("ip", k.cmd...)
+		cmd.Stdout, cmd.Stderr = out, out
+		k.mu.Lock()
+		select {
+		case <-stopped: // stop ran while this waited to start again
+			k.mu.Unlock()
+			return
+		default:
+		}
+		err := cmd.Start()
+		k.proc = cmd
+		k.mu.Unlock()
+		if err == nil {
+			err = cmd.Wait()
+		}
+		select {
+		case <-stopped:
+			return
+		default:
+		}
+		k.mu.Lock()
+		k.exits = append(k.exits, fmt.Sprintf("%s (%v): %s", time.Now().Format(time.TimeOnly), err, lastLines(out.String(), 3)))
+		k.mu.Unlock()
+		select {
+		case <-stopped:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (k *kubeProxy) stop() {
+	k.mu.Lock()
+	if k.done == nil {
+		k.mu.Unlock()
+		return
+	}
+	select {
+	case <-k.stopped:
+	default:
+		close(k.stopped)
+	}
+	if k.proc != nil && k.proc.Process != nil {
+		_ = k.proc.Process.Kill()
+	}
+	done := k.done
+	k.mu.Unlock()
+	<-done
+}
+
+func (k *kubeProxy) restarts() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.exits)
+}
+
+func (k *kubeProxy) exitLog() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return strings.Join(k.exits, "\n")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
 
 // get is an HTTP GET from inside the node's namespace.
 func (n *Node) get(url string) (int, error) {
