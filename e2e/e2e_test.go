@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e runs the whole product the way a fleet runs it: two local
 // control planes (clusters a and b), each with its cluster exporter (two
 // replicas in a) and a node agent per node, scraped by one Prometheus that
@@ -10,6 +12,11 @@
 // removes the fault and waits for the alert to resolve. Nothing may fire for
 // cluster b, until its cluster exporter is killed: then
 // KubeTriageExporterDown must.
+//
+// Cluster a's nodes have a network of their own (internal/localcluster/
+// nodenet): each is a network namespace with a real kube-proxy, where its
+// agent runs as the DaemonSet's hostNetwork pod does; cluster b's agents
+// run on loopback beside kube-proxy stand-ins. The suite needs Linux.
 package e2e
 
 import (
@@ -40,6 +47,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/nodenet"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
 
@@ -268,8 +276,10 @@ type env struct {
 	mon     *monitoring
 	cluster *localcluster.Cluster
 	agents  map[string]*agent
-	// Per node: kube-proxy's stand-in answers 503 with stale rules while set.
-	proxyStale map[string]*atomic.Bool
+	// nodes are the node namespaces, each with its real kube-proxy.
+	nodes map[string]*nodenet.Node
+	// vip is the Service address every agent connects to.
+	vip string
 	// node-b's node-local DNS cache answers nothing while set.
 	cacheDown *atomic.Bool
 }
@@ -280,8 +290,8 @@ type member struct {
 	cluster   *localcluster.Cluster
 	exporters []*testenv.ExporterProcess // the cluster role's replicas
 	agents    map[string]*agent
-	// Per node: kube-proxy's stand-in answers 503 with stale rules while set.
-	proxyStale map[string]*atomic.Bool
+	// nodes are its node namespaces, if it has them (nodenet).
+	nodes map[string]*nodenet.Node
 	// The node-local DNS cache of cachedNode answers nothing while set.
 	cacheDown *atomic.Bool
 	targets   []target
@@ -299,21 +309,29 @@ const (
 // the same address, as a node going away and coming back.
 type agent struct {
 	cluster    *localcluster.Cluster
-	node, addr string
-	args       []string // besides the cluster's
-	resolvConf string   // replaces the cluster's resolv.conf, if set
+	node       string
+	addr       string         // where Prometheus scrapes it
+	listen     string         // its --web.listen-address
+	netns      *testenv.Netns // the node's network namespace; nil: the host's
+	args       []string       // besides the cluster's
+	resolvConf string         // replaces the cluster's resolv.conf, if set
 	proc       *testenv.Process
 }
 
 func (a *agent) start(t *testing.T, kubeconfig string) {
-	args := []string{"--web.listen-address=" + a.addr}
+	args := []string{"--web.listen-address=" + a.listen}
 	for _, arg := range a.cluster.ExporterArgsWith(kubeconfig) {
 		if a.resolvConf != "" && strings.HasPrefix(arg, "--collector.dns.resolv-conf=") {
 			arg = "--collector.dns.resolv-conf=" + a.resolvConf
 		}
 		args = append(args, arg)
 	}
-	a.proc = testenv.Start(t, "agent "+a.node, testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"}, append(args, a.args...)...)
+	env := []string{"KUBECONFIG=/nonexistent"}
+	if a.netns != nil {
+		a.proc = a.netns.Start(t, "agent "+a.node, testenv.Exporter(t), env, append(args, a.args...)...)
+		return
+	}
+	a.proc = testenv.Start(t, "agent "+a.node, testenv.Exporter(t), env, append(args, a.args...)...)
 }
 
 // nodeLocalCache serves DNS on cacheIP:53 by forwarding to the cluster's
@@ -340,10 +358,14 @@ const namespace = "e2e"
 var nodes = []string{"node-a", "node-b", "node-c"}
 
 // startMember runs the exporters of one cluster: replicas of the cluster
-// role (each labelled as running on another node) and an agent per node,
-// with a kube-proxy stand-in each, the kubelet stand-in and the VIP.
-func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []string, replicas int, kubeletURL, vip string) *member {
-	m := &member{name: name, cluster: c, agents: map[string]*agent{}, proxyStale: map[string]*atomic.Bool{}}
+// role (each labelled as running on another node) and an agent per node
+// connecting to the Service address vip, with the kubelet stand-in. With
+// a network, each node is a namespace of it with a real kube-proxy, where
+// its agent runs as the DaemonSet's pod does (kube-proxy's health on the
+// node's address, its metrics on loopback by default); without, the agents
+// run on loopback beside kube-proxy stand-ins.
+func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []string, replicas int, kubelet, vip string, network *nodenet.Network) *member {
+	m := &member{name: name, cluster: c, agents: map[string]*agent{}, nodes: map[string]*nodenet.Node{}}
 	for i := range replicas {
 		x := testenv.StartExporter(t, append(c.ExporterArgs(),
 			"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms")...)
@@ -351,16 +373,29 @@ func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []str
 		m.targets = append(m.targets, target{addr: x.Addr, labels: map[string]string{"cluster": name, "node": nodes[i%len(nodes)]}})
 	}
 	for _, n := range nodes {
-		stale := &atomic.Bool{}
-		m.proxyStale[n] = stale
-		proxy := httptest.NewServer(kubeProxyStandIn(stale))
-		t.Cleanup(proxy.Close)
-		a := &agent{cluster: c, node: n, addr: testenv.FreeAddr(t), args: []string{"--role=node", "--node-name=" + n,
+		a := &agent{cluster: c, node: n, args: []string{"--role=node", "--node-name=" + n,
 			"--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
-			"--collector.kubelet.interval=1s", "--collector.kubelet.url=" + kubeletURL, "--collector.kubelet.insecure-tls",
-			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.url=" + proxy.URL, "--collector.kubeproxy.metrics-url=" + proxy.URL,
-			"--collector.kubeproxy.vip=" + vip}}
-		if name == "a" && n == cachedNode {
+			"--collector.kubelet.interval=1s", "--collector.kubelet.url=https://" + kubelet + "/healthz", "--collector.kubelet.insecure-tls",
+			"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.vip=" + vip}}
+		cached := name == "a" && n == cachedNode
+		if network != nil {
+			forward := []string{kubelet}
+			if cached {
+				forward = append(forward, cacheIP+":53")
+			}
+			node := network.Node(t, n, forward...)
+			m.nodes[n] = node
+			a.netns, a.listen = node.NS, ":10027"
+			a.addr = node.NS.ForwardFromHost(t, "127.0.0.1:10027")
+			a.args = append(a.args, "--collector.kubeproxy.url="+node.HealthURL())
+		} else {
+			proxy := httptest.NewServer(kubeProxyStandIn())
+			t.Cleanup(proxy.Close)
+			a.addr = testenv.FreeAddr(t)
+			a.listen = a.addr
+			a.args = append(a.args, "--collector.kubeproxy.url="+proxy.URL, "--collector.kubeproxy.metrics-url="+proxy.URL)
+		}
+		if cached {
 			m.cacheDown = &atomic.Bool{}
 			a.resolvConf = nodeLocalCache(t, c, m.cacheDown)
 		}
@@ -391,8 +426,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(clusterB.Stop)
 
-	// The kubelet and kube-proxy do not run here: each node gets stand-ins
-	// on loopback, and all share one Service VIP that accepts connections.
+	// Cluster a's nodes run a real kube-proxy each, and connect to a
+	// Service whose endpoint is a real server; cluster b's share a loopback
+	// address standing in for a Service. The kubelet is a stand-in for all.
+	network := nodenet.New(t, clusterA)
+	e := &env{vip: network.Service(t, namespace, "vip-backend", "10.96.0.50", 80)}
 	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer kubelet.Close()
 	vip, err := net.Listen("tcp", "127.0.0.1:0")
@@ -410,11 +448,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 
-	e := &env{
-		a: startMember(t, "a", clusterA, nodes, 2, kubelet.URL+"/healthz", vip.Addr().String()),
-		b: startMember(t, "b", clusterB, clusterB.Nodes, 1, kubelet.URL+"/healthz", vip.Addr().String()),
-	}
-	e.cluster, e.agents, e.proxyStale, e.cacheDown = clusterA, e.a.agents, e.a.proxyStale, e.a.cacheDown
+	kubeletAddr := kubelet.Listener.Addr().String()
+	e.a = startMember(t, "a", clusterA, nodes, 2, kubeletAddr, e.vip, network)
+	e.b = startMember(t, "b", clusterB, clusterB.Nodes, 1, kubeletAddr, vip.Addr().String(), nil)
+	e.cluster, e.agents, e.nodes, e.cacheDown = clusterA, e.a.agents, e.a.nodes, e.a.cacheDown
 	targets := append(slices.Clone(e.a.targets), e.b.targets...)
 	e.mon = startMonitoring(t, root, targets)
 	runStart := time.Now()
@@ -442,6 +479,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("cluster b, which stayed healthy, notified %s", a)
 	}
 	t.Logf("end-to-end results (two clusters, Prometheus and Alertmanager, 1s scrape and evaluation):\n%s", table(rows))
+	// No scenario makes kube-proxy exit by itself (it does when its Node's
+	// addresses change): one that did would be the harness's fault, hidden
+	// by the restart.
+	for _, n := range nodes {
+		if restarts, log := e.nodes[n].Restarts(); restarts > 0 {
+			t.Errorf("kube-proxy on %s exited by itself %d times (started again a second later, as the kubelet does):\n%s", n, restarts, log)
+		}
+	}
 
 	t.Run("every metric the rules and dashboards use was exported", func(t *testing.T) { e.checkMetricsExported(t) })
 	t.Run("every dashboard panel's query returns data", func(t *testing.T) { e.checkDashboards(t, runStart) })
@@ -553,22 +598,14 @@ func (d *exporterDown) wait(t *testing.T) result {
 	return r
 }
 
-// kubeProxyStandIn answers /livez and /healthz as kube-proxy does: 200 with
-// fresh times, or 503 with a lastUpdated 5 minutes old while stale.
-func kubeProxyStandIn(stale *atomic.Bool) http.Handler {
+// kubeProxyStandIn answers /livez and /healthz as a healthy kube-proxy
+// does, and /proxyMode.
+func kubeProxyStandIn() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now().UTC()
-		last := now
-		if stale.Load() {
-			last = now.Add(-5 * time.Minute)
-		}
+		now := time.Now().UTC().Format(time.RFC3339Nano)
 		switch r.URL.Path {
 		case "/livez", "/healthz":
-			if stale.Load() {
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}
-			fmt.Fprintf(w, `{"lastUpdated":%q,"currentTime":%q,"nodeEligible":true,"healthy":%v}`,
-				last.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano), !stale.Load())
+			fmt.Fprintf(w, `{"lastUpdated":%q,"currentTime":%q,"nodeEligible":true,"healthy":true}`, now, now)
 		case "/proxyMode":
 			_, _ = w.Write([]byte("iptables"))
 		default:
@@ -615,6 +652,7 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 	ctx := context.Background()
 	c := e.cluster
 	core := c.Client.CoreV1()
+	var unblock func(testing.TB) // removes the rule the node-c scenario adds
 	web := map[string]string{"app": "web"}
 	stuck := map[string]string{"app": "stuck"}
 	for _, d := range []*appsv1.Deployment{deployment("web", web), deployment("stuck", stuck)} {
@@ -740,11 +778,20 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 			},
 		},
 		{
-			name:       "kube-proxy rules stale on node-a",
-			expect:     match{"KubeProxyUnhealthy", map[string]string{"node": "node-a"}},
-			lookalikes: []match{{"KubeProxyUnhealthy", map[string]string{"node": "node-b"}}, {"KubeletFault", map[string]string{"node": "node-a"}}},
-			inject:     func(*testing.T) { e.proxyStale["node-a"].Store(true) },
-			remove:     func(*testing.T) { e.proxyStale["node-a"].Store(false) },
+			name:   "kube-proxy stopped on node-a (its rules stay in the kernel)",
+			expect: match{"KubeProxyUnhealthy", map[string]string{"node": "node-a"}},
+			lookalikes: []match{{"KubeProxyUnhealthy", map[string]string{"node": "node-b"}}, {"KubeletFault", map[string]string{"node": "node-a"}},
+				{"KubeProxyServiceVIPUnreachable", map[string]string{"node": "node-a"}}},
+			inject: func(*testing.T) { e.nodes["node-a"].StopKubeProxy() },
+			remove: func(t *testing.T) { e.nodes["node-a"].StartKubeProxy(t) },
+		},
+		{
+			name:   "a rule on node-c rejects a Service's traffic (kube-proxy healthy)",
+			expect: match{"KubeProxyServiceVIPUnreachable", map[string]string{"node": "node-c", "target": e.vip}},
+			lookalikes: []match{{"KubeProxyServiceVIPUnreachable", map[string]string{"node": "node-a"}}, {"KubeProxyServiceVIPUnreachable", map[string]string{"node": "node-b"}},
+				{"KubeProxyUnhealthy", map[string]string{"node": "node-c"}}},
+			inject: func(t *testing.T) { unblock = e.nodes["node-c"].BlockService(t, e.vip) },
+			remove: func(t *testing.T) { unblock(t) },
 		},
 		{
 			name:       "node-local DNS cache down on " + cachedNode + " (the DNS Service answers)",
