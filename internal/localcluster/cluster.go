@@ -82,7 +82,8 @@ type Cluster struct {
 	// DNSAddr is CoreDNS's UDP/TCP address (127.0.0.1:port), serving
 	// cluster.local from the apiserver. It is published as the endpoint of
 	// the kube-system/kube-dns Service (ClusterIP DNSServiceIP), as kubeadm
-	// does; the ClusterIP itself routes nowhere here (no kube-proxy).
+	// does; the ClusterIP routes nowhere on the host (no kube-proxy there;
+	// see nodenet for nodes that have one).
 	DNSAddr string
 	// ResolvConf is a pod's resolv.conf for the default namespace.
 	ResolvConf string

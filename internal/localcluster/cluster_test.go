@@ -225,6 +225,10 @@ func TestNodeKeepsItsAddressesWhenItComesBack(t *testing.T) {
 	if err := c.AddNode(ctx, node); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // the shared cluster's other tests count its nodes
+		_ = c.StopLeaseRenewal(node)
+		_ = c.Client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{})
+	})
 	nodeIPs := func(ctx context.Context) ([]string, bool) {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if err != nil {

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/childproc"
 )
 
 // component is one process of the local cluster.
@@ -39,26 +40,6 @@ const restartDelay = time.Second
 // maxRestartDelay caps the backoff between failed restarts.
 const maxRestartDelay = 8 * time.Second
 
-// spawner starts every child process from one OS thread that never exits,
-// so that Pdeathsig (sent when the parent thread dies) kills the children
-// exactly when the test or demo process dies, however it dies.
-var spawner = sync.OnceValue(func() chan func() {
-	ch := make(chan func())
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-		for f := range ch {
-			f()
-		}
-	}()
-	return ch
-})
-
-func startProcess(cmd *exec.Cmd) error {
-	errc := make(chan error, 1)
-	spawner() <- func() { errc <- cmd.Start() }
-	return <-errc
-}
-
 // start launches the component and waits until it is ready. A process that
 // exits or does not become ready within timeout is an error carrying the
 // tail of its log.
@@ -72,8 +53,7 @@ func (c *component) start(ctx context.Context, timeout time.Duration) error {
 
 	cmd := exec.Command(c.bin, c.args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = componentProcAttr()
-	if err := startProcess(cmd); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	done := make(chan struct{})

@@ -71,7 +71,13 @@ func sweepNetns() {
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
 		var pid int
-		if _, err := fmt.Sscanf(e.Name(), netnsPrefix+"%d-", &pid); err != nil || pid == os.Getpid() {
+		// This process has made none yet: one with its pid is a dead
+		// process's (pids are reused).
+		if _, err := fmt.Sscanf(e.Name(), netnsPrefix+"%d-", &pid); err != nil {
+			continue
+		}
+		if pid == os.Getpid() {
+			_ = exec.Command("ip", "netns", "del", e.Name()).Run()
 			continue
 		}
 		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
@@ -125,9 +131,25 @@ func (n *Netns) Do(f func() error) error {
 	return <-errc
 }
 
+// ipLiteral fails unless addr's host is an IP address: a name would be
+// resolved by the host (its own resolv.conf, outside the namespace).
+func ipLiteral(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return fmt.Errorf("%s: want an IP address, not a name", addr)
+	}
+	return nil
+}
+
 // Listen opens a TCP listener inside the namespace.
 func (n *Netns) Listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
+	if err := ipLiteral(addr); err != nil {
+		t.Fatal(err)
+	}
 	var l net.Listener
 	if err := n.Do(func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatal(err)
@@ -138,6 +160,9 @@ func (n *Netns) Listen(t testing.TB, addr string) net.Listener {
 
 // Dial opens a connection from inside the namespace.
 func (n *Netns) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if err := ipLiteral(addr); err != nil {
+		return nil, err
+	}
 	var c net.Conn
 	err := n.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return err })
 	return c, err
@@ -162,6 +187,9 @@ func (n *Netns) ForwardFromHost(t testing.TB, addr string) string {
 // server): TCP, and with udp also UDP, both relayed as they come.
 func (n *Netns) ForwardToHost(t testing.TB, addr string, udp bool) {
 	t.Helper()
+	if host, _, err := net.SplitHostPort(addr); err != nil || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback() {
+		t.Fatalf("forwarding %s into %s: only the host's loopback may be reached", addr, n.Name)
+	}
 	l := n.Listen(t, addr)
 	go relayTCP(l, func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) })
 	if !udp {

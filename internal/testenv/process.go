@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/childproc"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -34,7 +35,7 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proces
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Output, p.Output
 	p.Cmd.Env = append(os.Environ(), env...)
-	if err := p.Cmd.Start(); err != nil {
+	if err := childproc.Start(p.Cmd); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	go func() {
@@ -180,7 +181,7 @@ users:
 // Sample reads one series' value from an exporter's /metrics at addr:
 // the sample of the family name whose labels include labels.
 func Sample(addr, name string, labels map[string]string) (value float64, found bool, err error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
 	if err != nil {
 		return 0, false, err
 	}

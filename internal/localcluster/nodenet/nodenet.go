@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/childproc"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
@@ -146,7 +147,8 @@ func (w *Network) Node(t testing.TB, name string, forward ...string) *Node {
 		"--proxy-mode=nftables",
 		fmt.Sprintf("--healthz-bind-address=0.0.0.0:%d", HealthPort),
 		"--metrics-bind-address="+MetricsAddr,
-		// A namespace's conntrack table is the host's: leave its sysctls.
+		// The conntrack table's size and hash are the host's (global
+		// sysctls), and its timeouts are not this test's business: leave them.
 		"--conntrack-max-per-core=0",
 		"--conntrack-tcp-timeout-established=0",
 		"--conntrack-tcp-timeout-close-wait=0",
@@ -170,10 +172,12 @@ func (n *Node) HealthURL() string { return fmt.Sprintf("http://%s:%d", n.IP, Hea
 func (n *Node) StartKubeProxy(t testing.TB) {
 	t.Helper()
 	n.proxy.start()
-	testenv.WaitFor(t, "kube-proxy on "+n.Name+" to program its rules", time.Minute, func() (bool, error) {
+	if err := testenv.Poll(time.Minute, 100*time.Millisecond, func() (bool, error) {
 		status, err := n.get(n.HealthURL() + "/healthz")
 		return status == http.StatusOK, err
-	})
+	}); err != nil {
+		t.Fatalf("kube-proxy on %s did not program its rules: %v; its last lines: %s", n.Name, err, n.proxy.lastLines())
+	}
 }
 
 // StopKubeProxy kills kube-proxy; the rules it wrote stay in the kernel,
@@ -195,6 +199,7 @@ type kubeProxy struct {
 	stopped chan struct{} // closed by stop
 	done    chan struct{} // closed when the supervising goroutine ends
 	exits   []string
+	out     *testenv.SyncBuffer // the running one's output
 }
 
 func (k *kubeProxy) start() {
@@ -215,6 +220,9 @@ func (k *kubeProxy) supervise(stopped, done chan struct{}) {
 	defer close(done)
 	for {
 		out := &testenv.SyncBuffer{}
+		k.mu.Lock()
+		k.out = out
+		k.mu.Unlock()
 		cmd := exec.Command("ip", k.cmd...)
 		cmd.Stdout, cmd.Stderr = out, out
 		k.mu.Lock()
@@ -224,7 +232,7 @@ func (k *kubeProxy) supervise(stopped, done chan struct{}) {
 			return
 		default:
 		}
-		err := cmd.Start()
+		err := childproc.Start(cmd)
 		k.proc = cmd
 		k.mu.Unlock()
 		if err == nil {
@@ -263,6 +271,15 @@ func (k *kubeProxy) stop() {
 	done := k.done
 	k.mu.Unlock()
 	<-done
+}
+
+func (k *kubeProxy) lastLines() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.out == nil {
+		return ""
+	}
+	return lastLines(k.out.String(), 5)
 }
 
 func (k *kubeProxy) restarts() int {

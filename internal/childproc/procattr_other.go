@@ -1,13 +1,13 @@
 //go:build !linux
 
-package localcluster
+package childproc
 
 import "syscall"
 
-// componentProcAttr puts a component in its own process group. Outside
+// procAttr puts a program in its own process group. Outside
 // Linux there is no parent-death signal: a killed test run can leave its
 // components behind (the local control plane is built and tested on
 // Linux; this file lets go vet and go build work elsewhere).
-func componentProcAttr() *syscall.SysProcAttr {
+func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
