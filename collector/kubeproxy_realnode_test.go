@@ -62,9 +62,9 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	// names the local control plane's and its CoreDNS.
 	args := append(daemonSetArgs(t, a), c.ExporterArgs()...)
 	args = append(args, "--collector.apiserver.interval=1s", "--collector.dns.interval=1s", "--collector.kubelet.interval=1s",
-		"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.timeout=500ms", "--collector.kubeproxy.vip="+vip)
+		"--collector.kubeproxy.interval=1s", "--collector.kubeproxy.timeout=2s", "--collector.kubeproxy.vip="+vip)
 	a.NS.Start(t, "agent node-a", testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent", "NODE_NAME=" + a.Name}, args...)
-	scrape := a.NS.ForwardFromHost(t, "127.0.0.1:10027")
+	scrape := a.NS.ForwardFromHost(t, a.IP+":10027")
 	expect := func(what, name string, labels map[string]string, want float64) {
 		t.Helper()
 		testenv.WaitFor(t, what, 30*time.Second, func() (bool, error) {
@@ -93,9 +93,7 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	// on and says healthy.
 	unblock := a.BlockService(t, vip)
 	expect("the VIP unreachable from node-a", "kube_triage_kubeproxy_service_vip_reachable", target, 0)
-	if v, _, _ := testenv.Sample(scrape, "kube_triage_kubeproxy_probe_success", livez); v != 1 {
-		t.Errorf("livez success %v while kube-proxy runs: the fault is the rules, not kube-proxy", v)
-	}
+	expect("livez passing all the while: the fault is the rules, not kube-proxy", "kube_triage_kubeproxy_probe_success", livez, 1)
 	if body := getFromNode(t, b, "http://"+vip+"/"); body != "backend\n" {
 		t.Errorf("from node-b, whose rules are whole, GET %s: %q", vip, body)
 	}
@@ -106,9 +104,7 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	a.StopKubeProxy()
 	expect("livez failing with kube-proxy stopped", "kube_triage_kubeproxy_probe_success", livez, 0)
 	expect("kube-proxy unreachable", "kube_triage_kubeproxy_reachable", nil, 0)
-	if v, _, _ := testenv.Sample(scrape, "kube_triage_kubeproxy_service_vip_reachable", target); v != 1 {
-		t.Errorf("VIP reachable %v with kube-proxy stopped: its rules stay in the kernel", v)
-	}
+	expect("the VIP reachable with kube-proxy stopped: its rules stay in the kernel", "kube_triage_kubeproxy_service_vip_reachable", target, 1)
 	a.StartKubeProxy(t)
 	expect("livez back", "kube_triage_kubeproxy_probe_success", livez, 1)
 	for _, n := range []*nodenet.Node{a, b} {

@@ -385,8 +385,8 @@ func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []str
 			}
 			node := network.Node(t, n, forward...)
 			m.nodes[n] = node
-			a.netns, a.listen = node.NS, ":10027"
-			a.addr = node.NS.ForwardFromHost(t, "127.0.0.1:10027")
+			a.netns, a.listen = node.NS, node.IP+":10027" // as the DaemonSet's $(HOST_IP):10027
+			a.addr = node.NS.ForwardFromHost(t, a.listen)
 			a.args = append(a.args, "--collector.kubeproxy.url="+node.HealthURL())
 		} else {
 			proxy := httptest.NewServer(kubeProxyStandIn())
