@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,8 +27,8 @@ import (
 // the node's address, its metrics on loopback) beside a real kube-proxy in
 // nftables mode with kubeadm's default addresses, on two simulated nodes
 // of the local control plane, with a Service whose endpoint is a real
-// server in a pod namespace and a kubelet stand-in on the node's port
-// 10250. Every node-role collector succeeds; the agent reads kube-proxy's
+// server in a pod namespace and a kubelet stand-in on the node's
+// 127.0.0.1:10248. Every node-role collector succeeds; the agent reads kube-proxy's
 // health and mode, and its connection to the ClusterIP goes through its
 // own node's rules: a rule there that rejects the Service's traffic makes
 // it fail while node-b still connects; a stopped kube-proxy fails its
@@ -51,12 +50,12 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 		t.Fatalf("GET %s from node-b: %q, want the backend's answer", vip, body)
 	}
 
-	// The kubelet's authenticated port on the node's address.
-	kubelet := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	kubelet.Listener.Close()
-	kubelet.Listener = a.NS.Listen(t, a.IP+":10250")
-	kubelet.StartTLS()
-	t.Cleanup(kubelet.Close)
+	// The kubelet's plain health port on the node's loopback.
+	kubelet := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }),
+		ReadHeaderTimeout: 5 * time.Second}
+	kubeletListener := a.NS.Listen(t, "127.0.0.1:10248")
+	go func() { _ = kubelet.Serve(kubeletListener) }()
+	t.Cleanup(func() { kubelet.Close() })
 
 	// Where the pod has a Service account and a cluster DNS Service, the test
 	// names the local control plane's and its CoreDNS.
@@ -75,7 +74,7 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	for _, collector := range []string{"apiserver", "dns", "kubelet", "kubeproxy"} {
 		expect("the "+collector+" collector succeeding", "kube_triage_scrape_collector_success", map[string]string{"collector": collector}, 1)
 	}
-	expect("the kubelet answering on the node's port 10250", "kube_triage_kubelet_probe_success", nil, 1)
+	expect("the kubelet answering on the node's loopback port 10248", "kube_triage_kubelet_probe_success", nil, 1)
 	livez := map[string]string{"endpoint": "livez"}
 	target := map[string]string{"target": vip}
 

@@ -150,7 +150,7 @@ func newFlags(specs []collector.Spec) *flags {
 	valueFlag(a, "collector.dns.sweep-interval", "If set, resolve every Service's FQDN through the DNS Service once per this interval, paced evenly; 0 turns the sweep off. Only the sweep watches every Service (leave it off on node agents).",
 		"0s", &f.config.DNS.SweepInterval, time.ParseDuration)
 
-	a.Flag("collector.kubelet.url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes https://$(HOST_IP):10250/healthz. Over https it is asked with the exporter's credentials (RBAC: nodes/healthz); over plain http (the kubelet's loopback port 10248) with none.").
+	a.Flag("collector.kubelet.url", "The kubelet's health endpoint as this node agent reaches it; the DaemonSet passes http://127.0.0.1:10248/healthz (the kubelet's plain health port on the node's loopback). Over https it is asked with the exporter's credentials (RBAC: nodes/healthz); over plain http (the kubelet's loopback port 10248) with none.").
 		Default("https://127.0.0.1:10250/healthz").StringVar(&f.config.Kubelet.URL)
 	a.Flag("collector.kubelet.insecure-tls", "Do not verify the kubelet's serving certificate (self-signed unless the cluster bootstraps kubelet serving certificates), as metrics-server's --kubelet-insecure-tls.").
 		BoolVar(&f.config.Kubelet.InsecureTLS)
