@@ -3,8 +3,6 @@
 package collector
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -113,24 +111,14 @@ func TestNodeAgentAgainstRealKubeProxy(t *testing.T) {
 	}
 }
 
-// get GETs url from inside the node's network namespace.
+// getFromNode GETs url from inside the node's network namespace.
 func getFromNode(t *testing.T, n *nodenet.Node, url string) string {
 	t.Helper()
-	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: n.NS.Dial}}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
+	_, body, err := testenv.Get(n.NS.HTTPClient(3*time.Second), url)
 	if err != nil {
 		t.Fatalf("GET %s from %s: %v", url, n.Name, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
+	return body
 }
 
 // daemonSetArgs are the shipped DaemonSet's container arguments, with the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,6 +167,12 @@ func (n *Netns) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	var c net.Conn
 	err := n.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return err })
 	return c, err
+}
+
+// HTTPClient is an HTTP client whose connections start inside the
+// namespace (for testenv.Get).
+func (n *Netns) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: n.Dial}}
 }
 
 // ForwardFromHost makes a program in the namespace reachable from the

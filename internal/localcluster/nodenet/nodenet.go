@@ -173,7 +173,7 @@ func (n *Node) StartKubeProxy(t testing.TB) {
 	t.Helper()
 	n.proxy.start()
 	if err := testenv.Poll(time.Minute, 100*time.Millisecond, func() (bool, error) {
-		status, err := n.get(n.HealthURL() + "/healthz")
+		status, _, err := testenv.Get(n.NS.HTTPClient(2*time.Second), n.HealthURL()+"/healthz")
 		return status == http.StatusOK, err
 	}); err != nil {
 		t.Fatalf("kube-proxy on %s did not program its rules: %v; its last lines: %s", n.Name, err, n.proxy.lastLines())
@@ -297,17 +297,6 @@ func (k *kubeProxy) exitLog() string {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
-}
-
-// get is an HTTP GET from inside the node's namespace.
-func (n *Node) get(url string) (int, error) {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: n.NS.Dial}}
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // faultTable is the nftables table BlockService writes: not kube-proxy's,
