@@ -257,9 +257,10 @@ func (e *Exporter) Histories() []*prober.History {
 	return hs
 }
 
-// Pages are the pages of every collector that serves some.
+// Pages are the triage walks' pages and those of every collector that
+// serves some.
 func (e *Exporter) Pages() map[string]http.Handler {
-	pages := map[string]http.Handler{}
+	pages := e.triagePages()
 	for _, nc := range e.collectors {
 		if p, ok := nc.c.(Pager); ok {
 			maps.Copy(pages, p.Pages())

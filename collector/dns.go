@@ -494,12 +494,19 @@ func (c *dnsCollector) names() []string {
 }
 
 // serviceOf names the Service a name is of: svc.ns, svc.ns.svc or
-// svc.ns.svc.<domain>[.]; ok is false for any other name.
+// svc.ns.svc.<domain>[.], or a bare svc when the resolv.conf is a pod's
+// (its first search domain <ns>.svc.<domain> names the namespace a short
+// name resolves in); ok is false for any other name.
 func (c *dnsCollector) serviceOf(name string) (namespace, service string, ok bool) {
 	n := strings.TrimSuffix(name, ".")
 	n = strings.TrimSuffix(n, ".svc."+c.cfg.ClusterDomain)
 	n = strings.TrimSuffix(n, ".svc")
 	parts := strings.Split(n, ".")
+	if len(parts) == 1 && !strings.HasSuffix(name, ".") && len(c.cfg.ResolvConf.Search) > 0 {
+		if ns, found := strings.CutSuffix(c.cfg.ResolvConf.Search[0], ".svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")); found && !strings.Contains(ns, ".") {
+			return ns, parts[0], true
+		}
+	}
 	if len(parts) != 2 {
 		return "", "", false
 	}

@@ -64,6 +64,7 @@ type flags struct {
 	collectorOrder []string
 	schedules      []namedSchedule // the probing collectors', as their flags set them
 	config         collector.Config
+	triage         *triageFlags
 }
 
 type namedSchedule struct {
@@ -165,6 +166,8 @@ func newFlags(specs []collector.Spec) *flags {
 		PlaceHolder("HOST:PORT").StringsVar(&f.config.KubeProxy.VIPs)
 
 	promslogflag.AddFlags(a, &f.log)
+	a.Command("serve", "Serve the metrics and pages (the default).").Default()
+	f.triage = addTriageCommand(a)
 	return f
 }
 
@@ -343,11 +346,18 @@ func (f *flags) validate() error {
 
 func main() {
 	f := newFlags(collector.Specs())
-	if _, err := f.app.Parse(os.Args[1:]); err != nil {
+	command, err := f.app.Parse(os.Args[1:])
+	if err != nil {
 		f.app.Fatalf("%s, try --help", oneLine(err))
 	}
 	if err := f.validate(); err != nil {
 		f.app.Fatalf("%s", oneLine(err))
+	}
+	if strings.HasPrefix(command, "triage ") {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := runTriage(ctx, f, command, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	if err := run(f, os.Stderr); err != nil {
 		f.app.Fatalf("%s", oneLine(err))

@@ -142,6 +142,20 @@ func (p *Runner[R]) Run(ctx context.Context) {
 	})
 }
 
+// ProbeOnce runs one round now and records it, once the caches have
+// synced or wait has passed without them (the round then sees what there
+// is): the triage command's single round.
+func (p *Runner[R]) ProbeOnce(ctx context.Context, wait time.Duration) {
+	if len(p.cfg.Synced) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		cache.WaitForCacheSync(wctx.Done(), p.cfg.Synced...)
+		cancel()
+	}
+	round, cancel := context.WithTimeout(ctx, p.cfg.Schedule.Period())
+	defer cancel()
+	p.Record(p.cfg.Probe(round))
+}
+
 // Record makes r the current result: logs what changed since the last
 // round and adds its outcomes to the history. Run calls it; tests may too.
 func (p *Runner[R]) Record(r R) {
