@@ -596,7 +596,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 	// The nodes: stale Leases and conditions.
 	if nc := findCollector[*nodesCollector](e); nc == nil {
 		r.Add("nodes", triage.Skip, "the nodes collector is not running in this exporter")
-	} else if pending(d, "nodes") {
+	} else if pending(d, "nodes") || pending(d, "leases/kube-node-lease") {
 		r.Add("nodes", triage.Skip, "the API did not list the nodes")
 	} else {
 		nodes := nc.nodes.List()
