@@ -130,10 +130,9 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	}
 
 	// 4. Are they ready.
-	switch {
-	case res.selected == 0:
+	if res.selected == 0 {
 		r.Add("readiness", triage.Skip, "no pod to look at")
-	default:
+	} else {
 		s := r.Add("readiness", triage.Pass, fmt.Sprintf("%d of %d ready", res.selectedReady, res.selected))
 		if res.verdict == verdictPodsNotReady {
 			s.Status = triage.Fail
@@ -168,6 +167,9 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 			line := fmt.Sprintf("%s -> %s: exposed by %d of %d pods", p.name, targetText(sp), res.selected-p.podsMissing, res.selected)
 			s.Evidence = append(s.Evidence, line)
 		}
+		if declared := declaredPorts(pods, svc.Selector); len(declared) > 0 {
+			s.Evidence = append(s.Evidence, "the pods declare: "+strings.Join(declared, ", "))
+		}
 		if len(res.missingPorts) > 0 {
 			s.Status = triage.Fail
 			s.Summary = fmt.Sprintf("no selected pod exposes the targetPort of %s", strings.Join(res.missingPorts, ", "))
@@ -189,8 +191,8 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 		s.Status = triage.Warn
 	case res.ready == 0:
 		s.Status, s.Summary = triage.Fail, "no ready endpoint: every client gets connection refused or a timeout"
-	case res.verdict == verdictPortNoEndpoints:
-		s.Status, s.Summary = triage.Fail, "a port has no ready endpoint (the pods that expose its targetPort are not ready)"
+	case slices.ContainsFunc(res.ports, func(p portResult) bool { return p.ready == 0 }):
+		s.Status, s.Summary = triage.Fail, "a port has no ready endpoint: no ready pod exposes its targetPort"
 	}
 	if len(res.localPolicies) > 0 {
 		s.Evidence = append(s.Evidence, fmt.Sprintf("traffic policy Local (%s): ready endpoints on %d nodes; other nodes drop that traffic", strings.Join(res.localPolicies, ", "), res.localNodes))
@@ -266,28 +268,66 @@ func dnsStep(r *triage.Report, e *Exporter, d TriageDetails, want func(name stri
 	}
 	s := r.Add("dns", triage.Pass, fmt.Sprintf("%d lookups answer right", len(lookups)))
 	failed := 0
+	// One line per name when every server answered it alike, else one
+	// per server.
+	var names []string
+	byName := map[string][]dnsProbeResult{}
 	for _, p := range lookups {
-		line := fmt.Sprintf("%s via %s (%s): %s", p.name, p.server, p.kind, p.result)
-		if len(p.r.Addrs) > 0 {
-			line += fmt.Sprintf(" %v", p.r.Addrs)
-		}
-		if p.r.Answered != "" && p.r.Answered != p.name {
-			line += " as " + p.r.Answered
-		}
-		if p.note != "" {
-			line += "; " + p.note
-		}
-		if p.r.Err != nil {
-			line += "; " + p.r.Err.Error()
-		}
 		if p.result != dnsSuccess {
 			failed++
 		}
-		s.Evidence = append(s.Evidence, line)
+		if byName[p.name] == nil {
+			names = append(names, p.name)
+		}
+		byName[p.name] = append(byName[p.name], p)
+	}
+	for _, name := range names {
+		ps := byName[name]
+		alike := !slices.ContainsFunc(ps, func(p dnsProbeResult) bool { return lookupText(p, false) != lookupText(ps[0], false) })
+		if alike {
+			var servers []string
+			for _, p := range ps {
+				servers = append(servers, serverText(p))
+			}
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s: %s, through %s", name, lookupText(ps[0], true), strings.Join(servers, ", ")))
+			continue
+		}
+		for _, p := range ps {
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s through %s: %s", name, serverText(p), lookupText(p, true)))
+		}
 	}
 	if failed > 0 {
 		s.Status, s.Summary = triage.Fail, fmt.Sprintf("%d of %d lookups fail or answer wrong", failed, len(lookups))
 	}
+}
+
+func serverText(p dnsProbeResult) string {
+	switch p.kind {
+	case "service":
+		return "the DNS Service"
+	case "endpoint":
+		return "DNS pod " + p.server
+	}
+	return p.kind + " " + p.server
+}
+
+// lookupText is a lookup's result and answer; with the error when
+// detailed (errors name the server, which differs).
+func lookupText(p dnsProbeResult, detailed bool) string {
+	t := p.result
+	if len(p.r.Addrs) > 0 {
+		t += fmt.Sprintf(" %v", p.r.Addrs)
+	}
+	if p.r.Answered != "" && p.r.Answered != p.name {
+		t += " as " + p.r.Answered
+	}
+	if p.note != "" {
+		t += "; " + p.note
+	}
+	if detailed && p.r.Err != nil {
+		t += "; " + p.r.Err.Error()
+	}
+	return t
 }
 
 // sweptResult is the Service's FQDN's result in the last sweep.
@@ -306,6 +346,30 @@ func (c *dnsCollector) sweptResult(namespace, name string) (string, bool) {
 		}
 	}
 	return dnsSuccess, true
+}
+
+// declaredPorts are the distinct ports the selected pods' containers
+// declare, as name:port/protocol.
+func declaredPorts(pods []*kube.Pod, selector map[string]string) []string {
+	var out []string
+	seen := map[*kube.PodShape]bool{}
+	for _, p := range pods {
+		if p.PodShape == nil || seen[p.PodShape] || !matches(selector, p.Labels) {
+			continue
+		}
+		seen[p.PodShape] = true
+		for _, cp := range p.Ports {
+			text := fmt.Sprintf("%s:%d/%s", orNone(cp.Name), cp.Port, protocolOf(cp.Protocol))
+			if !slices.Contains(out, text) {
+				out = append(out, text)
+			}
+		}
+		if len(out) > 20 {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // selectedNotReady are the selected pods that are not ready.
@@ -636,7 +700,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		sort.Strings(s.Evidence)
 		s.Evidence = append([]string{fmt.Sprintf("%d of %d Ready", ready, len(nodes))}, s.Evidence...)
 		if len(stale) > 0 {
-			s.Status, s.Summary = triage.Fail, fmt.Sprintf("%d nodes stopped renewing their Lease: %s", len(stale), strings.Join(stale, ", "))
+			s.Status, s.Summary = triage.Fail, "stopped renewing their Lease: "+strings.Join(stale, ", ")
 			s.Evidence = append(s.Evidence, "shut down, cut off, or its kubelet failed: the node agent's metrics there tell KubeNodeShutdown, KubeNodePartitioned and KubeletFault apart")
 			point("node_down", "KubeNodeShutdown")
 		}

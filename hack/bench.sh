@@ -27,6 +27,7 @@ run -bench 'BenchmarkScrape$|BenchmarkServicesAtScale|BenchmarkConcurrentScrapes
 run -bench 'BenchmarkDNSSweep' -benchtime 1x ./collector
 run -bench 'BenchmarkProbeQuery$|BenchmarkPlainExchange$' ./internal/dnsprobe
 run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exporter
+run -bench 'BenchmarkTriageServiceAt1000Pods' -benchtime 5x ./cmd/kube-triage-exporter
 
 # figure NAME UNIT BENCHMARK METRIC [SCALE]: the value before METRIC on the
 # line of BENCHMARK (a regular expression on its name), times SCALE.
@@ -56,5 +57,6 @@ figure dns_sweep_cpu_ratio_333 ratio 'BenchmarkDNSSweep/rate=333' cpu-ratio
 figure dns_sweep_lookups_per_second_3333 lookups/s 'BenchmarkDNSSweep/rate=3333' lookups/s
 figure dns_sweep_cpu_ratio_3333 ratio 'BenchmarkDNSSweep/rate=3333' cpu-ratio
 figure dns_sweep_peak_100ms_over_mean_3333 ratio 'BenchmarkDNSSweep/rate=3333' peak-100ms/mean
+figure triage_service_seconds_1000_pods seconds 'BenchmarkTriageServiceAt1000Pods' s/walk
 figure dns_seconds_per_lookup seconds 'BenchmarkProbeQuery' ns/op 1e-9
 figure dns_seconds_per_plain_exchange seconds 'BenchmarkPlainExchange' ns/op 1e-9

@@ -28,6 +28,17 @@
     // Where each alert's runbook_url points: <base><AlertName>.md.
     runbookURLBase: 'https://github.com/kube-triage/kube-triage-exporter/blob/main/docs/runbooks/',
 
+    // Where the alerts that name a Service, a workload, a node or the
+    // control plane link their triage_url annotation: the cluster
+    // exporter's address as people reach it (an Ingress, a port-forward),
+    // to which /triage/service/<namespace>/<service>,
+    // /triage/workload/<namespace>/<kind>/<name> or /triage/cluster is
+    // added. An alert annotation is a template: one ruler over many
+    // clusters names each cluster's, e.g.
+    // 'https://kube-triage.{{ $labels.cluster }}.example.com'. Empty: no
+    // triage_url.
+    triageURLBase: '',
+
     // Severity and `for` of each alert. An alert that inhibits others (see
     // alertmanager/inhibit.libsonnet) must not wait longer than they do.
     alerts: {

@@ -345,3 +345,51 @@ func TestAlertmanagerDocsShowTheRules(t *testing.T) {
 		t.Errorf("docs/alertmanager.md does not show alerts/inhibit-rules.yaml as rendered:\n%s", rules)
 	}
 }
+
+// triage_url is there only when a base is configured, on the alerts that
+// name a Service, a workload, a node or the control plane, and uses only
+// labels the alert's own text already uses (which the promtool tests show
+// it carries).
+func TestTriageURLAnnotation(t *testing.T) {
+	plain, err := Render("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range plain.Alerts() {
+		if _, ok := a.Annotations["triage_url"]; ok {
+			t.Errorf("%s has a triage_url without a triageURLBase", a.Alert)
+		}
+	}
+	const base = "https://kube-triage.{{ $labels.cluster }}.example.com"
+	r, err := Render(`{triageURLBase: "` + base + `/"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"ServiceNoReadyEndpoints":    base + "/triage/service/{{ $labels.namespace }}/{{ $labels.service }}",
+		"ContainerOOMKilled":         base + "/triage/workload/{{ $labels.namespace }}/{{ $labels.workload_kind }}/{{ $labels.workload }}",
+		"KubeNodeShutdown":           base + "/triage/cluster",
+		"KubeTriageCollectorFailing": "",
+	}
+	labelRef := regexp.MustCompile(`\$labels\.(\w+)`)
+	linked := 0
+	for _, a := range r.Alerts() {
+		u, ok := a.Annotations["triage_url"]
+		if w, listed := want[a.Alert]; listed && u != w {
+			t.Errorf("%s: triage_url %q, want %q", a.Alert, u, w)
+		}
+		if !ok {
+			continue
+		}
+		linked++
+		text := a.Annotations["summary"] + a.Annotations["description"]
+		for _, m := range labelRef.FindAllStringSubmatch(strings.TrimPrefix(u, base), -1) {
+			if !strings.Contains(text, "$labels."+m[1]) {
+				t.Errorf("%s: triage_url uses $labels.%s, which its summary and description do not", a.Alert, m[1])
+			}
+		}
+	}
+	if linked < 20 {
+		t.Errorf("only %d alerts link a triage page", linked)
+	}
+}

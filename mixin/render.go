@@ -62,11 +62,12 @@ type RuleGroup struct {
 
 // Rule is the part of a rule the tests read.
 type Rule struct {
-	Alert  string            `json:"alert"`
-	Record string            `json:"record"`
-	Expr   string            `json:"expr"`
-	For    string            `json:"for"`
-	Labels map[string]string `json:"labels"`
+	Alert       string            `json:"alert"`
+	Record      string            `json:"record"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
 }
 
 // Inhibition says that the source alerts silence the target alerts when

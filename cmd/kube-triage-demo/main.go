@@ -116,6 +116,10 @@ func run(ctx context.Context, root, exporterBin, listen string) error {
 	url := "http://" + listen + "/metrics"
 	say("")
 	say("kube-triage-exporter is running: %s", url)
+	say("  walk a broken Service, as after a page:")
+	say("    %s triage service %s/never-ready %s", exporterBin, demoNamespace, strings.Join(cluster.ExporterArgs(), " "))
+	say("  the same walk as the page an alert links to: http://%s/triage/service/%s/never-ready", listen, demoNamespace)
+	say("  (and triage pod %s/oom-victim, triage cluster; /triage/pod/..., /triage/cluster)", demoNamespace)
 	say("  kubeconfig of the local cluster: %s", cluster.Kubeconfig)
 	say("  exporter log: %s", logPath)
 	say("  Ctrl-C stops everything.")

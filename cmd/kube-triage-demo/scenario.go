@@ -66,6 +66,7 @@ func service(name string, selector map[string]string, targetPort int32) *corev1.
 //   - hostnames: the guide's Deployment and Service, working;
 //   - hostnames-typo: a Service whose selector matches no pod;
 //   - never-ready: a Service whose pods never become ready;
+//   - wrong-port: a Service whose targetPort names a port no pod has;
 //   - parked: a Deployment scaled to zero and its Service, empty on purpose;
 //   - local-only: a Service with internalTrafficPolicy Local whose one pod
 //     runs on node-a: pods on the other nodes cannot reach it;
@@ -93,6 +94,8 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 			return nil, fmt.Errorf("creating deployment %s: %w", d.Name, err)
 		}
 	}
+	wrongPort := service("wrong-port", hostnames, 0)
+	wrongPort.Spec.Ports[0].TargetPort = intstr.FromString("https") // the pods name theirs "http"
 	local := service("local-only", localOnly, 9376)
 	local.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
 	for _, s := range []*corev1.Service{
@@ -100,6 +103,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 		service("hostnames-typo", map[string]string{"app": "hostname"}, 9376),
 		service("never-ready", neverReady, 8080),
 		service("parked", parked, 9376),
+		wrongPort,
 		local,
 	} {
 		if _, err := core.Services(demoNamespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
@@ -128,6 +132,7 @@ func setUp(ctx context.Context, c *localcluster.Cluster) (*scenario, error) {
 	say("  hostnames        Deployment (3 pods) + Service: works, as in the guide")
 	say("  hostnames-typo   Service whose selector (app=hostname) matches no pod")
 	say("  never-ready      Deployment (2 pods) + Service: the pods never become ready")
+	say("  wrong-port       Service over hostnames' pods whose targetPort \"https\" no container declares")
 	say("  parked           Deployment scaled to 0 + Service: empty on purpose, verdict scaled_to_zero, no page")
 	say("  local-only       Service with internalTrafficPolicy Local, its one pod on node-a: other nodes drop its traffic")
 	say("  oom-victim       pod whose container is OOM-killed every 10s")

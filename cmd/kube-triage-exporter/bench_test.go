@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -71,8 +73,20 @@ func BenchmarkNodeAgentAt10kServices(b *testing.B) {
 }
 
 // createServices creates n headless Services (no ClusterIP to allocate) in
-// ns, 20 at a time.
+// ns.
 func createServices(b *testing.B, cfg *rest.Config, ns string, n int) {
+	createMany(b, cfg, n, func(client kubernetes.Interface, i int) error {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%05d", i)},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": fmt.Sprintf("app-%d", i)},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+		_, err := client.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{})
+		return err
+	})
+}
+
+// createMany calls create for 0..n-1, 20 at a time, with a client whose
+// rate limit does not hold them up.
+func createMany(b *testing.B, cfg *rest.Config, n int, create func(client kubernetes.Interface, i int) error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 2000, 2000
 	client, err := kubernetes.NewForConfig(cfg)
@@ -85,10 +99,7 @@ func createServices(b *testing.B, cfg *rest.Config, ns string, n int) {
 	for range 20 {
 		wg.Go(func() {
 			for i := range work {
-				svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%05d", i)},
-					Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": fmt.Sprintf("app-%d", i)},
-						Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
-				if _, err := client.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
+				if err := create(client, i); err != nil {
 					failed.Do(func() { b.Error(err) })
 				}
 			}
@@ -99,4 +110,60 @@ func createServices(b *testing.B, cfg *rest.Config, ns string, n int) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// BenchmarkTriageServiceAt1000Pods walks, with the command, a Service whose
+// selector matches the 1,000 pods of its namespace, 100 of them not ready
+// (so the walk also fetches the conditions and events of the first five):
+// the whole command, from start to report, reported as seconds per walk.
+// The README's figure; the bound is 2 seconds.
+func BenchmarkTriageServiceAt1000Pods(b *testing.B) {
+	cluster := clustertest.Shared(b)
+	ctx := context.Background()
+	ns := clustertest.Namespace(b, cluster, "bench-triage")
+	const pods, notReady = 1000, 100
+	createMany(b, cluster.Config, pods, func(client kubernetes.Interface, i int) error {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("big-%04d", i), Labels: map[string]string{"app": "big", "shard": strconv.Itoa(i % 10)}},
+			Spec: corev1.PodSpec{NodeName: cluster.Nodes[i%len(cluster.Nodes)], Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/serve_hostname",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9376}}}}}}
+		_, err := client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "big"}, Spec: corev1.ServiceSpec{
+		Selector: map[string]string{"app": "big"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}}
+	if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	testenv.WaitFor(b, "1,000 pods ready", 5*time.Minute, func() (bool, error) {
+		list, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		ready := 0
+		for i := range list.Items {
+			if podIsReady(&list.Items[i]) {
+				ready++
+			}
+		}
+		return ready == pods, fmt.Errorf("%d of %d ready", ready, pods)
+	})
+	for i := range notReady {
+		if err := cluster.SetPodReady(ctx, ns, fmt.Sprintf("big-%04d", i), false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		r, code := walk(b, cluster, "service", ns+"/big")
+		if code != 0 || r.Verdict != "ok" || !hasEvidence(r, fmt.Sprintf("%d of %d ready", pods-notReady, pods)) {
+			var text strings.Builder
+			_ = r.WriteText(&text)
+			b.Fatalf("exit %d:\n%s", code, text.String())
+		}
+	}
+	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/walk")
+	if err := cluster.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
@@ -83,7 +84,21 @@ func TestFlagsDocumentedInREADME(t *testing.T) {
 	}
 	f := newFlags(collector.Specs())
 	known := map[string]bool{}
-	for _, fl := range f.app.Model().Flags {
+	model := f.app.Model()
+	flags := model.Flags
+	// The commands' own flags (triage's), and every command named.
+	var walk func(cmds []*kingpin.CmdModel)
+	walk = func(cmds []*kingpin.CmdModel) {
+		for _, c := range cmds {
+			flags = append(flags, c.Flags...)
+			if !c.Hidden && !bytes.Contains(readme, []byte(c.FullCommand)) {
+				t.Errorf("command %q is not documented in README.md", c.FullCommand)
+			}
+			walk(c.Commands)
+		}
+	}
+	walk(model.Commands)
+	for _, fl := range flags {
 		known[fl.Name] = true
 		if fl.Hidden {
 			continue

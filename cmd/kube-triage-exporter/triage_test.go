@@ -23,11 +23,12 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
+	"github.com/kube-triage/kube-triage-exporter/mixin"
 )
 
 // walk runs `kube-triage-exporter triage ARGS -o json` and returns its
 // report and exit code.
-func walk(t *testing.T, cluster *localcluster.Cluster, args ...string) (triage.Report, int) {
+func walk(t testing.TB, cluster *localcluster.Cluster, args ...string) (triage.Report, int) {
 	t.Helper()
 	cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), append(cluster.ExporterArgs(), "-o", "json")...)...)
 	var stdout, stderr bytes.Buffer
@@ -50,8 +51,11 @@ func walk(t *testing.T, cluster *localcluster.Cluster, args ...string) (triage.R
 // page reads a triage page of a running exporter as JSON.
 func page(e *testenv.ExporterProcess, path string) (triage.Report, error) {
 	code, body, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+path+"?format=json")
-	if err != nil || code != http.StatusOK {
-		return triage.Report{}, fmt.Errorf("GET %s: %d %v %s", path, code, err, body)
+	if err != nil {
+		return triage.Report{}, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if code != http.StatusOK {
+		return triage.Report{}, fmt.Errorf("GET %s: %d %s", path, code, body)
 	}
 	var r triage.Report
 	return r, json.Unmarshal([]byte(body), &r)
@@ -191,6 +195,46 @@ func TestTriageServicesAndPods(t *testing.T) {
 				return want(p, c.verdict, c.failing) == nil, want(p, c.verdict, c.failing)
 			})
 		})
+	}
+	checkTriageURLs(t, e, ns)
+}
+
+// The alerts' triage_url, with this exporter as the mixin's
+// triageURLBase and the labels the alerts carry, opens the walk of what
+// each alert names.
+func checkTriageURLs(t *testing.T, e *testenv.ExporterProcess, ns string) {
+	t.Helper()
+	rendered, err := mixin.Render(`{triageURLBase: "http://` + e.Addr + `"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := map[string]string{}
+	for _, a := range rendered.Alerts() {
+		urls[a.Alert] = a.Annotations["triage_url"]
+	}
+	for _, c := range []struct {
+		alert            string
+		labels           map[string]string
+		verdict, failing string
+	}{
+		{"ServiceNoReadyEndpoints", map[string]string{"namespace": ns, "service": "never-ready"}, "pods_not_ready", "readiness"},
+		{"ServiceTargetPortMismatch", map[string]string{"namespace": ns, "service": "wrong-port"}, "port_mismatch", "ports"},
+		{"ContainerOOMKilled", map[string]string{"namespace": ns, "workload_kind": "Pod", "workload": "oom-victim"}, "OOMKilled", "termination"},
+	} {
+		u := urls[c.alert]
+		for k, v := range c.labels {
+			u = strings.ReplaceAll(u, "{{ $labels."+k+" }}", v)
+		}
+		if !strings.HasPrefix(u, "http://"+e.Addr+"/triage/") || strings.Contains(u, "{{") {
+			t.Fatalf("%s: triage_url %q", c.alert, urls[c.alert])
+		}
+		p, err := page(e, strings.TrimPrefix(u, "http://"+e.Addr))
+		if err != nil {
+			t.Fatalf("%s: %v", c.alert, err)
+		}
+		if err := want(p, c.verdict, c.failing); err != nil {
+			t.Errorf("%s: %s: %v", c.alert, u, err)
+		}
 	}
 }
 

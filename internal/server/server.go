@@ -47,7 +47,7 @@ const DocsPath = "/docs/metrics"
 
 // ReservedPaths are served by the exporter itself; the telemetry path must
 // be none of them.
-var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath, ProbesPath}
+var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath, ProbesPath, collector.TriagePath}
 
 // New builds the handler. registry holds the exporter's own metrics (build
 // info, Go and process); the collectors' metrics are gathered per scrape.
@@ -84,6 +84,11 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 			{Address: ProbesPath, Text: "Probes", Description: "the last result of every probe, failures kept longer, and what each probe did"},
 		}
 		for _, path := range slices.Sorted(maps.Keys(pages)) {
+			if path == collector.TriagePath {
+				links = append(links, web.LandingLinks{Address: path + "cluster", Text: "Triage",
+					Description: "the guides' walks from the caches: " + path + "cluster, " + path + "service/NAMESPACE/NAME, " + path + "pod/NAMESPACE/NAME, " + path + "workload/NAMESPACE/KIND/NAME"})
+				continue
+			}
 			links = append(links, web.LandingLinks{Address: path, Text: strings.TrimPrefix(path, "/"), Description: "a collector's page"})
 		}
 		landing := web.LandingConfig{

@@ -23,8 +23,29 @@ function(config) {
   // The `for` of an alert, in words.
   forText(name):: $.duration(config.alerts[name]['for']),
 
+  // The triage page each alert links to (triage_url), by the labels it
+  // carries: the Service, the workload, or the cluster walk (which lists
+  // the nodes, leaders and the apiserver's checks).
+  local walks = {
+    service: 'service/{{ $labels.namespace }}/{{ $labels.service }}',
+    workload: 'workload/{{ $labels.namespace }}/{{ $labels.workload_kind }}/{{ $labels.workload }}',
+    cluster: 'cluster',
+  },
+  triageWalk:: {
+    [name]: walks.service
+    for name in ['ServiceSelectorMatchesNothing', 'ServiceNoReadyEndpoints', 'ServiceTargetPortMismatch', 'ServiceEndpointsFlapping', 'ServiceLocalTrafficPolicyGap']
+  } + {
+    [name]: walks.workload
+    for name in ['ContainerOOMKilled', 'ContainerCrashLooping', 'WorkloadTerminationRateHigh', 'ImagePullFailing', 'PodsEvicted', 'JobFailing']
+  } + {
+    [name]: walks.cluster
+    for name in ['KubeAPIServerDown', 'KubeAPIServerStorageDown', 'KubeControlPlaneLeaderLost', 'KubeNodeShutdown', 'KubeNodePartitioned', 'KubeletFault',
+                 'KubeProxyUnhealthy', 'KubeProxyServiceVIPUnreachable', 'ClusterDNSDown', 'DNSFailingFromNode', 'DNSNodeLocalCacheFailing']
+  },
+
   alert(name, expr, summary, description, labels={}, severity=null)::
     local a = config.alerts[name];
+    local triage = config.triageURLBase != '' && std.objectHas($.triageWalk, name);
     {
       alert: name,
       expr: expr,
@@ -33,6 +54,7 @@ function(config) {
         summary: '{{ with $labels.%s }}{{ . }}: {{ end }}%s' % [config.clusterLabel, summary],
         description: $.oneLine(description),
         runbook_url: config.runbookURLBase + name + '.md',
+        [if triage then 'triage_url']: std.rstripChars(config.triageURLBase, '/') + '/triage/' + $.triageWalk[name],
       },
     } + (if a['for'] != null then { 'for': a['for'] } else {}),
 }
