@@ -46,6 +46,10 @@ type DNSConfig struct {
 	// SweepInterval, if set, resolves every Service's FQDN once per
 	// interval through the DNS Service, paced evenly (no bursts).
 	SweepInterval time.Duration
+	// ServiceOnly probes the DNS Service's address alone, not its pods:
+	// for the triage command outside the cluster network, where pod IPs
+	// do not route.
+	ServiceOnly bool
 }
 
 // DNS probe results, for the result label.
@@ -389,6 +393,9 @@ func (c *dnsCollector) targets() (found bool, ts []target) {
 			found, serviceAddr = true, addr
 			ts = append(ts, target{server: "service", kind: "service", addr: addr})
 		}
+	}
+	if c.cfg.ServiceOnly {
+		return found, ts
 	}
 	seen := map[string]bool{}
 	for _, obj := range c.slices.List() {

@@ -456,20 +456,25 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 	if !ok || svc.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	workloads := func() []*kube.Workload {
-		var out []*kube.Workload
-		for _, w := range c.workloads {
-			out = append(out, w.byNamespace(svc.Namespace)...)
-		}
-		return out
-	}
-	r := judgeService(svc, c.candidatePods(svc), indexed[kube.EndpointSlice](c.slices, serviceIndex, key), workloads)
+	r := judgeService(svc, c.candidatePods(svc), indexed[kube.EndpointSlice](c.slices, serviceIndex, key), c.workloadsIn(svc.Namespace))
 	if r.verdict == verdictSelectorMatchesNothing && slices.ContainsFunc(c.workloads, func(w syncedIndexer) bool { return !w.HasSynced() }) {
 		// Scale to zero is told from the workloads, not all listed yet;
 		// no pod event will come for a Service that matches none.
 		c.markDirty(key)
 	}
 	return &r
+}
+
+// workloadsIn lists, when called, the workloads of a namespace: a
+// judgement reads them only for a selector that matches no pod.
+func (c *servicesCollector) workloadsIn(ns string) func() []*kube.Workload {
+	return func() []*kube.Workload {
+		var out []*kube.Workload
+		for _, w := range c.workloads {
+			out = append(out, w.byNamespace(ns)...)
+		}
+		return out
+	}
 }
 
 // candidatePods are the pods a Service's selector may match: those of its
@@ -551,10 +556,7 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 	var selected []*kube.Pod
 	owners := map[workloadRef]bool{}
 	for _, p := range pods {
-		if p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed || p.Terminating {
-			continue // finished pods are never endpoints; terminating ones are leaving
-		}
-		if matches(svc.Selector, p.Labels) {
+		if selectable(p) && matches(svc.Selector, p.Labels) {
 			selected = append(selected, p)
 			if p.Ready {
 				r.selectedReady++
@@ -638,6 +640,12 @@ func portEndpoints(ports []kube.ServicePort, epSlices []*kube.EndpointSlice) []p
 		}
 	}
 	return out
+}
+
+// selectable: the pod can be a Service's endpoint; finished pods never
+// are, and terminating ones are leaving.
+func selectable(p *kube.Pod) bool {
+	return p.Phase != corev1.PodSucceeded && p.Phase != corev1.PodFailed && !p.Terminating
 }
 
 func matches(selector map[string]string, labels kube.Labels) bool {

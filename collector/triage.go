@@ -46,9 +46,6 @@ type TriageDetails struct {
 	DialNote string
 	// DNSNote says why the DNS step has no lookups, when it has none.
 	DNSNote string
-	// Pending are the resources whose list did not complete: the steps
-	// that read them say so instead of reporting them empty.
-	Pending []string
 }
 
 // maxDetailedPods bounds the pods whose details a walk fetches or lists.
@@ -62,14 +59,13 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 		r.Add("service", triage.Skip, "the services collector is not running in this exporter (--collector.services)")
 		return finish(r, "unknown", "")
 	}
+	if missing := e.notListed("services", "endpointslices", "pods"); missing != "" {
+		return incomplete(r, "service", missing)
+	}
 	key := namespace + "/" + name
 	obj, found, _ := sc.services.GetByKey(key)
 	svc, _ := obj.(*kube.Service)
 	if !found || svc == nil {
-		if pending(d, "services") {
-			r.Add("service", triage.Skip, "the API did not list Services: "+strings.Join(d.Pending, ", "))
-			return finish(r, "unknown", "")
-		}
 		r.Add("service", triage.Fail, "no Service "+key,
 			"kubectl get services -n "+namespace+" lists the Services there; the name and namespace must be exact")
 		r.Next = "Check the name and the namespace the client uses (DNS names are <service>.<namespace>)."
@@ -79,15 +75,11 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 		r.Add("service", triage.Pass, "ExternalName: a DNS alias, without endpoints; the walk stops here")
 		return finish(r, "external_name", "")
 	}
-	workloads := func() []*kube.Workload {
-		var out []*kube.Workload
-		for _, w := range sc.workloads {
-			out = append(out, w.byNamespace(namespace)...)
-		}
-		return out
-	}
 	pods := sc.candidatePods(svc)
-	res := judgeService(svc, pods, indexed[kube.EndpointSlice](sc.slices, serviceIndex, key), workloads)
+	res := judgeService(svc, pods, indexed[kube.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
+	if missing := e.notListed("deployments", "statefulsets", "replicasets"); missing != "" && res.verdict == verdictSelectorMatchesNothing {
+		return incomplete(r, "selector", missing+" (a workload scaled to zero is told from them)")
+	}
 
 	// 1. Is the Service defined, and how.
 	step := r.Add("service", triage.Pass, fmt.Sprintf("type %s, ClusterIP %s, selector %s", res.typ, orNone(svc.ClusterIP), selectorText(svc.Selector)))
@@ -102,7 +94,7 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	dnsStep(&r, e, d, func(probed string) bool {
 		ns, s, ok := findCollector[*dnsCollector](e).serviceOf(probed)
 		return ok && ns == namespace && s == name
-	}, namespace, name)
+	}, name+"."+namespace)
 
 	// 3. Does the selector match pods.
 	notReady := selectedNotReady(svc, pods)
@@ -115,10 +107,6 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 			s.Evidence = append(s.Evidence, fmt.Sprintf("%s %s: 0 replicas", w.kind, w.name))
 		}
 	case res.selected == 0:
-		if pending(d, "pods") {
-			r.Add("selector", triage.Skip, "the API did not list pods: "+strings.Join(d.Pending, ", "))
-			break
-		}
 		r.Add("selector", triage.Fail, fmt.Sprintf("%s matches no running pod in %s", selectorText(svc.Selector), namespace),
 			"compare it with the labels of the pods that should serve: kubectl get pods -n "+namespace+" --show-labels")
 	default:
@@ -200,6 +188,20 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 
 	// 7. Does the ClusterIP answer.
 	connectStep(ctx, &r, d, svc)
+
+	if s := r.Step("dns"); s != nil && s.Status == triage.Fail && res.headless && res.ready == 0 {
+		// A headless Service's name is its ready endpoints' addresses:
+		// with none, NXDOMAIN is the right answer.
+		s.Status, s.Summary = triage.Warn, "headless with no ready endpoint: its name has no address to answer (the cause is below)"
+	}
+	if svc.ExpectedEmpty {
+		// Empty on purpose: what it lacks is not a failure.
+		for i := range r.Steps {
+			if st := &r.Steps[i]; st.Status == triage.Fail && st.Name != "service" && st.Name != "dns" && st.Name != "ports" {
+				st.Status = triage.Warn
+			}
+		}
+	}
 	return finish(r, res.verdict, "")
 }
 
@@ -215,6 +217,10 @@ func connectStep(ctx context.Context, r *triage.Report, d TriageDetails, svc *ku
 			note = "the page does not connect; the command does, from inside the cluster network"
 		}
 		r.Add("connect", triage.Skip, note)
+		return
+	}
+	if !slices.ContainsFunc(svc.Ports, func(sp kube.ServicePort) bool { return protocolOf(sp.Protocol) == string(corev1.ProtocolTCP) }) {
+		r.Add("connect", triage.Skip, "no TCP port to connect to")
 		return
 	}
 	s := r.Add("connect", triage.Pass, "the ClusterIP accepts connections on every TCP port")
@@ -234,7 +240,7 @@ func connectStep(ctx context.Context, r *triage.Report, d TriageDetails, svc *ku
 
 // dnsStep reports the DNS collector's last lookups of the names that want
 // (a Service's, or the control case).
-func dnsStep(r *triage.Report, e *Exporter, d TriageDetails, want func(name string) bool, namespace, service string) {
+func dnsStep(r *triage.Report, e *Exporter, d TriageDetails, want func(name string) bool, name string) {
 	dc := findCollector[*dnsCollector](e)
 	if dc == nil {
 		note := d.DNSNote
@@ -244,26 +250,23 @@ func dnsStep(r *triage.Report, e *Exporter, d TriageDetails, want func(name stri
 		r.Add("dns", triage.Skip, note)
 		return
 	}
+	last, ok, err := dc.Last()
+	if !ok {
+		r.Add("dns", triage.Skip, fmt.Sprintf("the dns collector has no current round (%v)", err))
+		return
+	}
+	if !last.serviceFound {
+		r.Add("dns", triage.Fail, "the cluster DNS Service ("+dc.cfg.Service+") does not exist or has no address: nothing answers the pods' lookups")
+		return
+	}
 	var lookups []dnsProbeResult
-	if last, ok, _ := dc.Last(); ok {
-		for _, p := range last.probes {
-			if want(p.name) {
-				lookups = append(lookups, p)
-			}
+	for _, p := range last.probes {
+		if want(p.name) {
+			lookups = append(lookups, p)
 		}
 	}
 	if len(lookups) == 0 {
-		if service != "" {
-			if res, swept := dc.sweptResult(namespace, service); swept {
-				status := triage.Pass
-				if res != dnsSuccess {
-					status = triage.Fail
-				}
-				r.Add("dns", status, "the Service's FQDN in the last sweep of every Service: "+res)
-				return
-			}
-		}
-		r.Add("dns", triage.Skip, "no lookup of these names yet: add --collector.dns.name, or the sweep (--collector.dns.sweep-interval)")
+		r.Add("dns", triage.Skip, "the exporter does not look these names up: --collector.dns.name="+name)
 		return
 	}
 	s := r.Add("dns", triage.Pass, fmt.Sprintf("%d lookups answer right", len(lookups)))
@@ -330,24 +333,6 @@ func lookupText(p dnsProbeResult, detailed bool) string {
 	return t
 }
 
-// sweptResult is the Service's FQDN's result in the last sweep.
-func (c *dnsCollector) sweptResult(namespace, name string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lastSweep == nil || c.services == nil {
-		return "", false
-	}
-	if _, ok, _ := c.services.GetByKey(namespace + "/" + name); !ok {
-		return "", false
-	}
-	for _, f := range c.lastSweep.failing {
-		if f.namespace == namespace && f.name == name {
-			return f.result, true
-		}
-	}
-	return dnsSuccess, true
-}
-
 // declaredPorts are the distinct ports the selected pods' containers
 // declare, as name:port/protocol.
 func declaredPorts(pods []*kube.Pod, selector map[string]string) []string {
@@ -376,10 +361,7 @@ func declaredPorts(pods []*kube.Pod, selector map[string]string) []string {
 func selectedNotReady(svc *kube.Service, pods []*kube.Pod) []*kube.Pod {
 	var out []*kube.Pod
 	for _, p := range pods {
-		if p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed || p.Terminating || p.Ready {
-			continue
-		}
-		if len(svc.Selector) > 0 && matches(svc.Selector, p.Labels) {
+		if !p.Ready && selectable(p) && len(svc.Selector) > 0 && matches(svc.Selector, p.Labels) {
 			out = append(out, p)
 		}
 	}
@@ -405,12 +387,11 @@ func podStateText(p *kube.Pod) string {
 // one pod.
 func (e *Exporter) TriagePod(ctx context.Context, namespace, name string, d TriageDetails) triage.Report {
 	r := newReport("pod", namespace+"/"+name, d)
+	if missing := e.notListed("pods"); missing != "" {
+		return incomplete(r, "pod", missing)
+	}
 	p, ok := e.podRecord(namespace, name)
 	if !ok {
-		if pending(d, "pods") {
-			r.Add("pod", triage.Skip, "the API did not list pods: "+strings.Join(d.Pending, ", "))
-			return finish(r, "unknown", "")
-		}
 		r.Add("pod", triage.Fail, "no pod "+namespace+"/"+name, "a pod replaced by its controller has a new name: kubectl get pods -n "+namespace)
 		return finish(r, "not_found", "")
 	}
@@ -635,8 +616,9 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 	// The scheduler's and controller-manager's leaders.
 	if cc := findCollector[*controlplaneCollector](e); cc == nil {
 		r.Add("leaders", triage.Skip, "the controlplane collector is not running in this exporter")
-	} else if pending(d, "leases") {
-		r.Add("leaders", triage.Skip, "the API did not list the leader Leases")
+	} else if missing := e.notListed("leases/kube-system"); missing != "" {
+		r.Add("leaders", triage.Skip, "the API did not list "+missing)
+		r.Incomplete = "the API did not list " + missing
 	} else {
 		s := r.Add("leaders", triage.Pass, "every leader renews its Lease")
 		for _, comp := range leaderComponents {
@@ -648,7 +630,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 			}
 			age := time.Duration(leaseAge(now, l) * float64(time.Second)).Round(time.Second)
 			line := fmt.Sprintf("%s: held by %s, renewed %s ago (duration %ds, %d transitions)", comp, holderHost(l.Holder), age, l.DurationSeconds, l.Transitions)
-			if l.DurationSeconds > 0 && age > time.Duration(l.DurationSeconds)*time.Second {
+			if l.Renewed > 0 && l.DurationSeconds > 0 && age > time.Duration(l.DurationSeconds)*time.Second {
 				s.Status, s.Summary = triage.Fail, "a component has no leader: its Lease expired"
 				line += ": EXPIRED"
 				point("leader_lost", "KubeControlPlaneLeaderLost")
@@ -660,8 +642,9 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 	// The nodes: stale Leases and conditions.
 	if nc := findCollector[*nodesCollector](e); nc == nil {
 		r.Add("nodes", triage.Skip, "the nodes collector is not running in this exporter")
-	} else if pending(d, "nodes") || pending(d, "leases/kube-node-lease") {
-		r.Add("nodes", triage.Skip, "the API did not list the nodes")
+	} else if missing := e.notListed("nodes", "leases/kube-node-lease"); missing != "" {
+		r.Add("nodes", triage.Skip, "the API did not list "+missing)
+		r.Incomplete = "the API did not list " + missing
 	} else {
 		nodes := nc.nodes.List()
 		s := r.Add("nodes", triage.Pass, fmt.Sprintf("%d nodes, every Lease renewed within %s", len(nodes), nodeLeaseStale))
@@ -699,6 +682,10 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		}
 		sort.Strings(s.Evidence)
 		s.Evidence = append([]string{fmt.Sprintf("%d of %d Ready", ready, len(nodes))}, s.Evidence...)
+		if ready < len(nodes) && len(stale) == 0 {
+			s.Status, s.Summary = triage.Fail, fmt.Sprintf("%d of %d nodes not Ready: their kubelets report it", len(nodes)-ready, len(nodes))
+			point("node_not_ready", "KubeletFault")
+		}
 		if len(stale) > 0 {
 			s.Status, s.Summary = triage.Fail, "stopped renewing their Lease: "+strings.Join(stale, ", ")
 			s.Evidence = append(s.Evidence, "shut down, cut off, or its kubelet failed: the node agent's metrics there tell KubeNodeShutdown, KubeNodePartitioned and KubeletFault apart")
@@ -707,7 +694,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 	}
 
 	// The control case: kubernetes.default through cluster DNS.
-	dnsStep(&r, e, d, func(name string) bool { return strings.HasPrefix(name, "kubernetes.default") }, "", "")
+	dnsStep(&r, e, d, func(name string) bool { return strings.HasPrefix(name, "kubernetes.default") }, "kubernetes.default")
 	if s := r.Step("dns"); s != nil && s.Status == triage.Fail {
 		point("cluster_dns_down", "ClusterDNSDown")
 	}
@@ -717,6 +704,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		"apiserver_unhealthy": "Read the failing checks above; /readyz?verbose on the apiserver lists them.",
 		"leader_lost":         "No instance of that component leads: is it running, and can it reach the apiserver?",
 		"node_down":           "Look at the node itself: is it up, does it reach the apiserver, does its kubelet run?",
+		"node_not_ready":      "Read the node's conditions and its kubelet's log: the container runtime, the network plugin or a pressure keeps it not Ready.",
 		"cluster_dns_down":    "The control case fails: look at the DNS pods and their logs, and the DNS Service's endpoints.",
 	}
 	r.Next = next[scenario]
@@ -810,8 +798,26 @@ var serviceNext = map[string]string{
 	"connect":   "Endpoints exist but the ClusterIP does not answer from here: kube-proxy's rules on this node (the KubeProxyServiceVIPUnreachable runbook), or the pods do not listen on the targetPort.",
 }
 
-func pending(d TriageDetails, resource string) bool {
-	return slices.ContainsFunc(d.Pending, func(p string) bool { return strings.HasPrefix(p, resource) })
+// notListed names those of resources (as kube.Informers tracks them)
+// whose informer has not completed its first list; "" when all have.
+func (e *Exporter) notListed(resources ...string) string {
+	if e.kube == nil {
+		return ""
+	}
+	var missing []string
+	for _, p := range e.kube.Informers.Pending() {
+		if slices.Contains(resources, p) {
+			missing = append(missing, p)
+		}
+	}
+	return strings.Join(missing, ", ")
+}
+
+// incomplete ends a walk that could not read what it needs.
+func incomplete(r triage.Report, step, missing string) triage.Report {
+	r.Incomplete = "the API did not list " + missing
+	r.Add(step, triage.Skip, r.Incomplete+": the walk would judge what it has not seen")
+	return finish(r, "unknown", "")
 }
 
 func selectorText(sel map[string]string) string {
@@ -897,9 +903,9 @@ const NodeLeaseStale = 40 * time.Second
 
 // Once starts the informers, waits for their first lists at most
 // listWait (then goes on with what it has: an apiserver without its
-// storage lists nothing) and runs one probe round of every probing
-// collector: what the command walks. It returns the resources not listed.
-func (e *Exporter) Once(ctx context.Context, listWait time.Duration) []string {
+// storage lists nothing, and the walks say what was not listed) and runs
+// one probe round of every probing collector: what the command walks.
+func (e *Exporter) Once(ctx context.Context, listWait time.Duration) {
 	if e.kube != nil {
 		e.kube.Informers.Start(ctx)
 	}
@@ -911,17 +917,11 @@ func (e *Exporter) Once(ctx context.Context, listWait time.Duration) []string {
 			wg.Go(func() { p.ProbeOnce(ctx, listWait) })
 		}
 	}
-	var notListed []string
 	if e.kube != nil {
 		deadline := time.Now().Add(listWait)
-		for {
-			notListed = e.kube.Informers.Pending()
-			if len(notListed) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-				break
-			}
+		for len(e.kube.Informers.Pending()) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	wg.Wait()
-	return notListed
 }

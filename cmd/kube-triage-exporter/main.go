@@ -347,6 +347,16 @@ func (f *flags) validate() error {
 func main() {
 	f := newFlags(collector.Specs())
 	command, err := f.app.Parse(os.Args[1:])
+	// The triage command's exit codes tell a failed step (1) from a walk
+	// not made (2).
+	if slices.Contains(os.Args[1:], "triage") {
+		f.app.Terminate(func(code int) {
+			if code != 0 {
+				code = 2
+			}
+			os.Exit(code)
+		})
+	}
 	if err != nil {
 		f.app.Fatalf("%s, try --help", oneLine(err))
 	}

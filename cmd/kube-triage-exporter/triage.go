@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
@@ -67,12 +68,14 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 			return 2
 		}
 	}
+	// client-go's own log (a failing list's retries) is not the report.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	restCfg, source, err := kube.LoadConfig(f.kubeconfig)
 	if err != nil {
 		fmt.Fprintf(errOut, "%s: %s\n", program, oneLine(err))
 		return 2
 	}
-	restCfg.Timeout = t.listTimeout
 	kc, err := kube.NewClient(restCfg, source, f.kubeQPS, f.kubeBurst)
 	if err != nil {
 		fmt.Fprintf(errOut, "%s: %s\n", program, oneLine(err))
@@ -100,8 +103,10 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 	details := collector.TriageDetails{Source: "the API, read now by " + program + " triage"}
 	dnsReachable := inCluster() || cfg.DNS.ServiceAddress != ""
 	if !dnsReachable {
-		details.DNSNote = "not in a pod: the DNS Service's ClusterIP does not route from here; --collector.dns.service-address=HOST:PORT names one that does (a port-forward)"
+		details.DNSNote = "not in a pod: the DNS Service's ClusterIP does not route from here; --collector.dns.service-address=HOST:PORT names an address of the cluster DNS that does (UDP)"
 	}
+	// Outside a pod, the DNS pods' addresses do not route either.
+	cfg.DNS.ServiceOnly = !inCluster()
 	var specs []collector.Spec
 	for _, s := range collector.Specs() {
 		if slices.Contains(names, s.Name) && (s.Name != "dns" || dnsReachable) {
@@ -117,9 +122,9 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	details.Pending = exp.Once(ctx, t.listTimeout)
+	exp.Once(ctx, t.listTimeout)
 
-	details.Pod = podDetails(kc.Clientset)
+	details.Pod = podDetails(kc.Clientset, t.listTimeout)
 	connect := inCluster()
 	if t.connectSet {
 		connect = t.connect
@@ -154,8 +159,11 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 		fmt.Fprintf(errOut, "%s: %s\n", program, err)
 		return 2
 	}
-	if !r.OK() {
+	switch {
+	case !r.OK():
 		return 1
+	case r.Incomplete != "":
+		return 2
 	}
 	return 0
 }
@@ -174,8 +182,10 @@ const maxEvents = 5
 
 // podDetails reads what the caches do not keep of a pod: its node, the
 // conditions that are not true, and its last events.
-func podDetails(cs kubernetes.Interface) func(ctx context.Context, namespace, name string) []string {
+func podDetails(cs kubernetes.Interface, timeout time.Duration) func(ctx context.Context, namespace, name string) []string {
 	return func(ctx context.Context, namespace, name string) []string {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
 		var lines []string
 		p, err := cs.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

@@ -238,6 +238,44 @@ func checkTriageURLs(t *testing.T, e *testenv.ExporterProcess, ns string) {
 	}
 }
 
+// Without an apiserver the walks say so: a Service or pod walk is not
+// made (exit 2, nothing judged from empty caches), the cluster walk names
+// the apiserver down (exit 1).
+func TestTriageWithoutAPIServer(t *testing.T) {
+	dead := testenv.DeadKubeconfig(t)
+	run := func(args ...string) (triage.Report, int, string) {
+		cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), "--kubeconfig="+dead, "--list-timeout=1s", "--collector.apiserver.timeout=1s", "-o", "json")...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		code := 0
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var r triage.Report
+		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+			t.Fatalf("%v: exit %d, %v\n%s\n%s", args, code, err, stdout.String(), stderr.String())
+		}
+		return r, code, stderr.String()
+	}
+	for _, args := range [][]string{{"service", "default/web"}, {"pod", "default/web-1"}} {
+		r, code, stderr := run(args...)
+		if code != 2 || r.Verdict != "unknown" || !strings.Contains(r.Incomplete, "did not list") {
+			t.Errorf("%v: exit %d, verdict %s, incomplete %q", args, code, r.Verdict, r.Incomplete)
+		}
+		if stderr != "" {
+			t.Errorf("%v: client-go's log on stderr:\n%s", args, stderr)
+		}
+	}
+	r, code, _ := run("cluster")
+	if err := want(r, "apiserver_down", "apiserver"); err != nil || code != 1 {
+		t.Errorf("exit %d: %v", code, err)
+	}
+}
+
 func hasEvidence(r triage.Report, line string) bool {
 	for _, s := range r.Steps {
 		for _, e := range append([]string{s.Summary}, s.Evidence...) {
@@ -290,7 +328,7 @@ func TestTriageCluster(t *testing.T) {
 			return want(p, verdict, failing) == nil, want(p, verdict, failing)
 		})
 	}
-	check("ok", "", "kubernetes.default.svc.cluster.local. via service (service): success")
+	check("ok", "", "kubernetes.default.svc.cluster.local.: success [10.96.0.1], through the DNS Service")
 
 	// A node that stops renewing its Lease: its last renewal five minutes
 	// ago, as the Lease of a node shut down then reads.

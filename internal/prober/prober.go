@@ -151,7 +151,9 @@ func (p *Runner[R]) ProbeOnce(ctx context.Context, wait time.Duration) {
 		cache.WaitForCacheSync(wctx.Done(), p.cfg.Synced...)
 		cancel()
 	}
-	round, cancel := context.WithTimeout(ctx, p.cfg.Schedule.Period())
+	// Bounded by twice the timeout, not the period: one slow target must
+	// not hold a command up for a whole interval.
+	round, cancel := context.WithTimeout(ctx, min(p.cfg.Schedule.Period(), 2*p.cfg.Schedule.Timeout+time.Second))
 	defer cancel()
 	p.Record(p.cfg.Probe(round))
 }

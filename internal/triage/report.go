@@ -49,6 +49,9 @@ type Report struct {
 	Verdict string `json:"verdict"`
 	// FailingStep is the first failing step's name; "" when none fails.
 	FailingStep string `json:"failing_step,omitempty"`
+	// Incomplete says what the walk could not read (the API did not list
+	// it); "" when it read all it needed.
+	Incomplete string `json:"incomplete,omitempty"`
 	// Next is what to do now; Runbook the runbook that goes on from there.
 	Next    string `json:"next,omitempty"`
 	Runbook string `json:"runbook,omitempty"`
@@ -89,17 +92,20 @@ func (r *Report) Finish() {
 // OK: no step failed.
 func (r *Report) OK() bool { return r.FailingStep == "" }
 
-// Title is the first line: the target, and either OK or the failing step
-// and the verdict.
+// Title is the first line: the target, and OK, the failing step and the
+// verdict, or what kept the walk from being made.
 func (r *Report) Title() string {
 	target := r.Kind
 	if r.Target != "" {
 		target += " " + r.Target
 	}
-	if r.OK() {
-		return fmt.Sprintf("%s: OK (%s)", target, r.Verdict)
+	switch {
+	case !r.OK():
+		return fmt.Sprintf("%s: FAILED at %s: %s", target, r.FailingStep, r.Verdict)
+	case r.Incomplete != "":
+		return fmt.Sprintf("%s: INCOMPLETE: %s", target, r.Incomplete)
 	}
-	return fmt.Sprintf("%s: FAILED at %s: %s", target, r.FailingStep, r.Verdict)
+	return fmt.Sprintf("%s: OK (%s)", target, r.Verdict)
 }
 
 // WriteText writes the report for a terminal: the summary line, one

@@ -39,8 +39,9 @@ function(config) {
     for name in ['ContainerOOMKilled', 'ContainerCrashLooping', 'WorkloadTerminationRateHigh', 'ImagePullFailing', 'PodsEvicted', 'JobFailing']
   } + {
     [name]: walks.cluster
-    for name in ['KubeAPIServerDown', 'KubeAPIServerStorageDown', 'KubeControlPlaneLeaderLost', 'KubeNodeShutdown', 'KubeNodePartitioned', 'KubeletFault',
-                 'KubeProxyUnhealthy', 'KubeProxyServiceVIPUnreachable', 'ClusterDNSDown', 'DNSFailingFromNode', 'DNSNodeLocalCacheFailing']
+    // (Not kube-proxy's or one node's DNS: the cluster walk does not see
+    // them; the node agent's metrics do.)
+    for name in ['KubeAPIServerDown', 'KubeAPIServerStorageDown', 'KubeControlPlaneLeaderLost', 'KubeNodeShutdown', 'KubeNodePartitioned', 'KubeletFault', 'ClusterDNSDown']
   },
 
   alert(name, expr, summary, description, labels={}, severity=null)::
