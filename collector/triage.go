@@ -396,7 +396,40 @@ func (e *Exporter) TriagePod(ctx context.Context, namespace, name string, d Tria
 		return finish(r, "not_found", "")
 	}
 	walkPod(ctx, &r, p, d, e.workloadOf)
+	e.addRestartHistory(&r, p)
 	return r
+}
+
+// maxHistory bounds the terminations a pod walk lists.
+const maxHistory = 10
+
+// addRestartHistory adds to the termination step the pod's terminations
+// the terminations collector saw (the API keeps only the last of each
+// container), newest first.
+func (e *Exporter) addRestartHistory(r *triage.Report, p *kube.Pod) {
+	tc := findCollector[*terminationsCollector](e)
+	s := r.Step("termination")
+	if tc == nil || s == nil {
+		return
+	}
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	shown := 0
+	for i := len(tc.recent) - 1; i >= 0 && shown < maxHistory; i-- {
+		t := tc.recent[i]
+		if t.Namespace != p.Namespace || t.Pod != p.Name {
+			continue
+		}
+		shown++
+		line := fmt.Sprintf("seen by the exporter %s: %s %s, exit code %s", t.Time.UTC().Format(time.RFC3339), orNone(t.Container), t.Reason, t.ExitCode)
+		if t.Signal != "" {
+			line += " (" + t.Signal + ")"
+		}
+		if t.Count > 1 {
+			line += fmt.Sprintf(", %g times", t.Count)
+		}
+		s.Evidence = append(s.Evidence, line)
+	}
 }
 
 // workloadOf names a pod's workload as the terminations collector does
@@ -551,6 +584,7 @@ func (e *Exporter) TriageWorkload(ctx context.Context, namespace, kind, name str
 	for i, p := range pods {
 		r := newReport("workload", target+" (pod "+p.Name+")", d)
 		walkPod(ctx, &r, p, d, e.workloadOf)
+		e.addRestartHistory(&r, p)
 		if i == 0 || !r.OK() {
 			shown = r
 		}

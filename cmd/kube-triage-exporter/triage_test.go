@@ -147,6 +147,21 @@ func TestTriageServicesAndPods(t *testing.T) {
 	}
 	e := testenv.StartExporter(t, cluster.ExporterArgs()...)
 	defer e.Stop()
+	// A second OOM kill once the exporter watches: the page's pod walk
+	// lists the terminations it saw (the API keeps only the last).
+	testenv.WaitFor(t, "the exporter ready", time.Minute, func() (bool, error) {
+		code, _, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/readyz")
+		return code == http.StatusOK, err
+	})
+	if err := cluster.SetContainerTerminated(ctx, ns, "oom-victim", localcluster.Termination{
+		Container: "app", Reason: "OOMKilled", ExitCode: 137, Restarts: 2, Message: "memory limit 16Mi",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the page's restart history", 30*time.Second, func() (bool, error) {
+		p, err := page(e, "/triage/pod/"+ns+"/oom-victim")
+		return err == nil && hasEvidence(p, "seen by the exporter") && hasEvidence(p, "app OOMKilled, exit code 137 (SIGKILL)"), err
+	})
 
 	cases := []struct {
 		kind, name       string
