@@ -138,6 +138,9 @@ type dnsCollector struct {
 	svcNS   string
 	svcName string
 	// dnsService holds the DNS Service's record (watched by name).
+	// resources are the informers the probes read, as kube.Informers
+	// names them.
+	resources  []string
 	dnsService cache.Indexer
 	services   cache.Indexer // records of the Services in scope, for the sweep (nil without it)
 	slices     cache.Indexer // the DNS Service's EndpointSlices, whole
@@ -224,6 +227,7 @@ func newDNSCollector(d Deps) (Collector, error) {
 	c.slices = dnsSlices.GetIndexer()
 	kubernetes := inf.ServiceNamed("default", "kubernetes")
 	c.synced = []cache.InformerSynced{dnsService.HasSynced, dnsSlices.HasSynced, kubernetes.HasSynced}
+	c.resources = []string{"services/" + ns + "/" + name, "endpointslices/" + ns + "/" + name, "services/default/kubernetes"}
 	if cfg.SweepInterval > 0 {
 		services := inf.Namespaced("services", func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return inf.TrimmedInformer(f, kube.Services)
@@ -239,6 +243,7 @@ func newDNSCollector(d Deps) (Collector, error) {
 			c.headless[ns+"/"+svc] = eps.GetIndexer()
 			c.named[ns+"/"+svc] = svcInf.GetIndexer()
 			c.synced = append(c.synced, eps.HasSynced, svcInf.HasSynced)
+			c.resources = append(c.resources, "endpointslices/"+ns+"/"+svc, "services/"+ns+"/"+svc)
 		}
 	}
 	var err error

@@ -56,11 +56,13 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	r := newReport("service", namespace+"/"+name, d)
 	sc := findCollector[*servicesCollector](e)
 	if sc == nil {
-		r.Add("service", triage.Skip, "the services collector is not running in this exporter (--collector.services)")
-		return finish(r, "unknown", "")
+		return notWalked(r, "service", "the services collector does not run in this exporter (the cluster role runs it)")
+	}
+	if !e.inScope(namespace) {
+		return notWalked(r, "service", "namespace "+namespace+" is outside this exporter's --namespaces")
 	}
 	if missing := e.notListed("services", "endpointslices", "pods"); missing != "" {
-		return incomplete(r, "service", missing)
+		return notWalked(r, "service", "the API did not list "+missing)
 	}
 	key := namespace + "/" + name
 	obj, found, _ := sc.services.GetByKey(key)
@@ -77,9 +79,7 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	}
 	pods := sc.candidatePods(svc)
 	res := judgeService(svc, pods, indexed[kube.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
-	if missing := e.notListed("deployments", "statefulsets", "replicasets"); missing != "" && res.verdict == verdictSelectorMatchesNothing {
-		return incomplete(r, "selector", missing+" (a workload scaled to zero is told from them)")
-	}
+	unlistedWorkloads := e.notListed("deployments", "statefulsets", "replicasets")
 
 	// 1. Is the Service defined, and how.
 	step := r.Add("service", triage.Pass, fmt.Sprintf("type %s, ClusterIP %s, selector %s", res.typ, orNone(svc.ClusterIP), selectorText(svc.Selector)))
@@ -107,8 +107,11 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 			s.Evidence = append(s.Evidence, fmt.Sprintf("%s %s: 0 replicas", w.kind, w.name))
 		}
 	case res.selected == 0:
-		r.Add("selector", triage.Fail, fmt.Sprintf("%s matches no running pod in %s", selectorText(svc.Selector), namespace),
+		s := r.Add("selector", triage.Fail, fmt.Sprintf("%s matches no running pod in %s", selectorText(svc.Selector), namespace),
 			"compare it with the labels of the pods that should serve: kubectl get pods -n "+namespace+" --show-labels")
+		if unlistedWorkloads != "" {
+			s.Evidence = append(s.Evidence, "the API did not list "+unlistedWorkloads+": a workload scaled to zero on purpose cannot be told from a typo")
+		}
 	default:
 		s := r.Add("selector", triage.Pass, fmt.Sprintf("matches %d pods of %d workloads", res.selected, res.selectedWorkloads))
 		if res.selectedWorkloads > 1 {
@@ -189,15 +192,17 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	// 7. Does the ClusterIP answer.
 	connectStep(ctx, &r, d, svc)
 
-	if s := r.Step("dns"); s != nil && s.Status == triage.Fail && res.headless && res.ready == 0 {
+	if s := r.Step("dns"); s != nil && s.Status == triage.Fail && res.headless && res.ready == 0 && !slices.ContainsFunc(s.Evidence, func(l string) bool {
+		return !strings.Contains(l, ": "+dnsNXDomain) && !strings.Contains(l, ": "+dnsNoAnswer)
+	}) {
 		// A headless Service's name is its ready endpoints' addresses:
 		// with none, NXDOMAIN is the right answer.
 		s.Status, s.Summary = triage.Warn, "headless with no ready endpoint: its name has no address to answer (the cause is below)"
 	}
-	if svc.ExpectedEmpty {
-		// Empty on purpose: what it lacks is not a failure.
-		for i := range r.Steps {
-			if st := &r.Steps[i]; st.Status == triage.Fail && st.Name != "service" && st.Name != "dns" && st.Name != "ports" {
+	if svc.ExpectedEmpty && res.ready == 0 {
+		// Empty on purpose: having no pods or endpoints is not a failure.
+		for _, name := range []string{"selector", "readiness", "endpoints"} {
+			if st := r.Step(name); st != nil && st.Status == triage.Fail {
 				st.Status = triage.Warn
 			}
 		}
@@ -248,6 +253,11 @@ func dnsStep(r *triage.Report, e *Exporter, d TriageDetails, want func(name stri
 			note = "the dns collector is not running in this exporter"
 		}
 		r.Add("dns", triage.Skip, note)
+		return
+	}
+	if missing := e.notListed(dc.resources...); missing != "" {
+		r.Add("dns", triage.Skip, "the API did not list "+missing+": the DNS Service and the names' Services are not known")
+		r.Incomplete = "the API did not list " + missing
 		return
 	}
 	last, ok, err := dc.Last()
@@ -387,8 +397,8 @@ func podStateText(p *kube.Pod) string {
 // one pod.
 func (e *Exporter) TriagePod(ctx context.Context, namespace, name string, d TriageDetails) triage.Report {
 	r := newReport("pod", namespace+"/"+name, d)
-	if missing := e.notListed("pods"); missing != "" {
-		return incomplete(r, "pod", missing)
+	if why := e.podsNotKnown(namespace); why != "" {
+		return notWalked(r, "pod", why)
 	}
 	p, ok := e.podRecord(namespace, name)
 	if !ok {
@@ -562,6 +572,12 @@ func terminationText(t *kube.Termination, now time.Time) string {
 // alerts link to.
 func (e *Exporter) TriageWorkload(ctx context.Context, namespace, kind, name string, d TriageDetails) triage.Report {
 	target := namespace + "/" + kind + "/" + name
+	if why := e.podsNotKnown(namespace); why != "" || findCollector[*terminationsCollector](e) == nil {
+		if why == "" {
+			why = "the terminations collector does not run in this exporter (the cluster role runs it)"
+		}
+		return notWalked(newReport("workload", target, d), "pod", why)
+	}
 	var pods []*kube.Pod
 	if tc := findCollector[*terminationsCollector](e); tc != nil {
 		for _, obj := range tc.pods.List() {
@@ -847,11 +863,30 @@ func (e *Exporter) notListed(resources ...string) string {
 	return strings.Join(missing, ", ")
 }
 
-// incomplete ends a walk that could not read what it needs.
-func incomplete(r triage.Report, step, missing string) triage.Report {
-	r.Incomplete = "the API did not list " + missing
-	r.Add(step, triage.Skip, r.Incomplete+": the walk would judge what it has not seen")
+// inScope: the namespaced informers watch ns.
+func (e *Exporter) inScope(ns string) bool { return e.kube == nil || e.kube.Informers.InScope(ns) }
+
+// notWalked ends a walk that cannot see what it needs: it says why and
+// judges nothing.
+func notWalked(r triage.Report, step, why string) triage.Report {
+	r.Incomplete = why
+	r.Add(step, triage.Skip, why+": the walk would judge what it has not seen")
 	return finish(r, "unknown", "")
+}
+
+// podsNotKnown says why this exporter cannot know the pods of namespace;
+// "" when it can.
+func (e *Exporter) podsNotKnown(namespace string) string {
+	switch {
+	case findCollector[*terminationsCollector](e) == nil && findCollector[*servicesCollector](e) == nil:
+		return "no collector of this exporter keeps pods (the cluster role's services and terminations do)"
+	case !e.inScope(namespace):
+		return "namespace " + namespace + " is outside this exporter's --namespaces"
+	}
+	if missing := e.notListed("pods"); missing != "" {
+		return "the API did not list " + missing
+	}
+	return ""
 }
 
 func selectorText(sel map[string]string) string {

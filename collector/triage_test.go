@@ -19,10 +19,9 @@ import (
 
 // triageExporter is an exporter of the services and terminations
 // collectors over a fake API, listed once as the command does.
-func triageExporter(t *testing.T, objs ...runtime.Object) *Exporter {
+func triageExporter(t *testing.T, specs []Spec, objs ...runtime.Object) *Exporter {
 	t.Helper()
 	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(objs...))}
-	specs := []Spec{servicesSpec, terminationsSpec}
 	e, err := NewExporter(specs, Deps{Logger: promslog.NewNopLogger(), Kube: kc, Config: Config{
 		Services: ServicesConfig{Interval: time.Hour}, Terminations: TerminationsConfig{Retention: time.Hour}}})
 	if err != nil {
@@ -40,7 +39,7 @@ func TestTriageServiceCases(t *testing.T) {
 	expectedEmpty := svc("placeholder", map[string]string{"app": "none"})
 	expectedEmpty.Annotations = map[string]string{kube.ServiceOptOutAnnotation: "true"}
 	udp := svc("syslog", map[string]string{"app": "syslog"}, corev1.ServicePort{Name: "udp", Port: 514, Protocol: corev1.ProtocolUDP})
-	e := triageExporter(t, expectedEmpty, udp, pod("syslog-1", map[string]string{"app": "syslog"}, true))
+	e := triageExporter(t, []Spec{servicesSpec, terminationsSpec}, expectedEmpty, udp, pod("syslog-1", map[string]string{"app": "syslog"}, true))
 	dialled := 0
 	d := TriageDetails{Dial: func(context.Context, string) error { dialled++; return nil }}
 
@@ -84,5 +83,20 @@ func TestTriageServiceCases(t *testing.T) {
 			}
 		}
 		resp.Body.Close()
+	}
+}
+
+// An exporter that does not keep what a walk needs (a node agent, say) says so
+// and judges nothing: no "not found" from caches it does not have.
+func TestTriageWithoutTheCollectors(t *testing.T) {
+	e := triageExporter(t, []Spec{controlplaneSpec}, pod("web-1", map[string]string{"app": "web"}, true))
+	for _, r := range []triage.Report{
+		e.TriageService(context.Background(), testNS, "web", TriageDetails{}),
+		e.TriagePod(context.Background(), testNS, "web-1", TriageDetails{}),
+		e.TriageWorkload(context.Background(), testNS, "Pod", "web-1", TriageDetails{}),
+	} {
+		if r.Incomplete == "" || r.Verdict != "unknown" || !r.OK() {
+			t.Errorf("%s: verdict %s, incomplete %q", r.Title(), r.Verdict, r.Incomplete)
+		}
 	}
 }

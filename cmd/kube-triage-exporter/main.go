@@ -349,7 +349,7 @@ func main() {
 	command, err := f.app.Parse(os.Args[1:])
 	// The triage command's exit codes tell a failed step (1) from a walk
 	// not made (2).
-	if slices.Contains(os.Args[1:], "triage") {
+	if pc, _ := f.app.ParseContext(os.Args[1:]); pc != nil && pc.SelectedCommand != nil && strings.HasPrefix(pc.SelectedCommand.FullCommand(), "triage") {
 		f.app.Terminate(func(code int) {
 			if code != 0 {
 				code = 2

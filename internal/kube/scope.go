@@ -31,6 +31,16 @@ func (s Scope) String() string {
 	return "all namespaces"
 }
 
+// InScope reports whether the namespaced informers watch namespace ns.
+func (i *Informers) InScope(ns string) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if len(i.scope.Include) > 0 {
+		return slices.Contains(i.scope.Include, ns)
+	}
+	return !slices.Contains(i.scope.Exclude, ns)
+}
+
 // SetScope bounds the informers Namespaced makes from now on; call it
 // before any collector asks for one.
 func (i *Informers) SetScope(s Scope) {
