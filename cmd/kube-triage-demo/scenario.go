@@ -154,7 +154,7 @@ func (s *scenario) keepFailing(ctx context.Context) {
 		pods, err := s.cluster.Client.CoreV1().Pods(demoNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=never-ready"})
 		if err == nil {
 			for _, p := range pods.Items {
-				if isReady(&p) {
+				if localcluster.PodReady(&p) {
 					_ = s.cluster.SetPodReady(ctx, demoNamespace, p.Name, false)
 				}
 			}
@@ -172,13 +172,4 @@ func (s *scenario) keepFailing(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
-}
-
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

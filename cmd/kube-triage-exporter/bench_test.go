@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
 )
@@ -141,7 +142,7 @@ func BenchmarkTriageServiceAt1000Pods(b *testing.B) {
 		}
 		ready := 0
 		for i := range list.Items {
-			if podIsReady(&list.Items[i]) {
+			if localcluster.PodReady(&list.Items[i]) {
 				ready++
 			}
 		}

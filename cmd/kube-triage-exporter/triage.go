@@ -41,7 +41,7 @@ func addTriageCommand(a *kingpin.Application) *triageFlags {
 	t.cmd.Flag("output", "text (aligned, for a terminal) or json.").Short('o').Default("text").EnumVar(&t.output, "text", "json")
 	t.cmd.Flag("connect", "Open a TCP connection to the Service's ClusterIP on each port (default: only inside a pod, where ClusterIPs route).").IsSetByUser(&t.connectSet).BoolVar(&t.connect)
 	t.cmd.Flag("list-timeout", "How long to wait for the API's lists before walking what there is (an apiserver without its storage lists nothing).").Default("10s").DurationVar(&t.listTimeout)
-	t.cmd.Flag("node-lease-stale", "A node's Lease older than this is stale (the alerts' threshold, the node controller's grace period).").Default("40s").DurationVar(&t.leaseStale)
+	t.cmd.Flag("node-lease-stale", "A node's Lease older than this is stale (the alerts' threshold, the node controller's grace period).").Default(collector.NodeLeaseStale.String()).DurationVar(&t.leaseStale)
 	t.service = t.cmd.Command("service", "The Debug Services walk: the Service, its DNS names, its selector, its pods' readiness, its ports, its endpoints, its ClusterIP.")
 	t.service.Arg("namespace/name", "The Service.").Required().StringVar(&t.target)
 	t.pod = t.cmd.Command("pod", "The pod-failure walk: its phase and workload, each container's state, last termination and restarts, its readiness and events.")
@@ -73,13 +73,11 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 	klog.LogToStderr(false)
 	restCfg, source, err := kube.LoadConfig(f.kubeconfig)
 	if err != nil {
-		fmt.Fprintf(errOut, "%s: %s\n", program, oneLine(err))
-		return 2
+		return notMade(errOut, err)
 	}
 	kc, err := kube.NewClient(restCfg, source, f.kubeQPS, f.kubeBurst)
 	if err != nil {
-		fmt.Fprintf(errOut, "%s: %s\n", program, oneLine(err))
-		return 2
+		return notMade(errOut, err)
 	}
 	if namespace != "" {
 		kc.Informers.SetScope(kube.Scope{Include: []string{namespace}})
@@ -117,8 +115,7 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 		Logger: slog.New(slog.DiscardHandler), Role: collector.RoleCluster, Config: cfg, Kube: kc,
 	})
 	if err != nil {
-		fmt.Fprintf(errOut, "%s: %s\n", program, oneLine(err))
-		return 2
+		return notMade(errOut, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -156,8 +153,7 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 		write = r.WriteJSON
 	}
 	if err := write(out); err != nil {
-		fmt.Fprintf(errOut, "%s: %s\n", program, err)
-		return 2
+		return notMade(errOut, err)
 	}
 	switch {
 	case !r.OK():
@@ -166,6 +162,12 @@ func runTriage(ctx context.Context, f *flags, command string, out, errOut io.Wri
 		return 2
 	}
 	return 0
+}
+
+// notMade reports why a walk could not be made: exit code 2.
+func notMade(errOut io.Writer, err error) int {
+	fmt.Fprintf(errOut, "%s: %s\n", program, oneLine(err))
+	return 2
 }
 
 // podResolvConf is the search list of a pod in namespace (ClusterFirst):

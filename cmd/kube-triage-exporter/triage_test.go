@@ -26,11 +26,11 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/mixin"
 )
 
-// walk runs `kube-triage-exporter triage ARGS -o json` and returns its
-// report and exit code.
-func walk(t testing.TB, cluster *localcluster.Cluster, args ...string) (triage.Report, int) {
+// runWalk runs `kube-triage-exporter triage ARGS -o json` and returns its
+// report, exit code and standard error.
+func runWalk(t testing.TB, args ...string) (triage.Report, int, string) {
 	t.Helper()
-	cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), append(cluster.ExporterArgs(), "-o", "json")...)...)
+	cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), "-o", "json")...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -45,6 +45,13 @@ func walk(t testing.TB, cluster *localcluster.Cluster, args ...string) (triage.R
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("triage %v: exit %d, not a JSON report: %v\nstdout:\n%s\nstderr:\n%s", args, code, err, stdout.String(), stderr.String())
 	}
+	return r, code, stderr.String()
+}
+
+// walk runs a walk against the local control plane.
+func walk(t testing.TB, cluster *localcluster.Cluster, args ...string) (triage.Report, int) {
+	t.Helper()
+	r, code, _ := runWalk(t, append(args, cluster.ExporterArgs()...)...)
 	return r, code
 }
 
@@ -125,7 +132,7 @@ func TestTriageServicesAndPods(t *testing.T) {
 			return false, err
 		}
 		for _, p := range pods.Items {
-			if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 || !podIsReady(&p) {
+			if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 || !localcluster.PodReady(&p) {
 				return false, nil
 			}
 		}
@@ -259,22 +266,7 @@ func checkTriageURLs(t *testing.T, e *testenv.ExporterProcess, ns string) {
 func TestTriageWithoutAPIServer(t *testing.T) {
 	dead := testenv.DeadKubeconfig(t)
 	run := func(args ...string) (triage.Report, int, string) {
-		cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), "--kubeconfig="+dead, "--list-timeout=1s", "--collector.apiserver.timeout=1s", "-o", "json")...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var exit *exec.ExitError
-		code := 0
-		if errors.As(err, &exit) {
-			code = exit.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		var r triage.Report
-		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-			t.Fatalf("%v: exit %d, %v\n%s\n%s", args, code, err, stdout.String(), stderr.String())
-		}
-		return r, code, stderr.String()
+		return runWalk(t, append(args, "--kubeconfig="+dead, "--list-timeout=1s", "--collector.apiserver.timeout=1s")...)
 	}
 	for _, args := range [][]string{{"service", "default/web"}, {"pod", "default/web-1"}} {
 		r, code, stderr := run(args...)
@@ -297,15 +289,6 @@ func hasEvidence(r triage.Report, line string) bool {
 			if strings.Contains(e, line) {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-func podIsReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
 		}
 	}
 	return false

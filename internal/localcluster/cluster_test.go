@@ -204,15 +204,7 @@ func TestResumeLeaseRenewalReportsPodsReady(t *testing.T) {
 
 func ready(ctx context.Context, c *localcluster.Cluster, ns, name string) bool {
 	p, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	for _, cond := range p.Status.Conditions {
-		if cond.Type == corev1.PodReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return err == nil && localcluster.PodReady(p)
 }
 
 // A node that comes back (its kubelet stand-in started again after the

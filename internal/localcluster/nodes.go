@@ -60,7 +60,7 @@ func (c *Cluster) ResumeLeaseRenewal(ctx context.Context, node string) error {
 		return err
 	}
 	for _, p := range pods.Items {
-		if podReady(&p) || !allRunning(&p) {
+		if PodReady(&p) || !allRunning(&p) {
 			continue
 		}
 		if err := c.SetPodReady(ctx, p.Namespace, p.Name, true); err != nil {
@@ -70,7 +70,8 @@ func (c *Cluster) ResumeLeaseRenewal(ctx context.Context, node string) error {
 	return nil
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady reports the pod's Ready condition.
+func PodReady(p *corev1.Pod) bool {
 	for _, cond := range p.Status.Conditions {
 		if cond.Type == corev1.PodReady {
 			return cond.Status == corev1.ConditionTrue

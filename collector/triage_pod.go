@@ -1,0 +1,269 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/triage"
+)
+
+// TriagePod walks the guide's "Determine the Reason for Pod Failure" for
+// one pod.
+func (e *Exporter) TriagePod(ctx context.Context, namespace, name string, d TriageDetails) triage.Report {
+	r := newReport("pod", namespace+"/"+name, d)
+	if why := e.podsNotKnown(namespace); why != "" {
+		return notWalked(r, "pod", why)
+	}
+	p, ok := e.podRecord(namespace, name)
+	if !ok {
+		r.Add("pod", triage.Fail, "no pod "+namespace+"/"+name, "a pod replaced by its controller has a new name: kubectl get pods -n "+namespace)
+		return finish(r, "not_found", "")
+	}
+	e.walkPod(ctx, &r, p, d)
+	return r
+}
+
+// maxHistory bounds the terminations a pod walk lists.
+const maxHistory = 10
+
+// addRestartHistory adds to the termination step the pod's terminations
+// the terminations collector saw (the API keeps only the last of each
+// container), newest first.
+func (e *Exporter) addRestartHistory(s *triage.Step, p *kube.Pod) {
+	tc := findCollector[*terminationsCollector](e)
+	if tc == nil {
+		return
+	}
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	shown := 0
+	for i := len(tc.recent) - 1; i >= 0 && shown < maxHistory; i-- {
+		t := tc.recent[i]
+		if t.Namespace != p.Namespace || t.Pod != p.Name {
+			continue
+		}
+		shown++
+		line := fmt.Sprintf("seen by the exporter %s: %s %s, exit code %s", t.Time.UTC().Format(time.RFC3339), orNone(t.Container), t.Reason, t.ExitCode)
+		if t.Signal != "" {
+			line += " (" + t.Signal + ")"
+		}
+		if t.Count > 1 {
+			line += fmt.Sprintf(", %g times", t.Count)
+		}
+		s.Evidence = append(s.Evidence, line)
+	}
+}
+
+// workloadOf names a pod's workload as the terminations collector does
+// (a Job resolved to its CronJob when it can).
+func (e *Exporter) workloadOf(p *kube.Pod) (kind, name string) {
+	if tc := findCollector[*terminationsCollector](e); tc != nil {
+		return tc.workloadOf(p)
+	}
+	return p.Workload()
+}
+
+// walkPod adds the pod walk's steps to r and finishes it.
+func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *kube.Pod, d TriageDetails) {
+	now := time.Now()
+	kind, workload := e.workloadOf(p)
+	s := r.Add("pod", triage.Pass, fmt.Sprintf("phase %s, workload %s %s", p.Phase, kind, workload))
+	verdict := "ok"
+	switch {
+	case p.Reason == "Evicted":
+		s.Status, s.Summary, verdict = triage.Fail, "evicted by the kubelet (node pressure): "+s.Summary, "Evicted"
+	case p.Phase == corev1.PodFailed:
+		s.Status, verdict = triage.Fail, "Failed"
+	case p.Terminating:
+		s.Status, s.Summary = triage.Warn, "being deleted: "+s.Summary
+	}
+	if d.Pod != nil {
+		s.Evidence = append(s.Evidence, d.Pod(ctx, p.Namespace, p.Name)...)
+	}
+
+	// Each container: its state, its restarts and why it waits.
+	cs := r.Add("containers", triage.Pass, fmt.Sprintf("%d containers", len(p.Containers)))
+	var terms []string
+	recent := false
+	for _, c := range p.Containers {
+		state := "running"
+		switch {
+		case c.Waiting != "":
+			state = "waiting: " + c.Waiting
+		case c.Terminated != nil:
+			state = "terminated: " + terminationText(c.Terminated, now)
+		}
+		cs.Evidence = append(cs.Evidence, fmt.Sprintf("%s (%s): %s, restarts %d", c.Name, c.Type, state, c.RestartCount))
+		if slices.Contains(stuckReasons, c.Waiting) {
+			cs.Status, cs.Summary = triage.Fail, fmt.Sprintf("container %s is stuck: %s", c.Name, c.Waiting)
+			if verdict == "ok" {
+				verdict = c.Waiting
+			}
+		}
+		for _, t := range []*kube.Termination{c.Terminated, c.LastTerminated} {
+			if t == nil {
+				continue
+			}
+			terms = append(terms, fmt.Sprintf("%s: %s", c.Name, terminationText(t, now)))
+			if t.Message != "" {
+				terms = append(terms, "  message: "+oneLineText(cleanMessage(t.Message), 300))
+			}
+			if t.Reason != "Completed" && now.Unix()-t.FinishedAt < int64(recentDeath/time.Second) {
+				recent = true
+				if verdict == "ok" {
+					verdict = reasonLabel(t.Reason)
+				}
+			}
+		}
+	}
+
+	// The last termination of each container.
+	ts := r.Add("termination", triage.Pass, "no container has died recently")
+	ts.Evidence = terms
+	if len(terms) == 0 {
+		ts.Summary = "no container has terminated"
+	}
+	if recent {
+		ts.Status, ts.Summary = triage.Fail, fmt.Sprintf("a container died in the last %d minutes: %s", int(recentDeath.Minutes()), verdict)
+	}
+	e.addRestartHistory(ts, p)
+
+	rs := r.Add("readiness", triage.Pass, "ready")
+	switch {
+	case p.Phase == corev1.PodSucceeded:
+		rs.Summary = "completed"
+	case p.Phase == corev1.PodPending:
+		rs.Status, rs.Summary = triage.Fail, "pending: not scheduled or its containers not started"
+		if verdict == "ok" {
+			verdict = "Pending"
+		}
+	case !p.Ready:
+		rs.Status, rs.Summary = triage.Fail, "not ready: its readiness probe fails, or a container is not running"
+		if verdict == "ok" {
+			verdict = "not_ready"
+		}
+	}
+	runbook := ""
+	switch verdict {
+	case "OOMKilled":
+		runbook = "ContainerOOMKilled"
+		r.Next = "The container used more memory than its limit: raise the limit or find the leak (kube_triage_container_terminations_total by workload)."
+	case "CrashLoopBackOff", "Error":
+		runbook = "ContainerCrashLooping"
+		r.Next = "Read the previous run's log: kubectl logs -n " + p.Namespace + " " + p.Name + " --previous; the exit code and message above say how it ended."
+	case "ImagePullBackOff", "ErrImagePull", "InvalidImageName":
+		runbook = "ImagePullFailing"
+		r.Next = "Check the image name and tag, and the pull secret: the events say what the registry answered."
+	case "Evicted":
+		runbook = "PodsEvicted"
+		r.Next = "The node ran short of memory, disk or PIDs: look at its conditions and what else runs there."
+	case "Pending":
+		r.Next = "Read the pod's events: the scheduler says why no node fits."
+	case "not_ready":
+		r.Next = "Read the readiness probe and the events: kubectl describe pod -n " + p.Namespace + " " + p.Name + "."
+	}
+	*r = finish(*r, verdict, runbook)
+}
+
+// recentDeath is how long ago a container's death still fails the pod
+// walk (the alerts' OOM window).
+const recentDeath = 15 * time.Minute
+
+func terminationText(t *kube.Termination, now time.Time) string {
+	s := fmt.Sprintf("%s, exit code %d", orNone(t.Reason), t.ExitCode)
+	if sig := signalLabel(t); sig != "" {
+		s += " (" + sig + ")"
+	}
+	if t.FinishedAt > 0 {
+		s += fmt.Sprintf(", %s ago", now.Sub(time.Unix(t.FinishedAt, 0)).Round(time.Second))
+	}
+	return s
+}
+
+// TriageWorkload walks the pod walk for a workload's pod that is worst
+// off (a failing step first, then the most restarts): what the workload
+// alerts link to.
+func (e *Exporter) TriageWorkload(ctx context.Context, namespace, kind, name string, d TriageDetails) triage.Report {
+	target := namespace + "/" + kind + "/" + name
+	if why := e.podsNotKnown(namespace); why != "" {
+		return notWalked(newReport("workload", target, d), "pod", why)
+	}
+	var pods []*kube.Pod
+	for _, obj := range e.podStore().List() {
+		if p, ok := obj.(*kube.Pod); ok && p.Namespace == namespace {
+			if k, n := e.workloadOf(p); k == kind && n == name {
+				pods = append(pods, p)
+			}
+		}
+	}
+	if len(pods) == 0 {
+		r := newReport("workload", target, d)
+		r.Add("pod", triage.Skip, "no pod of this workload now (the terminations collector keeps its counts for --collector.terminations.retention)")
+		return finish(r, "no_pods", "")
+	}
+	// The pods that restarted most first; the first whose walk fails is
+	// the one shown, else the first.
+	sort.SliceStable(pods, func(i, j int) bool { return restarts(pods[i]) > restarts(pods[j]) })
+	var shown triage.Report
+	for i, p := range pods {
+		r := newReport("workload", target+" (pod "+p.Name+")", d)
+		e.walkPod(ctx, &r, p, d)
+		if i == 0 || !r.OK() {
+			shown = r
+		}
+		if !r.OK() {
+			break
+		}
+	}
+	shown.Steps = append([]triage.Step{{Name: "workload", Status: triage.Pass, Summary: fmt.Sprintf("%d pods; the one worst off is walked", len(pods))}}, shown.Steps...)
+	return shown
+}
+
+func restarts(p *kube.Pod) int32 {
+	var n int32
+	for _, c := range p.Containers {
+		n += c.RestartCount
+	}
+	return n
+}
+
+// podStore is the cache of pod records, which the terminations and
+// services collectors share (one informer); nil when neither runs.
+func (e *Exporter) podStore() cache.Store {
+	if tc := findCollector[*terminationsCollector](e); tc != nil {
+		return tc.pods
+	}
+	if sc := findCollector[*servicesCollector](e); sc != nil {
+		return sc.pods
+	}
+	return nil
+}
+
+// podRecord finds a pod in the cache of pods.
+func (e *Exporter) podRecord(namespace, name string) (*kube.Pod, bool) {
+	obj, ok, _ := e.podStore().GetByKey(namespace + "/" + name)
+	p, isPod := obj.(*kube.Pod)
+	return p, ok && isPod
+}
+
+// podsNotKnown says why this exporter cannot know the pods of namespace;
+// "" when it can.
+func (e *Exporter) podsNotKnown(namespace string) string {
+	switch {
+	case e.podStore() == nil:
+		return "no collector of this exporter keeps pods (the cluster role's services and terminations do)"
+	case !e.inScope(namespace):
+		return "namespace " + namespace + " is outside this exporter's --namespaces"
+	}
+	if missing := e.notListed("pods"); missing != "" {
+		return "the API did not list " + missing
+	}
+	return ""
+}

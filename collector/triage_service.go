@@ -1,0 +1,332 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/triage"
+)
+
+// maxDetailedPods bounds the pods whose details a walk fetches or lists.
+const maxDetailedPods = 5
+
+// TriageService walks the Debug Services guide for one Service.
+func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d TriageDetails) triage.Report {
+	r := newReport("service", namespace+"/"+name, d)
+	sc := findCollector[*servicesCollector](e)
+	if sc == nil {
+		return notWalked(r, "service", "the services collector does not run in this exporter (the cluster role runs it)")
+	}
+	if !e.inScope(namespace) {
+		return notWalked(r, "service", "namespace "+namespace+" is outside this exporter's --namespaces")
+	}
+	if missing := e.notListed("services", "endpointslices", "pods"); missing != "" {
+		return notWalked(r, "service", "the API did not list "+missing)
+	}
+	key := namespace + "/" + name
+	obj, found, _ := sc.services.GetByKey(key)
+	svc, _ := obj.(*kube.Service)
+	if !found || svc == nil {
+		r.Add("service", triage.Fail, "no Service "+key,
+			"kubectl get services -n "+namespace+" lists the Services there; the name and namespace must be exact")
+		r.Next = "Check the name and the namespace the client uses (DNS names are <service>.<namespace>)."
+		return finish(r, "not_found", "")
+	}
+	if svc.Type == corev1.ServiceTypeExternalName {
+		r.Add("service", triage.Pass, "ExternalName: a DNS alias, without endpoints; the walk stops here")
+		return finish(r, "external_name", "")
+	}
+	pods := sc.candidatePods(svc)
+	res := judgeService(svc, pods, indexed[kube.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
+	unlistedWorkloads := e.notListed("deployments", "statefulsets", "replicasets")
+
+	// 1. Is the Service defined, and how.
+	step := r.Add("service", triage.Pass, fmt.Sprintf("type %s, ClusterIP %s, selector %s", res.typ, orNone(svc.ClusterIP), selectorText(svc.Selector)))
+	for _, sp := range svc.Ports {
+		step.Evidence = append(step.Evidence, fmt.Sprintf("port %s: %d/%s -> targetPort %s", portLabel(sp), sp.Port, protocolOf(sp.Protocol), targetText(sp)))
+	}
+	if svc.ExpectedEmpty {
+		step.Evidence = append(step.Evidence, kube.ServiceOptOutAnnotation+`="true": empty on purpose, the alerts leave it alone`)
+	}
+
+	// 2. Does its name resolve, to its ClusterIP.
+	lookups := dnsStep(&r, e, d, func(probed string) bool {
+		ns, s, ok := findCollector[*dnsCollector](e).serviceOf(probed)
+		return ok && ns == namespace && s == name
+	}, name+"."+namespace)
+
+	// 3. Does the selector match pods.
+	notReady := selectedNotReady(svc, pods)
+	switch {
+	case len(svc.Selector) == 0:
+		r.Add("selector", triage.Skip, "no selector: its endpoints are managed by hand or by another controller")
+	case res.verdict == verdictScaledToZero:
+		s := r.Add("selector", triage.Warn, "matches no pod, on purpose: every workload it selects is scaled to zero")
+		for _, w := range res.scaledToZero {
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s %s: 0 replicas", w.kind, w.name))
+		}
+	case res.selected == 0:
+		s := r.Add("selector", triage.Fail, fmt.Sprintf("%s matches no running pod in %s", selectorText(svc.Selector), namespace),
+			"compare it with the labels of the pods that should serve: kubectl get pods -n "+namespace+" --show-labels")
+		if unlistedWorkloads != "" {
+			s.Evidence = append(s.Evidence, "the API did not list "+unlistedWorkloads+": a workload scaled to zero on purpose cannot be told from a typo")
+		}
+	default:
+		s := r.Add("selector", triage.Pass, fmt.Sprintf("matches %d pods of %d workloads", res.selected, res.selectedWorkloads))
+		if res.selectedWorkloads > 1 {
+			s.Status = triage.Warn
+			s.Evidence = append(s.Evidence, "more than one workload: a canary, or a selector too wide")
+		}
+	}
+
+	// 4. Are they ready.
+	if res.selected == 0 {
+		r.Add("readiness", triage.Skip, "no pod to look at")
+	} else {
+		s := r.Add("readiness", triage.Pass, fmt.Sprintf("%d of %d ready", res.selectedReady, res.selected))
+		if res.verdict == verdictPodsNotReady {
+			s.Status = triage.Fail
+			s.Summary = fmt.Sprintf("none of the %d pods is ready: their readiness probes fail", res.selected)
+		} else if res.selectedReady < res.selected {
+			s.Status = triage.Warn
+		}
+		if svc.PublishNotReadyAddresses {
+			s.Evidence = append(s.Evidence, "publishNotReadyAddresses: traffic reaches pods whatever their readiness")
+		}
+		for i, p := range notReady {
+			if i == maxDetailedPods {
+				s.Evidence = append(s.Evidence, fmt.Sprintf("... and %d more not ready", len(notReady)-i))
+				break
+			}
+			s.Evidence = append(s.Evidence, "not ready: "+p.Name+podStateText(p))
+			if d.Pod != nil {
+				for _, l := range d.Pod(ctx, p.Namespace, p.Name) {
+					s.Evidence = append(s.Evidence, "  "+l)
+				}
+			}
+		}
+	}
+
+	// 5. Does each port's targetPort exist on the pods.
+	if res.selected == 0 {
+		r.Add("ports", triage.Skip, "no pod to compare the targetPorts with")
+	} else {
+		s := r.Add("ports", triage.Pass, "every targetPort is exposed by the selected pods")
+		for i, sp := range svc.Ports {
+			p := res.ports[i]
+			line := fmt.Sprintf("%s -> %s: exposed by %d of %d pods", p.name, targetText(sp), res.selected-p.podsMissing, res.selected)
+			s.Evidence = append(s.Evidence, line)
+		}
+		if declared := declaredPorts(pods, svc.Selector); len(declared) > 0 {
+			s.Evidence = append(s.Evidence, "the pods declare: "+strings.Join(declared, ", "))
+		}
+		if len(res.missingPorts) > 0 {
+			s.Status = triage.Fail
+			s.Summary = fmt.Sprintf("no selected pod exposes the targetPort of %s", strings.Join(res.missingPorts, ", "))
+			s.Evidence = append(s.Evidence, "a named targetPort must match a containerPort's name exactly; a number, its containerPort")
+		}
+	}
+
+	// 6. Does it have endpoints, on every port.
+	s := r.Add("endpoints", triage.Pass, fmt.Sprintf("%d ready endpoints", res.ready))
+	for _, at := range slices.Sorted(maps.Keys(res.endpoints)) {
+		ec := res.endpoints[at]
+		s.Evidence = append(s.Evidence, fmt.Sprintf("%s: ready %d, serving %d, terminating %d, not ready %d", at, ec.ready, ec.serving, ec.terminating, ec.notReady))
+	}
+	for _, p := range res.ports {
+		s.Evidence = append(s.Evidence, fmt.Sprintf("port %s: ready %d", p.name, p.ready))
+	}
+	switch {
+	case res.verdict == verdictScaledToZero:
+		s.Status = triage.Warn
+	case res.ready == 0:
+		s.Status, s.Summary = triage.Fail, "no ready endpoint: every client gets connection refused or a timeout"
+	case slices.ContainsFunc(res.ports, func(p portResult) bool { return p.ready == 0 }):
+		s.Status, s.Summary = triage.Fail, "a port has no ready endpoint: no ready pod exposes its targetPort"
+	}
+	if len(res.localPolicies) > 0 {
+		s.Evidence = append(s.Evidence, fmt.Sprintf("traffic policy Local (%s): ready endpoints on %d nodes; other nodes drop that traffic", strings.Join(res.localPolicies, ", "), res.localNodes))
+	}
+
+	// 7. Does the ClusterIP answer.
+	connectStep(ctx, &r, d, svc)
+
+	if s := r.Step("dns"); s.Status == triage.Fail && res.headless && res.ready == 0 && !slices.ContainsFunc(lookups, func(p dnsProbeResult) bool {
+		return p.result != dnsSuccess && p.result != dnsNXDomain && p.result != dnsNoAnswer
+	}) {
+		// A headless Service's name is its ready endpoints' addresses:
+		// with none, NXDOMAIN is the right answer.
+		s.Status, s.Summary = triage.Warn, "headless with no ready endpoint: its name has no address to answer (the cause is below)"
+	}
+	if svc.ExpectedEmpty && res.ready == 0 {
+		// Empty on purpose: having no pods or endpoints is not a failure.
+		for _, name := range []string{"selector", "readiness", "endpoints"} {
+			if st := r.Step(name); st != nil && st.Status == triage.Fail {
+				st.Status = triage.Warn
+			}
+		}
+	}
+	r = finish(r, res.verdict, serviceRunbooks[res.verdict])
+	if !r.OK() {
+		r.Next = serviceNext[r.FailingStep]
+	}
+	return r
+}
+
+// connectStep opens a TCP connection to each TCP port of the ClusterIP.
+func connectStep(ctx context.Context, r *triage.Report, d TriageDetails, svc *kube.Service) {
+	switch {
+	case svc.ClusterIP == "" || svc.ClusterIP == corev1.ClusterIPNone:
+		r.Add("connect", triage.Skip, "headless: no ClusterIP to connect to")
+		return
+	case d.Dial == nil:
+		note := d.DialNote
+		if note == "" {
+			note = "the page does not connect; the command does, from inside the cluster network"
+		}
+		r.Add("connect", triage.Skip, note)
+		return
+	}
+	if !slices.ContainsFunc(svc.Ports, func(sp kube.ServicePort) bool { return protocolOf(sp.Protocol) == string(corev1.ProtocolTCP) }) {
+		r.Add("connect", triage.Skip, "no TCP port to connect to")
+		return
+	}
+	s := r.Add("connect", triage.Pass, "the ClusterIP accepts connections on every TCP port")
+	for _, sp := range svc.Ports {
+		if protocolOf(sp.Protocol) != string(corev1.ProtocolTCP) {
+			continue
+		}
+		addr := net.JoinHostPort(svc.ClusterIP, strconv.Itoa(int(sp.Port)))
+		if err := d.Dial(ctx, addr); err != nil {
+			s.Status, s.Summary = triage.Fail, "a TCP connection to the ClusterIP failed"
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s: %v", addr, err))
+			continue
+		}
+		s.Evidence = append(s.Evidence, addr+": connected")
+	}
+}
+
+func serverText(p dnsProbeResult) string {
+	switch p.kind {
+	case "service":
+		return "the DNS Service"
+	case "endpoint":
+		return "DNS pod " + p.server
+	}
+	return p.kind + " " + p.server
+}
+
+// lookupText is a lookup's result and answer; with the error when
+// detailed (errors name the server, which differs).
+func lookupText(p dnsProbeResult, detailed bool) string {
+	t := p.result
+	if len(p.r.Addrs) > 0 {
+		t += fmt.Sprintf(" %v", p.r.Addrs)
+	}
+	if p.r.Answered != "" && p.r.Answered != p.name {
+		t += " as " + p.r.Answered
+	}
+	if p.note != "" {
+		t += "; " + p.note
+	}
+	if detailed && p.r.Err != nil {
+		t += "; " + p.r.Err.Error()
+	}
+	return t
+}
+
+// declaredPorts are the distinct ports the selected pods' containers
+// declare, as name:port/protocol.
+func declaredPorts(pods []*kube.Pod, selector map[string]string) []string {
+	var out []string
+	seen := map[*kube.PodShape]bool{}
+	for _, p := range pods {
+		if p.PodShape == nil || seen[p.PodShape] || !matches(selector, p.Labels) {
+			continue
+		}
+		seen[p.PodShape] = true
+		for _, cp := range p.Ports {
+			text := fmt.Sprintf("%s:%d/%s", orNone(cp.Name), cp.Port, protocolOf(cp.Protocol))
+			if !slices.Contains(out, text) {
+				out = append(out, text)
+			}
+		}
+		if len(out) > 20 {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// selectedNotReady are the selected pods that are not ready.
+func selectedNotReady(svc *kube.Service, pods []*kube.Pod) []*kube.Pod {
+	var out []*kube.Pod
+	for _, p := range pods {
+		if !p.Ready && selectable(p) && len(svc.Selector) > 0 && matches(svc.Selector, p.Labels) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// podStateText is a pod's phase and its containers' trouble, for one line.
+func podStateText(p *kube.Pod) string {
+	parts := []string{string(p.Phase)}
+	for _, c := range p.Containers {
+		if c.Waiting != "" {
+			parts = append(parts, c.Name+" waiting "+c.Waiting)
+		}
+		if c.RestartCount > 0 {
+			parts = append(parts, fmt.Sprintf("%s restarted %d times", c.Name, c.RestartCount))
+		}
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// The runbooks that go on from a Service's verdict (the alert it raises).
+var serviceRunbooks = map[string]string{
+	verdictSelectorMatchesNothing: "ServiceSelectorMatchesNothing",
+	verdictPodsNotReady:           "ServiceNoReadyEndpoints",
+	verdictNoEndpoints:            "ServiceNoReadyEndpoints",
+	verdictPortNoEndpoints:        "ServiceNoReadyEndpoints",
+	verdictPortMismatch:           "ServiceTargetPortMismatch",
+}
+
+// What to do when a Service's walk fails at a step.
+var serviceNext = map[string]string{
+	"selector":  "Fix the selector, or the pod template's labels, so that they match (labels are case-sensitive).",
+	"readiness": "Read a not-ready pod's readiness probe and events (kubectl describe pod); the probe's port, path and timeout are the usual suspects.",
+	"ports":     "Make the Service's targetPort name or number one that the pods' containers declare.",
+	"endpoints": "Pods are ready but no endpoint is published: look at the EndpointSlice controller (kube-controller-manager), or at whoever manages this Service's endpoints.",
+	"dns":       "The name does not resolve to the ClusterIP: walk the cluster (triage cluster) for DNS itself, then the DNS pods' logs.",
+	"connect":   "Endpoints exist but the ClusterIP does not answer from here: kube-proxy's rules on this node (the KubeProxyServiceVIPUnreachable runbook), or the pods do not listen on the targetPort.",
+}
+
+func selectorText(sel map[string]string) string {
+	if len(sel) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
+		parts = append(parts, k+"="+sel[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func targetText(sp kube.ServicePort) string {
+	if sp.TargetPort.String() == "0" {
+		return strconv.Itoa(int(sp.Port))
+	}
+	return sp.TargetPort.String()
+}
