@@ -157,7 +157,9 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	seen := map[string]bool{}
 	var nothingSince time.Time
 	var longestNothing time.Duration
-	waitFor := func(what string, cond func() bool) {
+	// cond gets the verdict of parkable just read and recorded: reading
+	// it again there could see one that seen missed.
+	waitFor := func(what string, cond func(parkable string) bool) {
 		t.Helper()
 		testenv.WaitFor(t, what, 90*time.Second, func() (bool, error) {
 			parkable := verdict("parkable")
@@ -170,7 +172,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 			default:
 				longestNothing = max(longestNothing, time.Since(nothingSince))
 			}
-			if cond() {
+			if cond(parkable) {
 				return true, nil
 			}
 			return false, fmt.Errorf("parkable %s, mixed %s", parkable, verdict("mixed"))
@@ -188,8 +190,8 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 		}
 	}
 
-	waitFor("parkable ok", func() bool { return verdict("parkable") == verdictOK })
-	waitFor("mixed ok with the admin port served by the full pods only", func() bool {
+	waitFor("parkable ok", func(parkable string) bool { return parkable == verdictOK })
+	waitFor("mixed ok with the admin port served by the full pods only", func(string) bool {
 		return verdict("mixed") == verdictOK &&
 			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "admin", "condition": "ready"}) == 2 &&
 			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "http", "condition": "ready"}) == 4 &&
@@ -199,12 +201,12 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 
 	scale(0)
 	clear(seen)
-	waitFor("parkable scaled_to_zero, naming its Deployment", func() bool {
-		return verdict("parkable") == verdictScaledToZero &&
+	waitFor("parkable scaled_to_zero, naming its Deployment", func(parkable string) bool {
+		return parkable == verdictScaledToZero &&
 			value("kube_triage_service_scaled_to_zero", map[string]string{"service": "parkable", "workload_kind": "Deployment", "workload": "parkable"}) == 1
 	})
 	scale(2)
-	waitFor("parkable ok again", func() bool { return verdict("parkable") == verdictOK })
+	waitFor("parkable ok again", func(parkable string) bool { return parkable == verdictOK })
 	if longestNothing > 5*time.Second {
 		t.Errorf("parkable was selector_matches_nothing for %s on its way to zero and back (verdicts seen: %v)", longestNothing, seen)
 	}
@@ -225,7 +227,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
-	waitFor("mixed port_no_endpoints", func() bool {
+	waitFor("mixed port_no_endpoints", func(string) bool {
 		return verdict("mixed") == verdictPortNoEndpoints &&
 			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "admin", "condition": "ready"}) == 0
 	})
@@ -239,7 +241,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	for _, p := range pods.Items {
 		nodes[p.Spec.NodeName] = true
 	}
-	waitFor("lite-local's nodes counted", func() bool {
+	waitFor("lite-local's nodes counted", func(string) bool {
 		return value("kube_triage_service_local_endpoint_nodes", map[string]string{"service": "lite-local", "traffic_policy": "internal"}) == float64(len(nodes))
 	})
 }
