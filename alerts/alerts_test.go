@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/promqlcheck"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 const runbookBase = "https://github.com/kube-triage/kube-triage-exporter/blob/main/docs/runbooks/"

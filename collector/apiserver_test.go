@@ -17,7 +17,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // Verbose answers as kube-apiserver writes them (trimmed).

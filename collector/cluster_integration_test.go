@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // waitSample polls c's scrape until the series name{labels} satisfies ok,

@@ -26,7 +26,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")

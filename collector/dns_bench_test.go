@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // The sweep at 333 and 3,333 lookups a second (1,000 and 10,000 Services

@@ -20,10 +20,10 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // The dns collector against the real CoreDNS serving the local control

@@ -25,7 +25,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // dnsServer is a real DNS server on ip (a loopback address, UDP and TCP)

@@ -3,7 +3,7 @@ package collector
 import (
 	"testing"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
 )
 
 func TestMain(m *testing.M) { clustertest.Main(m) }

@@ -14,7 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // node-a is healthy; node-b's kubelet stopped renewing its Lease 90s ago,

@@ -16,7 +16,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/promqlcheck"
 )
 
 func dashboardFiles(t *testing.T) []string {

@@ -15,8 +15,8 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/promqlcheck"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/promqlcheck"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // ruleExprs are the expressions of every rule in alerts/, by rule.

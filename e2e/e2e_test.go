@@ -13,7 +13,7 @@
 // cluster b, until its cluster exporter is killed: then
 // KubeTriageExporterDown must.
 //
-// Cluster a's nodes have a network of their own (internal/localcluster/
+// Cluster a's nodes have a network of their own (internal/testbed/localcluster/
 // nodenet): each is a network namespace with a real kube-proxy, where its
 // agent runs as the DaemonSet's hostNetwork pod does; cluster b's agents
 // run on loopback beside kube-proxy stand-ins. The suite needs Linux.
@@ -45,10 +45,10 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/nodenet"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/nodenet"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 func TestMain(m *testing.M) { clustertest.Main(m) }

@@ -18,8 +18,8 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // target is one exporter Prometheus scrapes, with the target labels the

@@ -25,7 +25,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
 )
 
 const (

@@ -32,8 +32,8 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/docs"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 func TestMain(m *testing.M) { clustertest.Main(m) }

@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster"
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // The RBAC in deploy/ is applied to the real apiserver, and the exporter

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 func services(f informers.SharedInformerFactory) cache.SharedIndexInformer {

@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/localcluster/clustertest"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // requestLog records the list and watch requests a client sends: method,

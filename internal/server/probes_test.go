@@ -20,7 +20,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // A DNS server that fails: /probes and the landing page show the failure's

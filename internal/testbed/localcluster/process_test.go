@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/testenv"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 func TestComponentThatExitsFailsFastWithItsLog(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/childproc"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/childproc"
 )
 
 // component is one process of the local cluster.

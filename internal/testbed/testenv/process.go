@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/childproc"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/childproc"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
