@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 var (
@@ -53,7 +53,7 @@ func (c *controlplaneCollector) Update(_ context.Context, ch chan<- prometheus.M
 	now := c.now()
 	for _, comp := range leaderComponents {
 		obj, ok, _ := c.leases.GetByKey("kube-system/" + comp)
-		l, isLease := obj.(*kube.Lease)
+		l, isLease := obj.(*record.Lease)
 		ch <- leaderLeasePresent.value(boolFloat(ok && isLease), comp)
 		if !ok || !isLease {
 			continue
@@ -72,7 +72,7 @@ func (c *controlplaneCollector) Update(_ context.Context, ch chan<- prometheus.M
 
 // leaseAge is how long ago the Lease was renewed; never negative (clocks
 // of the renewer and the exporter differ).
-func leaseAge(now time.Time, l *kube.Lease) float64 {
+func leaseAge(now time.Time, l *record.Lease) float64 {
 	return max(0, float64(now.UnixMilli()-l.Renewed)/1000)
 }
 

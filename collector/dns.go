@@ -22,6 +22,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
 )
 
@@ -297,7 +298,7 @@ func (c *dnsCollector) ConfigProblems() []string {
 	if !ok {
 		return []string{dnsServiceNotFound}
 	}
-	if svc, ok := obj.(*kube.Service); ok && c.cfg.ServiceAddress == "" && (svc.ClusterIP == "" || svc.ClusterIP == corev1.ClusterIPNone) {
+	if svc, ok := obj.(*record.Service); ok && c.cfg.ServiceAddress == "" && (svc.ClusterIP == "" || svc.ClusterIP == corev1.ClusterIPNone) {
 		return []string{dnsServiceNoAddress}
 	}
 	return nil
@@ -336,9 +337,9 @@ func (c *dnsCollector) checkConfig() {
 func (c *dnsCollector) sweep(ctx context.Context) *dnsSweep {
 	start := time.Now()
 	found, targets := c.targets()
-	var services []*kube.Service
+	var services []*record.Service
 	for _, obj := range c.services.List() {
-		if svc, ok := obj.(*kube.Service); ok && svc.Type != corev1.ServiceTypeExternalName && svc.ClusterIP != corev1.ClusterIPNone && svc.ClusterIP != "" {
+		if svc, ok := obj.(*record.Service); ok && svc.Type != corev1.ServiceTypeExternalName && svc.ClusterIP != corev1.ClusterIPNone && svc.ClusterIP != "" {
 			services = append(services, svc)
 		}
 	}
@@ -388,7 +389,7 @@ type target struct{ server, kind, addr string }
 func (c *dnsCollector) targets() (found bool, ts []target) {
 	var serviceAddr, clusterIP string
 	if obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName); ok {
-		svc := obj.(*kube.Service)
+		svc := obj.(*record.Service)
 		clusterIP = svc.ClusterIP
 		addr := c.cfg.ServiceAddress
 		if addr == "" && svc.ClusterIP != "" && svc.ClusterIP != corev1.ClusterIPNone {
@@ -468,7 +469,7 @@ func (c *dnsCollector) resolvers(clusterIP string) []string {
 // dnsServiceIP is the DNS Service's ClusterIP as the cache has it now.
 func (c *dnsCollector) dnsServiceIP() string {
 	if obj, ok, _ := c.dnsService.GetByKey(c.svcNS + "/" + c.svcName); ok {
-		return obj.(*kube.Service).ClusterIP
+		return obj.(*record.Service).ClusterIP
 	}
 	return ""
 }
@@ -490,7 +491,7 @@ func (c *dnsCollector) resolveFQDN(serviceAddr, host string, port int32) string 
 	return net.JoinHostPort(r.Addrs[0].String(), strconv.Itoa(int(port)))
 }
 
-func dnsPort(ports []kube.ServicePort) int32 {
+func dnsPort(ports []record.ServicePort) int32 {
 	for _, p := range ports {
 		if p.Protocol == "" || p.Protocol == corev1.ProtocolUDP {
 			return p.Port
@@ -555,7 +556,7 @@ func (c *dnsCollector) expected(name, answered string) expectation {
 	if !ok { // Run waits for the caches: not found is gone
 		return expectation{gone: answered == svcName+"."+ns+".svc."+strings.TrimSuffix(c.cfg.ClusterDomain, ".")+"."}
 	}
-	svc := obj.(*kube.Service)
+	svc := obj.(*record.Service)
 	if svc.ClusterIP != corev1.ClusterIPNone {
 		if ip, err := netip.ParseAddr(svc.ClusterIP); err == nil {
 			return expectation{want: []netip.Addr{ip}}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 var (
@@ -43,7 +44,7 @@ type nodesCollector struct {
 
 	mu      sync.Mutex // over builder and shown
 	builder *Builder
-	shown   map[string]*kube.Node // the record each node's samples were rendered from
+	shown   map[string]*record.Node // the record each node's samples were rendered from
 }
 
 func newNodesCollector(d Deps) (Collector, error) {
@@ -58,7 +59,7 @@ func newNodesCollector(d Deps) (Collector, error) {
 
 // newNodes builds the collector over stores of records.
 func newNodes(nodes, leases cache.Store) *nodesCollector {
-	c := &nodesCollector{nodes: nodes, leases: leases, now: time.Now, shown: map[string]*kube.Node{},
+	c := &nodesCollector{nodes: nodes, leases: leases, now: time.Now, shown: map[string]*record.Node{},
 		rendered: NewRendered(nodeCondition, nodeLeaseAge, nodeUnreachable, nodeSchedulable)}
 	c.builder = c.rendered.Builder()
 	c.rendered.Live(nodeLeaseAge, c.leaseAges)
@@ -75,7 +76,7 @@ func (c *nodesCollector) Rendered() *Rendered {
 	defer c.mu.Unlock()
 	present := 0
 	for _, obj := range c.nodes.List() {
-		node, ok := obj.(*kube.Node)
+		node, ok := obj.(*record.Node)
 		if !ok {
 			continue
 		}
@@ -112,7 +113,7 @@ func (c *nodesCollector) leaseAges(add func(v float64, labelValues ...string)) {
 	now := c.now()
 	for _, name := range c.nodes.ListKeys() {
 		if obj, ok, _ := c.leases.GetByKey("kube-node-lease/" + name); ok {
-			if l, ok := obj.(*kube.Lease); ok && l.Renewed > 0 {
+			if l, ok := obj.(*record.Lease); ok && l.Renewed > 0 {
 				add(leaseAge(now, l), name)
 			}
 		}

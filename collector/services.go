@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
@@ -161,7 +162,7 @@ func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + val
 // servicesIndexers are the indexes each cache of the collector needs.
 var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
 	services: cache.Indexers{selectorIndex: func(obj any) ([]string, error) {
-		svc, ok := obj.(*kube.Service)
+		svc, ok := obj.(*record.Service)
 		if !ok {
 			return nil, nil
 		}
@@ -172,13 +173,13 @@ var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
 		return out, nil
 	}},
 	slices: cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
-		if s, ok := obj.(*kube.EndpointSlice); ok && s.Service != "" {
+		if s, ok := obj.(*record.EndpointSlice); ok && s.Service != "" {
 			return []string{s.Namespace + "/" + s.Service}, nil
 		}
 		return nil, nil
 	}},
 	pods: cache.Indexers{labelIndex: func(obj any) ([]string, error) {
-		p, ok := obj.(*kube.Pod)
+		p, ok := obj.(*record.Pod)
 		if !ok || p.PodShape == nil {
 			return nil, nil
 		}
@@ -261,15 +262,15 @@ func newServicesCollector(d Deps) (Collector, error) {
 // podUnchanged: restarts and other status churn change nothing a
 // judgement reads.
 func podUnchanged(old, cur any) bool {
-	o, ok1 := old.(*kube.Pod)
-	n, ok2 := cur.(*kube.Pod)
+	o, ok1 := old.(*record.Pod)
+	n, ok2 := cur.(*record.Pod)
 	return ok1 && ok2 && o.Phase == n.Phase && o.Ready == n.Ready && o.Terminating == n.Terminating && o.PodShape == n.PodShape
 }
 
 // workloadUnchanged: a status update.
 func workloadUnchanged(old, cur any) bool {
-	o, ok1 := old.(*kube.Workload)
-	n, ok2 := cur.(*kube.Workload)
+	o, ok1 := old.(*record.Workload)
+	n, ok2 := cur.(*record.Workload)
 	return ok1 && ok2 && o.Replicas == n.Replicas && o.Owned == n.Owned && slices.Equal(o.Template, n.Template)
 }
 
@@ -295,37 +296,37 @@ func (c *servicesCollector) handler(changed func(obj any), same func(old, cur an
 }
 
 func (c *servicesCollector) serviceChanged(obj any) {
-	if svc, ok := obj.(*kube.Service); ok {
+	if svc, ok := obj.(*record.Service); ok {
 		c.markDirty(svc.Namespace + "/" + svc.Name)
 	}
 }
 
 func (c *servicesCollector) sliceChanged(obj any) {
-	if s, ok := obj.(*kube.EndpointSlice); ok && s.Service != "" {
+	if s, ok := obj.(*record.EndpointSlice); ok && s.Service != "" {
 		c.markDirty(s.Namespace + "/" + s.Service)
 	}
 }
 
 func (c *servicesCollector) podChanged(obj any) {
-	if p, ok := obj.(*kube.Pod); ok && p.PodShape != nil {
+	if p, ok := obj.(*record.Pod); ok && p.PodShape != nil {
 		c.markDirty(c.servicesMatching(p.Namespace, p.Labels)...)
 	}
 }
 
 func (c *servicesCollector) workloadChanged(obj any) {
-	if w, ok := obj.(*kube.Workload); ok {
+	if w, ok := obj.(*record.Workload); ok {
 		c.markDirty(c.servicesMatching(w.Namespace, w.Template)...)
 	}
 }
 
 // servicesMatching names the Services of ns whose selector matches labels,
 // through the selector index: the cost is in the labels, not the Services.
-func (c *servicesCollector) servicesMatching(ns string, labels kube.Labels) []string {
+func (c *servicesCollector) servicesMatching(ns string, labels record.Labels) []string {
 	var keys []string
 	for i := 0; i+1 < len(labels); i += 2 {
 		objs, _ := c.services.ByIndex(selectorIndex, labelPair(ns, labels[i], labels[i+1]))
 		for _, o := range objs {
-			if svc, ok := o.(*kube.Service); ok && matches(svc.Selector, labels) {
+			if svc, ok := o.(*record.Service); ok && matches(svc.Selector, labels) {
 				keys = append(keys, svc.Namespace+"/"+svc.Name)
 			}
 		}
@@ -337,13 +338,13 @@ func (c *servicesCollector) servicesMatching(ns string, labels kube.Labels) []st
 // before.
 type syncedIndexer struct{ cache.SharedIndexInformer }
 
-func (s syncedIndexer) byNamespace(ns string) []*kube.Workload {
+func (s syncedIndexer) byNamespace(ns string) []*record.Workload {
 	// (A Service judged before then, that matches no pod, is judged again
 	// until it has: see judge.)
 	if !s.HasSynced() {
 		return nil
 	}
-	return byNamespace[kube.Workload](s.GetIndexer(), ns)
+	return byNamespace[record.Workload](s.GetIndexer(), ns)
 }
 
 // newServicesJudge builds the collector over caches of records that carry
@@ -452,11 +453,11 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 	if !ok {
 		return nil
 	}
-	svc, ok := obj.(*kube.Service)
+	svc, ok := obj.(*record.Service)
 	if !ok || svc.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	r := judgeService(svc, c.candidatePods(svc), indexed[kube.EndpointSlice](c.slices, serviceIndex, key), c.workloadsIn(svc.Namespace))
+	r := judgeService(svc, c.candidatePods(svc), indexed[record.EndpointSlice](c.slices, serviceIndex, key), c.workloadsIn(svc.Namespace))
 	if r.verdict == verdictSelectorMatchesNothing && slices.ContainsFunc(c.workloads, func(w syncedIndexer) bool { return !w.HasSynced() }) {
 		// Scale to zero is told from the workloads, not all listed yet;
 		// no pod event will come for a Service that matches none.
@@ -467,9 +468,9 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 
 // workloadsIn lists, when called, the workloads of a namespace: a
 // judgement reads them only for a selector that matches no pod.
-func (c *servicesCollector) workloadsIn(ns string) func() []*kube.Workload {
-	return func() []*kube.Workload {
-		var out []*kube.Workload
+func (c *servicesCollector) workloadsIn(ns string) func() []*record.Workload {
+	return func() []*record.Workload {
+		var out []*record.Workload
 		for _, w := range c.workloads {
 			out = append(out, w.byNamespace(ns)...)
 		}
@@ -480,17 +481,17 @@ func (c *servicesCollector) workloadsIn(ns string) func() []*kube.Workload {
 // candidatePods are the pods a Service's selector may match: those of its
 // rarest indexed selector pair, or, for a selector without one, every pod
 // of its namespace.
-func (c *servicesCollector) candidatePods(svc *kube.Service) []*kube.Pod {
+func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	if len(svc.Selector) == 0 {
 		return nil // judged by its endpoints alone
 	}
-	var best []*kube.Pod
+	var best []*record.Pod
 	found := false
 	for k, v := range svc.Selector {
 		if slices.Contains(unindexedLabels, k) {
 			continue
 		}
-		pods := indexed[kube.Pod](c.pods, labelIndex, labelPair(svc.Namespace, k, v))
+		pods := indexed[record.Pod](c.pods, labelIndex, labelPair(svc.Namespace, k, v))
 		if !found || len(pods) < len(best) {
 			best, found = pods, true
 		}
@@ -499,7 +500,7 @@ func (c *servicesCollector) candidatePods(svc *kube.Service) []*kube.Pod {
 		}
 	}
 	if !found {
-		return byNamespace[kube.Pod](c.pods, svc.Namespace)
+		return byNamespace[record.Pod](c.pods, svc.Namespace)
 	}
 	return best
 }
@@ -507,7 +508,7 @@ func (c *servicesCollector) candidatePods(svc *kube.Service) []*kube.Pod {
 // judgeService follows the guide: does the Service have endpoints, on every
 // port; if not, does its selector match pods (or a workload scaled to
 // zero); are they ready; does the targetPort exist.
-func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.EndpointSlice, workloads func() []*kube.Workload) serviceResult {
+func judgeService(svc *record.Service, pods []*record.Pod, epSlices []*record.EndpointSlice, workloads func() []*record.Workload) serviceResult {
 	typ := string(svc.Type)
 	if typ == "" {
 		typ = string(corev1.ServiceTypeClusterIP)
@@ -553,7 +554,7 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 		}
 		return r
 	}
-	var selected []*kube.Pod
+	var selected []*record.Pod
 	owners := map[workloadRef]bool{}
 	for _, p := range pods {
 		if selectable(p) && matches(svc.Selector, p.Labels) {
@@ -603,7 +604,7 @@ func judgeService(svc *kube.Service, pods []*kube.Pod, epSlices []*kube.Endpoint
 
 // portLabel names a Service port in labels: its name, or its number when
 // it has none (a Service with a single port need not name it).
-func portLabel(sp kube.ServicePort) string {
+func portLabel(sp record.ServicePort) string {
 	if sp.Name != "" {
 		return sp.Name
 	}
@@ -615,7 +616,7 @@ func portLabel(sp kube.ServicePort) string {
 // the Service's, and leaves a port out of the slices of pods that do not
 // expose its targetPort. Each address family is counted apart and the
 // larger count kept, so that a dual-stack pod counts once.
-func portEndpoints(ports []kube.ServicePort, epSlices []*kube.EndpointSlice) []portResult {
+func portEndpoints(ports []record.ServicePort, epSlices []*record.EndpointSlice) []portResult {
 	out := make([]portResult, len(ports))
 	for i, sp := range ports {
 		byFamily := map[string]*portResult{}
@@ -644,11 +645,11 @@ func portEndpoints(ports []kube.ServicePort, epSlices []*kube.EndpointSlice) []p
 
 // selectable: the pod can be a Service's endpoint; finished pods never
 // are, and terminating ones are leaving.
-func selectable(p *kube.Pod) bool {
+func selectable(p *record.Pod) bool {
 	return p.Phase != corev1.PodSucceeded && p.Phase != corev1.PodFailed && !p.Terminating
 }
 
-func matches(selector map[string]string, labels kube.Labels) bool {
+func matches(selector map[string]string, labels record.Labels) bool {
 	for k, v := range selector {
 		if got, ok := labels.Get(k); !ok || got != v {
 			return false
@@ -661,7 +662,7 @@ func matches(selector map[string]string, labels kube.Labels) bool {
 // if every one of them is scaled to zero; nil if none matches or one wants
 // pods (then its pods are missing, which is not on purpose). A ReplicaSet
 // that a Deployment controls is its Deployment's business.
-func scaledToZero(selector map[string]string, workloads []*kube.Workload) []workloadRef {
+func scaledToZero(selector map[string]string, workloads []*record.Workload) []workloadRef {
 	var zero []workloadRef
 	for _, w := range workloads {
 		if w.Owned || !matches(selector, w.Template) {
@@ -680,7 +681,7 @@ func scaledToZero(selector map[string]string, workloads []*kube.Workload) []work
 // pod serves nothing of this port. A numeric one is judged only on pods
 // whose every container declares ports: declaring them is optional, and
 // traffic reaches an undeclared port all the same.
-func podsMissingTarget(sp kube.ServicePort, pods []*kube.Pod) int {
+func podsMissingTarget(sp record.ServicePort, pods []*record.Pod) int {
 	target := sp.TargetPort
 	if target.Type == intstr.Int && target.IntVal == 0 {
 		target = intstr.FromInt32(sp.Port) // unset targetPort defaults to port
@@ -694,7 +695,7 @@ func podsMissingTarget(sp kube.ServicePort, pods []*kube.Pod) int {
 		if target.Type == intstr.Int && !p.AllDeclare {
 			continue
 		}
-		exposed := slices.ContainsFunc(p.Ports, func(cp kube.ContainerPort) bool {
+		exposed := slices.ContainsFunc(p.Ports, func(cp record.ContainerPort) bool {
 			cpProtocol := cp.Protocol
 			if cpProtocol == "" {
 				cpProtocol = corev1.ProtocolTCP

@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 // Scale of the benchmark: 10,000 Services, 20,000 EndpointSlices and
@@ -194,7 +195,7 @@ func (f *servicesFixture) cpuPerPodUpdate(updates int) time.Duration {
 	cpu := processCPU()
 	for i := range updates {
 		obj, _, _ := f.pods.GetByKey(podKeys[i%len(podKeys)])
-		old := obj.(*kube.Pod)
+		old := obj.(*record.Pod)
 		cur := *old
 		cur.Containers = slices.Clone(old.Containers)
 		if i%2 == 0 {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
@@ -170,7 +171,7 @@ func TestServicesVerdicts(t *testing.T) {
 	local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 	local.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
 	scaledToZero := svc("scaled-to-zero", map[string]string{"app": "batch"})
-	scaledToZero.Annotations = map[string]string{kube.ServiceOptOutAnnotation: "true"}
+	scaledToZero.Annotations = map[string]string{record.ServiceOptOutAnnotation: "true"}
 
 	c, _ := newTestServicesCollector(t,
 		// ok: the guide's hostnames.

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
 )
 
@@ -135,13 +136,13 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 	// cached state, so what happened meanwhile is counted once.
 	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if p, ok := obj.(*kube.Pod); ok {
+			if p, ok := obj.(*record.Pod); ok {
 				c.trackWaiting(p, false)
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
-			o, ok1 := oldObj.(*kube.Pod)
-			n, ok2 := newObj.(*kube.Pod)
+			o, ok1 := oldObj.(*record.Pod)
+			n, ok2 := newObj.(*record.Pod)
 			if ok1 && ok2 {
 				c.observe(o, n)
 				c.trackWaiting(n, false)
@@ -151,7 +152,7 @@ func newTerminationsCollector(d Deps) (Collector, error) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if p, ok := obj.(*kube.Pod); ok {
+			if p, ok := obj.(*record.Pod); ok {
 				c.trackWaiting(p, true)
 			}
 		},
@@ -222,7 +223,7 @@ func (c *terminationsCollector) expire() {
 	defer c.mu.Unlock()
 	live := map[workloadID]bool{}
 	for _, obj := range c.pods.List() {
-		if p, ok := obj.(*kube.Pod); ok {
+		if p, ok := obj.(*record.Pod); ok {
 			kind, name := c.workloadOf(p)
 			live[workloadID{p.Namespace, kind, name}] = true
 		}
@@ -254,7 +255,7 @@ func (c *terminationsCollector) expire() {
 // trackWaiting keeps, for each pod, the stuck reasons its containers wait
 // for now (each reason once per pod), and each workload's count of pods
 // waiting for each.
-func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
+func (c *terminationsCollector) trackWaiting(p *record.Pod, deleted bool) {
 	var keys []waitingKey
 	if !deleted {
 		kind, workload := c.workloadOf(p)
@@ -295,12 +296,12 @@ func (c *terminationsCollector) trackWaiting(p *kube.Pod, deleted bool) {
 }
 
 // observe counts the terminations between two states of a pod.
-func (c *terminationsCollector) observe(old, cur *kube.Pod) {
+func (c *terminationsCollector) observe(old, cur *record.Pod) {
 	kind, workload := c.workloadOf(cur)
 	if cur.Reason == "Evicted" && old.Reason != "Evicted" {
 		c.add(terminationKey{cur.Namespace, kind, workload, "", "pod", "Evicted", "", ""}, 1, cur, nil)
 	}
-	before := map[string]kube.ContainerStatus{}
+	before := map[string]record.ContainerStatus{}
 	for _, cs := range old.Containers {
 		before[cs.Type+"/"+cs.Name] = cs
 	}
@@ -314,7 +315,7 @@ func (c *terminationsCollector) observe(old, cur *kube.Pod) {
 
 type death struct {
 	n    int32
-	term *kube.Termination
+	term *record.Termination
 }
 
 // deaths are the runs of a container that ended between two of its
@@ -327,7 +328,7 @@ type death struct {
 //     restart, or has not yet);
 //   - but the first restart after a terminated state we saw is the restart
 //     of that run, already counted.
-func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
+func deaths(prev, cur record.ContainerStatus, seen bool) []death {
 	var out []death
 	restarts := cur.RestartCount
 	if seen {
@@ -342,7 +343,7 @@ func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
 	if restarts > 0 {
 		term := cur.LastTerminated
 		if term == nil {
-			term = &kube.Termination{Reason: "Unknown"}
+			term = &record.Termination{Reason: "Unknown"}
 		}
 		out = append(out, death{restarts, term})
 	}
@@ -352,9 +353,9 @@ func deaths(prev, cur kube.ContainerStatus, seen bool) []death {
 	return out
 }
 
-// workloadOf names a pod's workload (kube.Pod.Workload), with a Job
+// workloadOf names a pod's workload (record.Pod.Workload), with a Job
 // resolved to the CronJob that owns it.
-func (c *terminationsCollector) workloadOf(p *kube.Pod) (kind, name string) {
+func (c *terminationsCollector) workloadOf(p *record.Pod) (kind, name string) {
 	kind, name = p.Workload()
 	if kind == "Job" && c.jobs != nil {
 		if obj, ok, _ := c.jobs.GetByKey(p.Namespace + "/" + name); ok {
@@ -389,7 +390,7 @@ func exitCodeLabel(code int32) string {
 
 // signalLabel names the signal of a death by signal: the API's signal
 // field, else an exit code of 128+N.
-func signalLabel(t *kube.Termination) string {
+func signalLabel(t *record.Termination) string {
 	sig := t.Signal
 	if sig == 0 && t.ExitCode > 128 && t.ExitCode < 128+65 {
 		sig = t.ExitCode - 128
@@ -404,7 +405,7 @@ func signalLabel(t *kube.Termination) string {
 	return name
 }
 
-func (c *terminationsCollector) add(k terminationKey, n float64, p *kube.Pod, t *kube.Termination) {
+func (c *terminationsCollector) add(k terminationKey, n float64, p *record.Pod, t *record.Termination) {
 	entry := recentTermination{Time: time.Now(), Namespace: k.namespace, Pod: p.Name, Workload: k.workloadKind + "/" + k.workload,
 		Container: k.container, Reason: k.reason, ExitCode: k.exitCode, Signal: k.signal, Count: n}
 	if t != nil {

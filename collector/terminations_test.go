@@ -21,24 +21,25 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
-func term(reason string, code int32, finished int64) *kube.Termination {
-	return &kube.Termination{Reason: reason, ExitCode: code, FinishedAt: finished}
+func term(reason string, code int32, finished int64) *record.Termination {
+	return &record.Termination{Reason: reason, ExitCode: code, FinishedAt: finished}
 }
 
 func TestDeaths(t *testing.T) {
-	running := func(restarts int32, last *kube.Termination) kube.ContainerStatus {
-		return kube.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, LastTerminated: last}
+	running := func(restarts int32, last *record.Termination) record.ContainerStatus {
+		return record.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, LastTerminated: last}
 	}
-	exited := func(restarts int32, now, last *kube.Termination) kube.ContainerStatus {
-		return kube.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, Terminated: now, LastTerminated: last}
+	exited := func(restarts int32, now, last *record.Termination) record.ContainerStatus {
+		return record.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, Terminated: now, LastTerminated: last}
 	}
 	oom := term("OOMKilled", 137, 100)
 	cases := []struct {
 		name       string
-		prev, cur  kube.ContainerStatus
+		prev, cur  record.ContainerStatus
 		seen       bool
 		wantN      int32
 		wantReason string
@@ -48,7 +49,7 @@ func TestDeaths(t *testing.T) {
 		{"exit seen as the current state", running(0, nil), exited(0, term("Error", 1, 50), nil), true, 1, "Error"},
 		{"then the restart of that same run does not count again", exited(0, term("Error", 1, 50), nil), running(1, term("Error", 1, 50)), true, 0, ""},
 		{"a restart after a counted exit, plus one more", exited(0, term("Error", 1, 50), nil), running(2, term("Error", 1, 60)), true, 1, "Error"},
-		{"a container new to us counts nothing", kube.ContainerStatus{}, running(7, oom), false, 0, ""},
+		{"a container new to us counts nothing", record.ContainerStatus{}, running(7, oom), false, 0, ""},
 		{"a restart count that went back counts nothing", running(5, oom), running(0, nil), true, 0, ""},
 		{"a restart without a last state", running(0, nil), running(1, nil), true, 1, "Unknown"},
 	}
@@ -69,19 +70,19 @@ func TestDeaths(t *testing.T) {
 
 func TestLabels(t *testing.T) {
 	for _, tc := range []struct {
-		term           kube.Termination
+		term           record.Termination
 		code, sig, why string
 	}{
-		{kube.Termination{Reason: "OOMKilled", ExitCode: 137}, "137", "SIGKILL", "OOMKilled"},
-		{kube.Termination{Reason: "Error", ExitCode: 143}, "143", "SIGTERM", "Error"},
-		{kube.Termination{Reason: "Error", ExitCode: 139}, "139", "SIGSEGV", "Error"},
-		{kube.Termination{Reason: "Error", ExitCode: 1}, "1", "", "Error"},
-		{kube.Termination{Reason: "Completed", ExitCode: 0}, "0", "", "Completed"},
-		{kube.Termination{Reason: "Error", ExitCode: -1}, "other", "", "Error"},
-		{kube.Termination{Reason: "Error", ExitCode: 70000}, "other", "", "Error"},
-		{kube.Termination{Reason: "Error", Signal: 6}, "0", "SIGABRT", "Error"},
-		{kube.Termination{Reason: "SomethingNew\x00\n"}, "0", "", "Other"},
-		{kube.Termination{}, "0", "", "Unknown"},
+		{record.Termination{Reason: "OOMKilled", ExitCode: 137}, "137", "SIGKILL", "OOMKilled"},
+		{record.Termination{Reason: "Error", ExitCode: 143}, "143", "SIGTERM", "Error"},
+		{record.Termination{Reason: "Error", ExitCode: 139}, "139", "SIGSEGV", "Error"},
+		{record.Termination{Reason: "Error", ExitCode: 1}, "1", "", "Error"},
+		{record.Termination{Reason: "Completed", ExitCode: 0}, "0", "", "Completed"},
+		{record.Termination{Reason: "Error", ExitCode: -1}, "other", "", "Error"},
+		{record.Termination{Reason: "Error", ExitCode: 70000}, "other", "", "Error"},
+		{record.Termination{Reason: "Error", Signal: 6}, "0", "SIGABRT", "Error"},
+		{record.Termination{Reason: "SomethingNew\x00\n"}, "0", "", "Other"},
+		{record.Termination{}, "0", "", "Unknown"},
 	} {
 		if got := exitCodeLabel(tc.term.ExitCode); got != tc.code {
 			t.Errorf("%+v: exit code %q, want %q", tc.term, got, tc.code)
@@ -97,13 +98,13 @@ func TestLabels(t *testing.T) {
 
 func TestWorkloadOf(t *testing.T) {
 	for _, tc := range []struct {
-		pod        kube.Pod
+		pod        record.Pod
 		kind, name string
 	}{
-		{kube.Pod{Meta: kube.Meta{Name: "web-7d9f8c6b5-abcde"}, PodShape: &kube.PodShape{Labels: kube.Labels{"pod-template-hash", "7d9f8c6b5"}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}}, "Deployment", "web"},
-		{kube.Pod{Meta: kube.Meta{Name: "rs-x"}, PodShape: &kube.PodShape{OwnerKind: "ReplicaSet", OwnerName: "standalone"}}, "ReplicaSet", "standalone"},
-		{kube.Pod{Meta: kube.Meta{Name: "db-0"}, PodShape: &kube.PodShape{OwnerKind: "StatefulSet", OwnerName: "db"}}, "StatefulSet", "db"},
-		{kube.Pod{Meta: kube.Meta{Name: "debug"}, PodShape: &kube.PodShape{}}, "Pod", "debug"},
+		{record.Pod{Meta: record.Meta{Name: "web-7d9f8c6b5-abcde"}, PodShape: &record.PodShape{Labels: record.Labels{"pod-template-hash", "7d9f8c6b5"}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}}, "Deployment", "web"},
+		{record.Pod{Meta: record.Meta{Name: "rs-x"}, PodShape: &record.PodShape{OwnerKind: "ReplicaSet", OwnerName: "standalone"}}, "ReplicaSet", "standalone"},
+		{record.Pod{Meta: record.Meta{Name: "db-0"}, PodShape: &record.PodShape{OwnerKind: "StatefulSet", OwnerName: "db"}}, "StatefulSet", "db"},
+		{record.Pod{Meta: record.Meta{Name: "debug"}, PodShape: &record.PodShape{}}, "Pod", "debug"},
 	} {
 		if kind, name := (&terminationsCollector{}).workloadOf(&tc.pod); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.pod.Name, kind, name, tc.kind, tc.name)
@@ -198,10 +199,10 @@ func TestTerminationsThroughInformer(t *testing.T) {
 // workload, each pod once per reason, and forgotten when they recover or go.
 func TestWaitingPodsPerWorkload(t *testing.T) {
 	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig.Terminations, cache.NewStore(cache.MetaNamespaceKeyFunc))
-	pod := func(name string, waiting ...string) *kube.Pod {
-		p := &kube.Pod{Meta: kube.Meta{Name: name, Namespace: "shop"}, PodShape: &kube.PodShape{Labels: kube.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
+	pod := func(name string, waiting ...string) *record.Pod {
+		p := &record.Pod{Meta: record.Meta{Name: name, Namespace: "shop"}, PodShape: &record.PodShape{Labels: record.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
 		for i, w := range waiting {
-			p.Containers = append(p.Containers, kube.ContainerStatus{Name: "c" + itoa(i), Type: "regular", Waiting: w})
+			p.Containers = append(p.Containers, record.ContainerStatus{Name: "c" + itoa(i), Type: "regular", Waiting: w})
 		}
 		return p
 	}
@@ -225,12 +226,12 @@ kube_triage_workload_pods_waiting{namespace="shop",reason="CrashLoopBackOff",wor
 // messages escaped and cut at 4 KiB; the message is never a label.
 func TestRecentTerminationsPage(t *testing.T) {
 	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig.Terminations, cache.NewStore(cache.MetaNamespaceKeyFunc))
-	p := &kube.Pod{Meta: kube.Meta{Name: "web-1", Namespace: "shop"}, PodShape: &kube.PodShape{}}
+	p := &record.Pod{Meta: record.Meta{Name: "web-1", Namespace: "shop"}, PodShape: &record.PodShape{}}
 	for i := range recentLimit + 5 {
-		c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "Error", "1", ""}, 1, p, &kube.Termination{Message: "run " + itoa(i)})
+		c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "Error", "1", ""}, 1, p, &record.Termination{Message: "run " + itoa(i)})
 	}
 	evil := "<script>alert(1)</script>\x00\xff" + strings.Repeat("x", 5000)
-	c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "OOMKilled", "137", "SIGKILL"}, 1, p, &kube.Termination{Message: evil})
+	c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "OOMKilled", "137", "SIGKILL"}, 1, p, &record.Termination{Message: evil})
 
 	rec := httptest.NewRecorder()
 	c.Pages()["/terminations"].ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/terminations", nil))
@@ -269,7 +270,7 @@ func TestWorkloadOfCronJob(t *testing.T) {
 		{"nightly-29000000", "CronJob", "nightly"},
 		{"one-off", "Job", "one-off"}, // not (or no longer) known: the Job itself
 	} {
-		p := &kube.Pod{Meta: kube.Meta{Name: tc.job + "-x", Namespace: "batch"}, PodShape: &kube.PodShape{OwnerKind: "Job", OwnerName: tc.job}}
+		p := &record.Pod{Meta: record.Meta{Name: tc.job + "-x", Namespace: "batch"}, PodShape: &record.PodShape{OwnerKind: "Job", OwnerName: tc.job}}
 		if kind, name := c.workloadOf(p); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.job, kind, name, tc.kind, tc.name)
 		}
@@ -288,18 +289,18 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig.Terminations, pods)
 	now := time.Unix(1_800_000_000, 0)
 	c.now = func() time.Time { return now }
-	pod := func(name, ownerKind, owner string) *kube.Pod {
-		return &kube.Pod{Meta: kube.Meta{Name: name, Namespace: "batch"}, PodShape: &kube.PodShape{OwnerKind: ownerKind, OwnerName: owner},
-			Containers: []kube.ContainerStatus{{Name: "main", Type: "regular"}}}
+	pod := func(name, ownerKind, owner string) *record.Pod {
+		return &record.Pod{Meta: record.Meta{Name: name, Namespace: "batch"}, PodShape: &record.PodShape{OwnerKind: ownerKind, OwnerName: owner},
+			Containers: []record.ContainerStatus{{Name: "main", Type: "regular"}}}
 	}
 	// A pod runs, its container exits (a termination), then it is deleted
 	// (or, with keep, stays).
-	run := func(p *kube.Pod, keep bool) {
+	run := func(p *record.Pod, keep bool) {
 		if err := pods.Add(p); err != nil {
 			t.Fatal(err)
 		}
 		done := *p
-		done.Containers = []kube.ContainerStatus{{Name: "main", Type: "regular", Terminated: term("Error", 1, now.Unix())}}
+		done.Containers = []record.ContainerStatus{{Name: "main", Type: "regular", Terminated: term("Error", 1, now.Unix())}}
 		c.observe(p, &done)
 		if !keep {
 			if err := pods.Delete(p); err != nil {

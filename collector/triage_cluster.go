@@ -10,7 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
@@ -66,7 +66,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		s := r.Add("leaders", triage.Pass, "every leader renews its Lease")
 		for _, comp := range leaderComponents {
 			obj, ok, _ := cc.leases.GetByKey("kube-system/" + comp)
-			l, isLease := obj.(*kube.Lease)
+			l, isLease := obj.(*record.Lease)
 			if !ok || !isLease {
 				s.Evidence = append(s.Evidence, comp+": no Lease (a managed control plane hides it)")
 				continue
@@ -93,7 +93,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		var stale []string
 		ready := 0
 		for _, obj := range nodes {
-			n, ok := obj.(*kube.Node)
+			n, ok := obj.(*record.Node)
 			if !ok {
 				continue
 			}
@@ -110,7 +110,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 				trouble = append(trouble, "tainted unreachable")
 			}
 			if obj, ok, _ := nc.leases.GetByKey("kube-node-lease/" + n.Name); ok {
-				if l, ok := obj.(*kube.Lease); ok && l.Renewed > 0 {
+				if l, ok := obj.(*record.Lease); ok && l.Renewed > 0 {
 					age := leaseAgeRounded(now, l)
 					if age > nodeLeaseStale {
 						stale = append(stale, n.Name)
@@ -154,7 +154,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 }
 
 // leaseAgeRounded is leaseAge to the second, for the walks' text.
-func leaseAgeRounded(now time.Time, l *kube.Lease) time.Duration {
+func leaseAgeRounded(now time.Time, l *record.Lease) time.Duration {
 	return time.Duration(leaseAge(now, l) * float64(time.Second)).Round(time.Second)
 }
 

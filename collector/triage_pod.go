@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
@@ -36,7 +36,7 @@ const maxHistory = 10
 // addRestartHistory adds to the termination step the pod's terminations
 // the terminations collector saw (the API keeps only the last of each
 // container), newest first.
-func (e *Exporter) addRestartHistory(s *triage.Step, p *kube.Pod) {
+func (e *Exporter) addRestartHistory(s *triage.Step, p *record.Pod) {
 	tc := findCollector[*terminationsCollector](e)
 	if tc == nil {
 		return
@@ -63,7 +63,7 @@ func (e *Exporter) addRestartHistory(s *triage.Step, p *kube.Pod) {
 
 // workloadOf names a pod's workload as the terminations collector does
 // (a Job resolved to its CronJob when it can).
-func (e *Exporter) workloadOf(p *kube.Pod) (kind, name string) {
+func (e *Exporter) workloadOf(p *record.Pod) (kind, name string) {
 	if tc := findCollector[*terminationsCollector](e); tc != nil {
 		return tc.workloadOf(p)
 	}
@@ -71,7 +71,7 @@ func (e *Exporter) workloadOf(p *kube.Pod) (kind, name string) {
 }
 
 // walkPod adds the pod walk's steps to r and finishes it.
-func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *kube.Pod, d TriageDetails) {
+func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *record.Pod, d TriageDetails) {
 	now := time.Now()
 	kind, workload := e.workloadOf(p)
 	s := r.Add("pod", triage.Pass, fmt.Sprintf("phase %s, workload %s %s", p.Phase, kind, workload))
@@ -107,7 +107,7 @@ func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *kube.Pod, d
 				verdict = c.Waiting
 			}
 		}
-		for _, t := range []*kube.Termination{c.Terminated, c.LastTerminated} {
+		for _, t := range []*record.Termination{c.Terminated, c.LastTerminated} {
 			if t == nil {
 				continue
 			}
@@ -176,7 +176,7 @@ func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *kube.Pod, d
 // walk (the alerts' OOM window).
 const recentDeath = 15 * time.Minute
 
-func terminationText(t *kube.Termination, now time.Time) string {
+func terminationText(t *record.Termination, now time.Time) string {
 	s := fmt.Sprintf("%s, exit code %d", orNone(t.Reason), t.ExitCode)
 	if sig := signalLabel(t); sig != "" {
 		s += " (" + sig + ")"
@@ -195,9 +195,9 @@ func (e *Exporter) TriageWorkload(ctx context.Context, namespace, kind, name str
 	if why := e.podsNotKnown(namespace); why != "" {
 		return notWalked(newReport("workload", target, d), "pod", why)
 	}
-	var pods []*kube.Pod
+	var pods []*record.Pod
 	for _, obj := range e.podStore().List() {
-		if p, ok := obj.(*kube.Pod); ok && p.Namespace == namespace {
+		if p, ok := obj.(*record.Pod); ok && p.Namespace == namespace {
 			if k, n := e.workloadOf(p); k == kind && n == name {
 				pods = append(pods, p)
 			}
@@ -226,7 +226,7 @@ func (e *Exporter) TriageWorkload(ctx context.Context, namespace, kind, name str
 	return shown
 }
 
-func restarts(p *kube.Pod) int32 {
+func restarts(p *record.Pod) int32 {
 	var n int32
 	for _, c := range p.Containers {
 		n += c.RestartCount
@@ -247,9 +247,9 @@ func (e *Exporter) podStore() cache.Store {
 }
 
 // podRecord finds a pod in the cache of pods.
-func (e *Exporter) podRecord(namespace, name string) (*kube.Pod, bool) {
+func (e *Exporter) podRecord(namespace, name string) (*record.Pod, bool) {
 	obj, ok, _ := e.podStore().GetByKey(namespace + "/" + name)
-	p, isPod := obj.(*kube.Pod)
+	p, isPod := obj.(*record.Pod)
 	return p, ok && isPod
 }
 

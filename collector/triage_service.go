@@ -12,7 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
@@ -34,7 +34,7 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	}
 	key := namespace + "/" + name
 	obj, found, _ := sc.services.GetByKey(key)
-	svc, _ := obj.(*kube.Service)
+	svc, _ := obj.(*record.Service)
 	if !found || svc == nil {
 		r.Add("service", triage.Fail, "no Service "+key,
 			"kubectl get services -n "+namespace+" lists the Services there; the name and namespace must be exact")
@@ -46,7 +46,7 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 		return finish(r, "external_name", "")
 	}
 	pods := sc.candidatePods(svc)
-	res := judgeService(svc, pods, indexed[kube.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
+	res := judgeService(svc, pods, indexed[record.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
 	unlistedWorkloads := e.notListed("deployments", "statefulsets", "replicasets")
 
 	// 1. Is the Service defined, and how.
@@ -55,7 +55,7 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 		step.Evidence = append(step.Evidence, fmt.Sprintf("port %s: %d/%s -> targetPort %s", portLabel(sp), sp.Port, protocolOf(sp.Protocol), targetText(sp)))
 	}
 	if svc.ExpectedEmpty {
-		step.Evidence = append(step.Evidence, kube.ServiceOptOutAnnotation+`="true": empty on purpose, the alerts leave it alone`)
+		step.Evidence = append(step.Evidence, record.ServiceOptOutAnnotation+`="true": empty on purpose, the alerts leave it alone`)
 	}
 
 	// 2. Does its name resolve, to its ClusterIP.
@@ -183,7 +183,7 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 }
 
 // connectStep opens a TCP connection to each TCP port of the ClusterIP.
-func connectStep(ctx context.Context, r *triage.Report, d TriageDetails, svc *kube.Service) {
+func connectStep(ctx context.Context, r *triage.Report, d TriageDetails, svc *record.Service) {
 	switch {
 	case svc.ClusterIP == "" || svc.ClusterIP == corev1.ClusterIPNone:
 		r.Add("connect", triage.Skip, "headless: no ClusterIP to connect to")
@@ -196,7 +196,7 @@ func connectStep(ctx context.Context, r *triage.Report, d TriageDetails, svc *ku
 		r.Add("connect", triage.Skip, note)
 		return
 	}
-	if !slices.ContainsFunc(svc.Ports, func(sp kube.ServicePort) bool { return protocolOf(sp.Protocol) == string(corev1.ProtocolTCP) }) {
+	if !slices.ContainsFunc(svc.Ports, func(sp record.ServicePort) bool { return protocolOf(sp.Protocol) == string(corev1.ProtocolTCP) }) {
 		r.Add("connect", triage.Skip, "no TCP port to connect to")
 		return
 	}
@@ -246,9 +246,9 @@ func lookupText(p dnsProbeResult, detailed bool) string {
 
 // declaredPorts are the distinct ports the selected pods' containers
 // declare, as name:port/protocol.
-func declaredPorts(pods []*kube.Pod, selector map[string]string) []string {
+func declaredPorts(pods []*record.Pod, selector map[string]string) []string {
 	var out []string
-	seen := map[*kube.PodShape]bool{}
+	seen := map[*record.PodShape]bool{}
 	for _, p := range pods {
 		if p.PodShape == nil || seen[p.PodShape] || !matches(selector, p.Labels) {
 			continue
@@ -269,8 +269,8 @@ func declaredPorts(pods []*kube.Pod, selector map[string]string) []string {
 }
 
 // selectedNotReady are the selected pods that are not ready.
-func selectedNotReady(svc *kube.Service, pods []*kube.Pod) []*kube.Pod {
-	var out []*kube.Pod
+func selectedNotReady(svc *record.Service, pods []*record.Pod) []*record.Pod {
+	var out []*record.Pod
 	for _, p := range pods {
 		if !p.Ready && selectable(p) && len(svc.Selector) > 0 && matches(svc.Selector, p.Labels) {
 			out = append(out, p)
@@ -281,7 +281,7 @@ func selectedNotReady(svc *kube.Service, pods []*kube.Pod) []*kube.Pod {
 }
 
 // podStateText is a pod's phase and its containers' trouble, for one line.
-func podStateText(p *kube.Pod) string {
+func podStateText(p *record.Pod) string {
 	parts := []string{string(p.Phase)}
 	for _, c := range p.Containers {
 		if c.Waiting != "" {
@@ -324,7 +324,7 @@ func selectorText(sel map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-func targetText(sp kube.ServicePort) string {
+func targetText(sp record.ServicePort) string {
 	if sp.TargetPort.String() == "0" {
 		return strconv.Itoa(int(sp.Port))
 	}

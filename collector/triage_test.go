@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
@@ -37,7 +38,7 @@ func triageExporter(t *testing.T, specs []Spec, objs ...runtime.Object) *Exporte
 // failure, a UDP-only Service is not dialled, a bad page path is a 404.
 func TestTriageServiceCases(t *testing.T) {
 	expectedEmpty := svc("placeholder", map[string]string{"app": "none"})
-	expectedEmpty.Annotations = map[string]string{kube.ServiceOptOutAnnotation: "true"}
+	expectedEmpty.Annotations = map[string]string{record.ServiceOptOutAnnotation: "true"}
 	udp := svc("syslog", map[string]string{"app": "syslog"}, corev1.ServicePort{Name: "udp", Port: 514, Protocol: corev1.ProtocolUDP})
 	e := triageExporter(t, []Spec{servicesSpec, terminationsSpec}, expectedEmpty, udp, pod("syslog-1", map[string]string{"app": "syslog"}, true))
 	dialled := 0

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 // Informers wraps the one shared informer factory of the process. Collectors
@@ -126,7 +128,7 @@ func (in *interner) trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case cache.DeletedFinalStateUnknown:
 		return o, nil // holds a record already
-	case *Pod, *Service, *EndpointSlice, *Lease, *Node, *Workload:
+	case *record.Pod, *record.Service, *record.EndpointSlice, *record.Lease, *record.Node, *record.Workload:
 		return o, nil // trimmed already, page by page (TrimmedList)
 	case *corev1.Pod:
 		return in.pod(o), nil

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
@@ -130,7 +131,7 @@ func TestResourceOf(t *testing.T) {
 func TestPodRecords(t *testing.T) {
 	in := newInterner()
 	owner := []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-abc", Controller: ptr.To(true)}}
-	pod := func(name string, labels map[string]string) *Pod {
+	pod := func(name string, labels map[string]string) *record.Pod {
 		obj, err := in.trim(&corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: "u-" + types.UID(name), Labels: labels, OwnerReferences: owner},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}}}}},
@@ -139,7 +140,7 @@ func TestPodRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return obj.(*Pod)
+		return obj.(*record.Pod)
 	}
 	a := pod("web-abc-1", map[string]string{"pod-template-hash": "abc", "app": "web"})
 	b := pod("web-abc-2", map[string]string{"app": "web", "pod-template-hash": "abc"})
@@ -150,7 +151,7 @@ func TestPodRecords(t *testing.T) {
 	if a.PodShape == c.PodShape {
 		t.Error("pods with different labels share a shape")
 	}
-	if want := (Labels{"app", "web", "pod-template-hash", "abc"}); !slices.Equal(a.Labels, want) {
+	if want := (record.Labels{"app", "web", "pod-template-hash", "abc"}); !slices.Equal(a.Labels, want) {
 		t.Errorf("labels %q, want %q sorted by key", a.Labels, want)
 	}
 	if v, ok := c.Labels.Get("canary"); !ok || v != "yes" {
@@ -168,7 +169,7 @@ func TestPodRecords(t *testing.T) {
 	if ns, err := cache.MetaNamespaceIndexFunc(a); err != nil || !slices.Equal(ns, []string{"shop"}) {
 		t.Errorf("namespace index %q, %v", ns, err)
 	}
-	cp := a.DeepCopyObject().(*Pod)
+	cp := a.DeepCopyObject().(*record.Pod)
 	cp.Containers[0].RestartCount = 9
 	if a.Containers[0].RestartCount != 3 {
 		t.Error("a copy shares its container statuses with the cached record")

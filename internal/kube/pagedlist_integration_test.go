@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
@@ -89,7 +90,7 @@ func TestTrimmedInformerPagesOnRealAPIServer(t *testing.T) {
 		t.Errorf("cached %d Services, want %d", len(objs), n)
 	}
 	for _, o := range objs {
-		if _, ok := o.(*Service); !ok {
+		if _, ok := o.(*record.Service); !ok {
 			t.Fatalf("cached a %T, want a *Service record", o)
 		}
 	}

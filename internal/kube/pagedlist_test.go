@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 // TrimmedList walks every page, asks the first at "" rather than "0" (so
@@ -40,7 +42,7 @@ func TestTrimmedListPages(t *testing.T) {
 		t.Fatalf("%d items at %q, want 6 at 42", len(got.Items), got.ResourceVersion)
 	}
 	for _, it := range got.Items {
-		if _, ok := it.(*Pod); !ok {
+		if _, ok := it.(*record.Pod); !ok {
 			t.Fatalf("item %T, want a *Pod record", it)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
@@ -124,7 +125,7 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 	}
 	added := make(chan string, 10)
 	if _, err := included.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
-		if s, ok := obj.(*Service); ok {
+		if s, ok := obj.(*record.Service); ok {
 			added <- s.Namespace + "/" + s.Name
 		}
 	}}); err != nil {
