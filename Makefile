@@ -48,7 +48,7 @@ vet: ## go vet, here and for macOS (the local control plane's Linux-only parts a
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
 
-generate: ## Render the mixin (mixin/) into alerts/, dashboards/ and deploy/prometheusrule.yaml.
+generate: ## Write mixin/lib/guide.json from internal/guide and render the mixin into alerts/, dashboards/ and deploy/prometheusrule.yaml.
 	$(GO) test -count=1 ./mixin -run TestShippedFilesAreTheMixin -update
 
 promtool: ## Build promtool (once; cached by Go).

@@ -3,12 +3,12 @@ package collector
 import (
 	"context"
 	"errors"
-	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
@@ -33,10 +33,6 @@ var controlplaneSpec = Spec{
 	New:       newControlplaneCollector,
 }
 
-// leaderComponents are the components whose leader Leases (named after
-// them, in kube-system) the collector watches.
-var leaderComponents = []string{"kube-scheduler", "kube-controller-manager"}
-
 type controlplaneCollector struct {
 	leases cache.Store
 	now    func() time.Time
@@ -51,7 +47,7 @@ func newControlplaneCollector(d Deps) (Collector, error) {
 
 func (c *controlplaneCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	now := c.now()
-	for _, comp := range leaderComponents {
+	for _, comp := range guide.LeaderComponents {
 		obj, ok, _ := c.leases.GetByKey("kube-system/" + comp)
 		l, isLease := obj.(*record.Lease)
 		ch <- leaderLeasePresent.value(boolFloat(ok && isLease), comp)
@@ -59,7 +55,7 @@ func (c *controlplaneCollector) Update(_ context.Context, ch chan<- prometheus.M
 			continue
 		}
 		if l.Renewed > 0 {
-			ch <- leaderLeaseAge.value(leaseAge(now, l), comp)
+			ch <- leaderLeaseAge.value(guide.LeaseAge(now, l), comp)
 		}
 		ch <- leaderLeaseDuration.value(float64(l.DurationSeconds), comp)
 		ch <- leaderTransitions.value(float64(l.Transitions), comp)
@@ -70,15 +66,6 @@ func (c *controlplaneCollector) Update(_ context.Context, ch chan<- prometheus.M
 	return nil
 }
 
-// leaseAge is how long ago the Lease was renewed; never negative (clocks
-// of the renewer and the exporter differ).
-func leaseAge(now time.Time, l *record.Lease) float64 {
-	return max(0, float64(now.UnixMilli()-l.Renewed)/1000)
-}
-
-// holderSuffix is the per-process UUID leader election appends to the
-// host name ("cp-1_0f1e..."): a new value at every restart, so not a label.
-var holderSuffix = regexp.MustCompile(`_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// holderHost is the holder identity without its UUID, at most 128 bytes.
-func holderHost(id string) string { return labelValue(holderSuffix.ReplaceAllString(id, "")) }
+// holderHost is the holder identity without its UUID (a new value at
+// every restart, so not a label), at most 128 bytes.
+func holderHost(id string) string { return labelValue(guide.HolderHost(id)) }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
@@ -114,7 +115,7 @@ func (c *nodesCollector) leaseAges(add func(v float64, labelValues ...string)) {
 	for _, name := range c.nodes.ListKeys() {
 		if obj, ok, _ := c.leases.GetByKey("kube-node-lease/" + name); ok {
 			if l, ok := obj.(*record.Lease); ok && l.Renewed > 0 {
-				add(leaseAge(now, l), name)
+				add(guide.LeaseAge(now, l), name)
 			}
 		}
 	}

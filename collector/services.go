@@ -15,10 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
@@ -29,23 +29,6 @@ type ServicesConfig struct {
 	// Interval is how often the Services that changed are judged again.
 	Interval time.Duration
 }
-
-// Verdicts, in the order the "Debug Services" guide rules them out.
-const (
-	verdictOK                     = "ok"
-	verdictNoSelector             = "no_selector"
-	verdictSelectorMatchesNothing = "selector_matches_nothing"
-	verdictPodsNotReady           = "pods_not_ready"
-	verdictPortMismatch           = "port_mismatch"
-	verdictNoEndpoints            = "no_endpoints"
-	// A port that no ready endpoint serves while others are served: the
-	// pods that expose its targetPort are not ready, or none does.
-	verdictPortNoEndpoints = "port_no_endpoints"
-	// The selector matches no pod, and the pod template of a workload
-	// scaled to zero: empty on purpose (by hand, an autoscaler, a parked
-	// environment).
-	verdictScaledToZero = "scaled_to_zero"
-)
 
 var (
 	serviceInfo = newMetric("service_info", prometheus.GaugeValue,
@@ -61,7 +44,7 @@ var (
 	servicePortTargetMissing = newMetric("service_port_target_missing", prometheus.GaugeValue,
 		"1 for a Service port whose targetPort no selected pod's containers expose.", "namespace", "service", "port")
 	serviceVerdict = newMetric("service_verdict", prometheus.GaugeValue,
-		"1 for the Service's current verdict: ok, no_selector, selector_matches_nothing, scaled_to_zero, pods_not_ready, port_mismatch, no_endpoints or port_no_endpoints.", "namespace", "service", "verdict")
+		"1 for the Service's current verdict: "+guide.OrList(guide.Verdicts())+".", "namespace", "service", "verdict")
 	servicePortEndpoints = newMetric("service_port_endpoints", prometheus.GaugeValue,
 		"Endpoints that serve the Service port (their EndpointSlice carries it), by condition (ready, serving, terminating); the larger address family's count in a dual-stack Service.", "namespace", "service", "port", "condition")
 	servicePortPodsMissingTarget = newMetric("service_port_pods_missing_target", prometheus.GaugeValue,
@@ -89,40 +72,12 @@ var servicesSpec = Spec{
 	New:       newServicesCollector,
 }
 
-// serviceResult is what the collector concluded about one Service.
+// serviceResult is a Service's judgement, with the count the collector
+// keeps beside it: the times ready endpoints went from some to none.
 type serviceResult struct {
-	name, typ     string
-	headless      bool
-	expectedEmpty bool
-	endpoints     map[string]endpointCounts // by address type
-	ready         int32                     // ready endpoints, all families
-	ports         []portResult
-	selected      int
-	selectedReady int
-	// selectedWorkloads counts the workloads of the selected pods.
-	selectedWorkloads int
-	missingPorts      []string
-	scaledToZero      []workloadRef
-	// localNodes is the number of nodes with a ready endpoint, for the
-	// Local traffic policies the Service has (external, internal).
-	localPolicies []string
-	localNodes    int
-	verdict       string
-	// readyLost counts the times ready endpoints went from some to none.
+	guide.ServiceResult
 	readyLost float64
 }
-
-type endpointCounts struct{ ready, serving, terminating, notReady int32 }
-
-// portResult is one Service port: its endpoints and the selected pods that
-// do not serve it.
-type portResult struct {
-	name                        string
-	ready, serving, terminating int32
-	podsMissing                 int
-}
-
-type workloadRef struct{ kind, name string }
 
 type servicesCollector struct {
 	logger                 *slog.Logger
@@ -326,7 +281,7 @@ func (c *servicesCollector) servicesMatching(ns string, labels record.Labels) []
 	for i := 0; i+1 < len(labels); i += 2 {
 		objs, _ := c.services.ByIndex(selectorIndex, labelPair(ns, labels[i], labels[i+1]))
 		for _, o := range objs {
-			if svc, ok := o.(*record.Service); ok && matches(svc.Selector, labels) {
+			if svc, ok := o.(*record.Service); ok && guide.Matches(svc.Selector, labels) {
 				keys = append(keys, svc.Namespace+"/"+svc.Name)
 			}
 		}
@@ -423,7 +378,7 @@ func countReadyLost(prev, r *serviceResult) {
 		return
 	}
 	r.readyLost = prev.readyLost
-	if prev.ready > 0 && r.ready == 0 && r.verdict != verdictScaledToZero {
+	if prev.Ready > 0 && r.Ready == 0 && r.Verdict != guide.VerdictScaledToZero {
 		r.readyLost++
 	}
 }
@@ -457,8 +412,8 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 	if !ok || svc.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	r := judgeService(svc, c.candidatePods(svc), indexed[record.EndpointSlice](c.slices, serviceIndex, key), c.workloadsIn(svc.Namespace))
-	if r.verdict == verdictSelectorMatchesNothing && slices.ContainsFunc(c.workloads, func(w syncedIndexer) bool { return !w.HasSynced() }) {
+	r := serviceResult{ServiceResult: guide.JudgeService(svc, c.candidatePods(svc), indexed[record.EndpointSlice](c.slices, serviceIndex, key), c.workloadsIn(svc.Namespace))}
+	if r.Verdict == guide.VerdictSelectorMatchesNothing && slices.ContainsFunc(c.workloads, func(w syncedIndexer) bool { return !w.HasSynced() }) {
 		// Scale to zero is told from the workloads, not all listed yet;
 		// no pod event will come for a Service that matches none.
 		c.markDirty(key)
@@ -505,250 +460,40 @@ func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	return best
 }
 
-// judgeService follows the guide: does the Service have endpoints, on every
-// port; if not, does its selector match pods (or a workload scaled to
-// zero); are they ready; does the targetPort exist.
-func judgeService(svc *record.Service, pods []*record.Pod, epSlices []*record.EndpointSlice, workloads func() []*record.Workload) serviceResult {
-	typ := string(svc.Type)
-	if typ == "" {
-		typ = string(corev1.ServiceTypeClusterIP)
-	}
-	r := serviceResult{
-		name:          svc.Name,
-		typ:           typ,
-		headless:      svc.ClusterIP == corev1.ClusterIPNone,
-		expectedEmpty: svc.ExpectedEmpty,
-		endpoints:     map[string]endpointCounts{},
-	}
-	localNodes := map[string]bool{}
-	for _, s := range epSlices {
-		at := string(s.AddressType)
-		ec := r.endpoints[at]
-		ec.ready += s.Ready
-		ec.serving += s.Serving
-		ec.terminating += s.Terminating
-		ec.notReady += s.NotReady
-		r.endpoints[at] = ec
-		r.ready += s.Ready
-		for _, n := range s.ReadyNodes {
-			if n != "" {
-				localNodes[n] = true
-			}
-		}
-	}
-	if svc.ExternalLocal {
-		r.localPolicies = append(r.localPolicies, "external")
-	}
-	if svc.InternalLocal {
-		r.localPolicies = append(r.localPolicies, "internal")
-	}
-	r.localNodes = len(localNodes)
-
-	if len(svc.Selector) == 0 {
-		// Endpoints are managed by hand or by another controller: judge
-		// them alone.
-		r.ports = portEndpoints(svc.Ports, epSlices)
-		r.verdict = verdictNoSelector
-		if r.ready == 0 {
-			r.verdict = verdictNoEndpoints
-		}
-		return r
-	}
-	var selected []*record.Pod
-	owners := map[workloadRef]bool{}
-	for _, p := range pods {
-		if selectable(p) && matches(svc.Selector, p.Labels) {
-			selected = append(selected, p)
-			if p.Ready {
-				r.selectedReady++
-			}
-			kind, name := p.Workload()
-			if kind == "Pod" {
-				name = "" // bare pods count as one
-			}
-			owners[workloadRef{kind, name}] = true
-		}
-	}
-	r.selected = len(selected)
-	r.selectedWorkloads = len(owners)
-	r.ports = portEndpoints(svc.Ports, epSlices)
-	for i, sp := range svc.Ports {
-		r.ports[i].podsMissing = podsMissingTarget(sp, selected)
-		if r.selected > 0 && r.ports[i].podsMissing == r.selected && !slices.Contains(r.missingPorts, r.ports[i].name) {
-			r.missingPorts = append(r.missingPorts, r.ports[i].name)
-		}
-	}
-
-	switch {
-	case r.selected == 0:
-		r.scaledToZero = scaledToZero(svc.Selector, workloads())
-		r.verdict = verdictSelectorMatchesNothing
-		if len(r.scaledToZero) > 0 {
-			r.verdict = verdictScaledToZero
-		}
-	case r.selectedReady == 0 && !svc.PublishNotReadyAddresses:
-		// (A Service that publishes not-ready addresses serves through
-		// them: it is judged by its endpoints alone.)
-		r.verdict = verdictPodsNotReady
-	case len(r.missingPorts) > 0:
-		r.verdict = verdictPortMismatch
-	case r.ready == 0:
-		r.verdict = verdictNoEndpoints
-	case slices.ContainsFunc(r.ports, func(p portResult) bool { return p.ready == 0 }):
-		r.verdict = verdictPortNoEndpoints
-	default:
-		r.verdict = verdictOK
-	}
-	return r
-}
-
-// portLabel names a Service port in labels: its name, or its number when
-// it has none (a Service with a single port need not name it).
-func portLabel(sp record.ServicePort) string {
-	if sp.Name != "" {
-		return sp.Name
-	}
-	return strconv.Itoa(int(sp.Port))
-}
-
-// portEndpoints counts, for each Service port, the endpoints of the slices
-// that carry it: the EndpointSlice controller names a slice's ports after
-// the Service's, and leaves a port out of the slices of pods that do not
-// expose its targetPort. Each address family is counted apart and the
-// larger count kept, so that a dual-stack pod counts once.
-func portEndpoints(ports []record.ServicePort, epSlices []*record.EndpointSlice) []portResult {
-	out := make([]portResult, len(ports))
-	for i, sp := range ports {
-		byFamily := map[string]*portResult{}
-		for _, s := range epSlices {
-			if !slices.Contains(s.Ports, sp.Name) {
-				continue
-			}
-			f := byFamily[string(s.AddressType)]
-			if f == nil {
-				f = &portResult{}
-				byFamily[string(s.AddressType)] = f
-			}
-			f.ready += s.Ready
-			f.serving += s.Serving
-			f.terminating += s.Terminating
-		}
-		out[i].name = portLabel(sp)
-		for _, f := range byFamily {
-			out[i].ready = max(out[i].ready, f.ready)
-			out[i].serving = max(out[i].serving, f.serving)
-			out[i].terminating = max(out[i].terminating, f.terminating)
-		}
-	}
-	return out
-}
-
-// selectable: the pod can be a Service's endpoint; finished pods never
-// are, and terminating ones are leaving.
-func selectable(p *record.Pod) bool {
-	return p.Phase != corev1.PodSucceeded && p.Phase != corev1.PodFailed && !p.Terminating
-}
-
-func matches(selector map[string]string, labels record.Labels) bool {
-	for k, v := range selector {
-		if got, ok := labels.Get(k); !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
-// scaledToZero names the workloads whose pod template the selector matches,
-// if every one of them is scaled to zero; nil if none matches or one wants
-// pods (then its pods are missing, which is not on purpose). A ReplicaSet
-// that a Deployment controls is its Deployment's business.
-func scaledToZero(selector map[string]string, workloads []*record.Workload) []workloadRef {
-	var zero []workloadRef
-	for _, w := range workloads {
-		if w.Owned || !matches(selector, w.Template) {
-			continue
-		}
-		if w.Replicas > 0 {
-			return nil
-		}
-		zero = append(zero, workloadRef{w.Kind, w.Name})
-	}
-	return zero
-}
-
-// podsMissingTarget counts the pods that do not expose the port's
-// targetPort. A named targetPort must match a named container port, or the
-// pod serves nothing of this port. A numeric one is judged only on pods
-// whose every container declares ports: declaring them is optional, and
-// traffic reaches an undeclared port all the same.
-func podsMissingTarget(sp record.ServicePort, pods []*record.Pod) int {
-	target := sp.TargetPort
-	if target.Type == intstr.Int && target.IntVal == 0 {
-		target = intstr.FromInt32(sp.Port) // unset targetPort defaults to port
-	}
-	protocol := sp.Protocol
-	if protocol == "" {
-		protocol = corev1.ProtocolTCP
-	}
-	missing := 0
-	for _, p := range pods {
-		if target.Type == intstr.Int && !p.AllDeclare {
-			continue
-		}
-		exposed := slices.ContainsFunc(p.Ports, func(cp record.ContainerPort) bool {
-			cpProtocol := cp.Protocol
-			if cpProtocol == "" {
-				cpProtocol = corev1.ProtocolTCP
-			}
-			if cpProtocol != protocol {
-				return false
-			}
-			if target.Type == intstr.String {
-				return cp.Name == target.StrVal
-			}
-			return cp.Port == target.IntVal
-		})
-		if !exposed {
-			missing++
-		}
-	}
-	return missing
-}
-
 // renderService renders one Service's samples into b.
 func renderService(b *Builder, ns string, r *serviceResult) {
-	b.Add(serviceInfo, 1, ns, r.name, r.typ, strconv.FormatBool(r.headless))
-	b.Add(serviceExpectedEmpty, boolFloat(r.expectedEmpty), ns, r.name)
-	for _, at := range slices.Sorted(maps.Keys(r.endpoints)) {
-		ec := r.endpoints[at]
-		b.Add(serviceEndpoints, float64(ec.ready), ns, r.name, at, "ready")
-		b.Add(serviceEndpoints, float64(ec.serving), ns, r.name, at, "serving")
-		b.Add(serviceEndpoints, float64(ec.terminating), ns, r.name, at, "terminating")
-		b.Add(serviceEndpoints, float64(ec.notReady), ns, r.name, at, "not_ready")
+	b.Add(serviceInfo, 1, ns, r.Name, r.Type, strconv.FormatBool(r.Headless))
+	b.Add(serviceExpectedEmpty, boolFloat(r.ExpectedEmpty), ns, r.Name)
+	for _, at := range slices.Sorted(maps.Keys(r.Endpoints)) {
+		ec := r.Endpoints[at]
+		b.Add(serviceEndpoints, float64(ec.Ready), ns, r.Name, at, "ready")
+		b.Add(serviceEndpoints, float64(ec.Serving), ns, r.Name, at, "serving")
+		b.Add(serviceEndpoints, float64(ec.Terminating), ns, r.Name, at, "terminating")
+		b.Add(serviceEndpoints, float64(ec.NotReady), ns, r.Name, at, "not_ready")
 	}
-	b.Add(serviceSelectedPods, float64(r.selected), ns, r.name)
-	b.Add(serviceSelectedPodsReady, float64(r.selectedReady), ns, r.name)
-	for _, p := range r.missingPorts {
-		b.Add(servicePortTargetMissing, 1, ns, r.name, p)
+	b.Add(serviceSelectedPods, float64(r.Selected), ns, r.Name)
+	b.Add(serviceSelectedPodsReady, float64(r.SelectedReady), ns, r.Name)
+	for _, p := range r.MissingPorts {
+		b.Add(servicePortTargetMissing, 1, ns, r.Name, p)
 	}
 	seen := map[string]bool{} // two ports of one name: the API refuses them, a cache must not fail the scrape
-	for _, p := range r.ports {
-		if seen[p.name] {
+	for _, p := range r.Ports {
+		if seen[p.Name] {
 			continue
 		}
-		seen[p.name] = true
-		b.Add(servicePortEndpoints, float64(p.ready), ns, r.name, p.name, "ready")
-		b.Add(servicePortEndpoints, float64(p.serving), ns, r.name, p.name, "serving")
-		b.Add(servicePortEndpoints, float64(p.terminating), ns, r.name, p.name, "terminating")
-		b.Add(servicePortPodsMissingTarget, float64(p.podsMissing), ns, r.name, p.name)
+		seen[p.Name] = true
+		b.Add(servicePortEndpoints, float64(p.Ready), ns, r.Name, p.Name, "ready")
+		b.Add(servicePortEndpoints, float64(p.Serving), ns, r.Name, p.Name, "serving")
+		b.Add(servicePortEndpoints, float64(p.Terminating), ns, r.Name, p.Name, "terminating")
+		b.Add(servicePortPodsMissingTarget, float64(p.PodsMissing), ns, r.Name, p.Name)
 	}
-	for _, w := range r.scaledToZero {
-		b.Add(serviceScaledToZero, 1, ns, r.name, w.kind, w.name)
+	for _, w := range r.ScaledToZero {
+		b.Add(serviceScaledToZero, 1, ns, r.Name, w.Kind, w.Name)
 	}
-	b.Add(serviceSelectedWorkloads, float64(r.selectedWorkloads), ns, r.name)
-	for _, policy := range r.localPolicies {
-		b.Add(serviceLocalEndpointNodes, float64(r.localNodes), ns, r.name, policy)
+	b.Add(serviceSelectedWorkloads, float64(r.SelectedWorkloads), ns, r.Name)
+	for _, policy := range r.LocalPolicies {
+		b.Add(serviceLocalEndpointNodes, float64(r.LocalNodes), ns, r.Name, policy)
 	}
-	b.Add(serviceReadyLost, r.readyLost, ns, r.name)
-	b.Add(serviceVerdict, 1, ns, r.name, r.verdict)
+	b.Add(serviceReadyLost, r.readyLost, ns, r.Name)
+	b.Add(serviceVerdict, 1, ns, r.Name, string(r.Verdict))
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
@@ -74,11 +75,11 @@ func TestServicesOnRealControlPlane(t *testing.T) {
 	}()
 
 	want := map[string]string{
-		"hostnames":          verdictOK,
-		"hostnames-typo":     verdictSelectorMatchesNothing,
-		"hostnames-headless": verdictOK,
-		"wrong-port":         verdictPortMismatch,
-		"never-ready":        verdictPodsNotReady,
+		"hostnames":          string(guide.VerdictOK),
+		"hostnames-typo":     string(guide.VerdictSelectorMatchesNothing),
+		"hostnames-headless": string(guide.VerdictOK),
+		"wrong-port":         string(guide.VerdictPortMismatch),
+		"never-ready":        string(guide.VerdictPodsNotReady),
 	}
 	testenv.WaitFor(t, "each Service's verdict and endpoint counts", 90*time.Second, func() (bool, error) {
 		g := scrapeOnce(t, col)
@@ -136,7 +137,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	col := runServicesCollector(ctx, t, cluster)
 
 	verdict := func(service string) string {
-		for _, v := range []string{verdictOK, verdictSelectorMatchesNothing, verdictScaledToZero, verdictPodsNotReady, verdictPortMismatch, verdictNoEndpoints, verdictPortNoEndpoints} {
+		for _, v := range []string{string(guide.VerdictOK), string(guide.VerdictSelectorMatchesNothing), string(guide.VerdictScaledToZero), string(guide.VerdictPodsNotReady), string(guide.VerdictPortMismatch), string(guide.VerdictNoEndpoints), string(guide.VerdictPortNoEndpoints)} {
 			if x, ok := sample(t, scrapeOnce(t, col), "kube_triage_service_verdict", map[string]string{"namespace": ns, "service": service, "verdict": v}); ok && x == 1 {
 				return v
 			}
@@ -165,7 +166,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 			parkable := verdict("parkable")
 			seen[parkable] = true
 			switch {
-			case parkable != verdictSelectorMatchesNothing:
+			case parkable != string(guide.VerdictSelectorMatchesNothing):
 				nothingSince = time.Time{}
 			case nothingSince.IsZero():
 				nothingSince = time.Now()
@@ -190,9 +191,9 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 		}
 	}
 
-	waitFor("parkable ok", func(parkable string) bool { return parkable == verdictOK })
+	waitFor("parkable ok", func(parkable string) bool { return parkable == string(guide.VerdictOK) })
 	waitFor("mixed ok with the admin port served by the full pods only", func(string) bool {
-		return verdict("mixed") == verdictOK &&
+		return verdict("mixed") == string(guide.VerdictOK) &&
 			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "admin", "condition": "ready"}) == 2 &&
 			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "http", "condition": "ready"}) == 4 &&
 			value("kube_triage_service_port_pods_missing_target", map[string]string{"service": "mixed", "port": "admin"}) == 2 &&
@@ -202,15 +203,15 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 	scale(0)
 	clear(seen)
 	waitFor("parkable scaled_to_zero, naming its Deployment", func(parkable string) bool {
-		return parkable == verdictScaledToZero &&
+		return parkable == string(guide.VerdictScaledToZero) &&
 			value("kube_triage_service_scaled_to_zero", map[string]string{"service": "parkable", "workload_kind": "Deployment", "workload": "parkable"}) == 1
 	})
 	scale(2)
-	waitFor("parkable ok again", func(parkable string) bool { return parkable == verdictOK })
+	waitFor("parkable ok again", func(parkable string) bool { return parkable == string(guide.VerdictOK) })
 	if longestNothing > 5*time.Second {
 		t.Errorf("parkable was selector_matches_nothing for %s on its way to zero and back (verdicts seen: %v)", longestNothing, seen)
 	}
-	if !seen[verdictScaledToZero] || !seen[verdictOK] {
+	if !seen[string(guide.VerdictScaledToZero)] || !seen[string(guide.VerdictOK)] {
 		t.Errorf("verdicts seen on the way to zero and back: %v", seen)
 	}
 
@@ -228,7 +229,7 @@ func TestServicesScaleToZeroAndPortsOnRealControlPlane(t *testing.T) {
 		}
 	}()
 	waitFor("mixed port_no_endpoints", func(string) bool {
-		return verdict("mixed") == verdictPortNoEndpoints &&
+		return verdict("mixed") == string(guide.VerdictPortNoEndpoints) &&
 			value("kube_triage_service_port_endpoints", map[string]string{"service": "mixed", "port": "admin", "condition": "ready"}) == 0
 	})
 

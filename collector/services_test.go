@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
@@ -287,7 +288,7 @@ func TestServicesFollowChanges(t *testing.T) {
 		}
 		return m[1]
 	}
-	if v := verdictOf(); v != verdictSelectorMatchesNothing {
+	if v := verdictOf(); v != string(guide.VerdictSelectorMatchesNothing) {
 		t.Fatalf("verdict %s", v)
 	}
 	// The operator fixes the typo; then the EndpointSlice controller catches up.
@@ -305,11 +306,11 @@ func TestServicesFollowChanges(t *testing.T) {
 			return true, nil
 		})
 	}
-	waitVerdict(verdictNoEndpoints)
+	waitVerdict(string(guide.VerdictNoEndpoints))
 	if _, err := cs.DiscoveryV1().EndpointSlices(testNS).Create(ctx, slice("hostnames-1", "hostnames", readyEP), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitVerdict(verdictOK)
+	waitVerdict(string(guide.VerdictOK))
 	// The endpoint flaps: each time the Service loses all its ready
 	// endpoints counts once; the counter lives as long as the Service.
 	lost := func() float64 {
@@ -321,9 +322,9 @@ func TestServicesFollowChanges(t *testing.T) {
 		if _, err := cs.DiscoveryV1().EndpointSlices(testNS).Update(ctx, slice("hostnames-1", "hostnames", cond), metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		want, wantLost := verdictNoEndpoints, float64(i/2+1)
+		want, wantLost := string(guide.VerdictNoEndpoints), float64(i/2+1)
 		if cond.Ready != nil && *cond.Ready {
-			want = verdictOK
+			want = string(guide.VerdictOK)
 		}
 		waitVerdict(want)
 		if got := lost(); got != wantLost {
@@ -339,14 +340,18 @@ func TestServicesFollowChanges(t *testing.T) {
 // A Service that loses its ready endpoints counts it, once per loss; one
 // scaled to zero on purpose does not.
 func TestCountReadyLost(t *testing.T) {
-	before := []*serviceResult{{name: "flaps", ready: 2, readyLost: 4}, {name: "parks", ready: 2}, {name: "steady", ready: 1}, nil}
-	now := []*serviceResult{{name: "flaps", verdict: verdictNoEndpoints}, {name: "parks", verdict: verdictScaledToZero}, {name: "steady", ready: 1, verdict: verdictOK}, {name: "new", verdict: verdictNoEndpoints}}
+	judged := func(name string, ready int32, v guide.Verdict) *serviceResult {
+		return &serviceResult{ServiceResult: guide.ServiceResult{Name: name, Ready: ready, Verdict: v}}
+	}
+	before := []*serviceResult{judged("flaps", 2, ""), judged("parks", 2, ""), judged("steady", 1, ""), nil}
+	before[0].readyLost = 4
+	now := []*serviceResult{judged("flaps", 0, guide.VerdictNoEndpoints), judged("parks", 0, guide.VerdictScaledToZero), judged("steady", 1, guide.VerdictOK), judged("new", 0, guide.VerdictNoEndpoints)}
 	for i := range now {
 		countReadyLost(before[i], now[i])
 	}
 	for i, want := range []float64{5, 0, 0, 0} {
 		if now[i].readyLost != want {
-			t.Errorf("%s: lost %v, want %v", now[i].name, now[i].readyLost, want)
+			t.Errorf("%s: lost %v, want %v", now[i].Name, now[i].readyLost, want)
 		}
 	}
 }
@@ -442,7 +447,7 @@ func TestServicesRejudgedUntilWorkloadsListed(t *testing.T) {
 	}
 	c.markDirty(testNS + "/parked")
 	c.judgeDirty()
-	if r := c.results[testNS+"/parked"]; r == nil || r.verdict != verdictSelectorMatchesNothing {
+	if r := c.results[testNS+"/parked"]; r == nil || r.Verdict != guide.VerdictSelectorMatchesNothing {
 		t.Fatalf("result %+v", r)
 	}
 	if !c.dirty[testNS+"/parked"] {

@@ -8,18 +8,16 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
@@ -34,13 +32,9 @@ var (
 		"Unix time of the last termination seen of the workload's container (when it finished).",
 		"namespace", "workload_kind", "workload", "container")
 	podsWaiting = newMetric("workload_pods_waiting", prometheus.GaugeValue,
-		"Pods of the workload with a container waiting for that reason now: CrashLoopBackOff, ImagePullBackOff, ErrImagePull, CreateContainerConfigError, CreateContainerError, InvalidImageName.",
+		"Pods of the workload with a container waiting for that reason now: "+guide.List(guide.StuckReasons())+".",
 		"namespace", "workload_kind", "workload", "reason")
 )
-
-// Waiting reasons that mean a workload is stuck; others (ContainerCreating,
-// PodInitializing) are a normal start.
-var stuckReasons = []string{"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"}
 
 var terminationsMetrics = []*Metric{terminationsTotal, lastTermination, podsWaiting}
 
@@ -51,11 +45,6 @@ var terminationsSpec = Spec{
 	Metrics:   terminationsMetrics,
 	New:       newTerminationsCollector,
 }
-
-// Reasons the kubelet and the eviction manager give; any other becomes
-// "Other", so that the label stays bounded.
-var knownReasons = []string{"OOMKilled", "Error", "Completed", "ContainerCannotRun", "DeadlineExceeded",
-	"StartError", "Evicted", "Unknown"}
 
 // terminationKey is one counter series.
 type terminationKey struct {
@@ -78,7 +67,7 @@ type terminationsCollector struct {
 	mu        sync.Mutex
 	workloads map[workloadID]*workloadSeries
 	stuck     map[string][]waitingKey // by pod namespace/name: its stuck reasons now
-	recent    []recentTermination     // oldest first, at most recentLimit
+	recent    []guide.SeenTermination // oldest first, at most recentLimit
 	// goneSince is when each workload with series was first seen without
 	// a pod; its series are removed once that is older than retention.
 	goneSince map[workloadID]time.Time
@@ -104,17 +93,6 @@ type waitingKey struct {
 
 // recentLimit bounds the recent terminations kept for the page.
 const recentLimit = 200
-
-// messageLimit is the kubelet's own cap on a termination message.
-const messageLimit = 4096
-
-// recentTermination is one entry of the /terminations page.
-type recentTermination struct {
-	Time                                time.Time
-	Namespace, Pod, Workload, Container string
-	Reason, ExitCode, Signal, Message   string
-	Count                               float64
-}
 
 func newTerminationsCollector(d Deps) (Collector, error) {
 	if d.Kube == nil {
@@ -261,7 +239,7 @@ func (c *terminationsCollector) trackWaiting(p *record.Pod, deleted bool) {
 		kind, workload := c.workloadOf(p)
 		for _, cs := range p.Containers {
 			k := waitingKey{workloadID{p.Namespace, kind, workload}, cs.Waiting}
-			if slices.Contains(stuckReasons, cs.Waiting) && !slices.Contains(keys, k) {
+			if guide.Stuck(cs.Waiting) && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
 		}
@@ -308,7 +286,7 @@ func (c *terminationsCollector) observe(old, cur *record.Pod) {
 	for _, cs := range cur.Containers {
 		prev, seen := before[cs.Type+"/"+cs.Name]
 		for _, t := range deaths(prev, cs, seen) {
-			c.add(terminationKey{cur.Namespace, kind, workload, cs.Name, cs.Type, reasonLabel(t.term.Reason), exitCodeLabel(t.term.ExitCode), signalLabel(t.term)}, float64(t.n), cur, t.term)
+			c.add(terminationKey{cur.Namespace, kind, workload, cs.Name, cs.Type, guide.ReasonLabel(t.term.Reason), guide.ExitCodeLabel(t.term.ExitCode), guide.SignalLabel(t.term)}, float64(t.n), cur, t.term)
 		}
 	}
 }
@@ -369,47 +347,11 @@ func (c *terminationsCollector) workloadOf(p *record.Pod) (kind, name string) {
 	return kind, name
 }
 
-func reasonLabel(r string) string {
-	if r == "" {
-		return "Unknown"
-	}
-	if slices.Contains(knownReasons, r) {
-		return r
-	}
-	return "Other"
-}
-
-// exitCodeLabel is the exit code for 0-255 (all a process can return) and
-// "other" for anything else the API may carry.
-func exitCodeLabel(code int32) string {
-	if code < 0 || code > 255 {
-		return "other"
-	}
-	return strconv.Itoa(int(code))
-}
-
-// signalLabel names the signal of a death by signal: the API's signal
-// field, else an exit code of 128+N.
-func signalLabel(t *record.Termination) string {
-	sig := t.Signal
-	if sig == 0 && t.ExitCode > 128 && t.ExitCode < 128+65 {
-		sig = t.ExitCode - 128
-	}
-	if sig <= 0 || sig > 64 {
-		return ""
-	}
-	name := unix.SignalName(syscall.Signal(sig))
-	if name == "" {
-		return "SIG" + strconv.Itoa(int(sig))
-	}
-	return name
-}
-
 func (c *terminationsCollector) add(k terminationKey, n float64, p *record.Pod, t *record.Termination) {
-	entry := recentTermination{Time: time.Now(), Namespace: k.namespace, Pod: p.Name, Workload: k.workloadKind + "/" + k.workload,
+	entry := guide.SeenTermination{Time: time.Now(), Namespace: k.namespace, Pod: p.Name, Workload: k.workloadKind + "/" + k.workload,
 		Container: k.container, Reason: k.reason, ExitCode: k.exitCode, Signal: k.signal, Count: n}
 	if t != nil {
-		entry.Message = cleanMessage(t.Message)
+		entry.Message = guide.CleanMessage(t.Message)
 	}
 	c.mu.Lock()
 	c.recent = append(c.recent, entry)
@@ -431,16 +373,6 @@ func (c *terminationsCollector) add(k terminationKey, n float64, p *record.Pod, 
 		attrs = append(attrs, "message", t.Message) // never a label: it goes to the log
 	}
 	c.logger.Info("container terminated", attrs...)
-}
-
-// cleanMessage makes a termination message safe to keep and show: valid
-// UTF-8, at most the kubelet's 4 KiB. (The page escapes it for HTML.)
-func cleanMessage(m string) string {
-	m = strings.ToValidUTF8(m, "\uFFFD")
-	if len(m) > messageLimit {
-		m = strings.ToValidUTF8(m[:messageLimit], "") + "…"
-	}
-	return m
 }
 
 // Pages serves the recent terminations, newest first, with their messages:

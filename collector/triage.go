@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
@@ -21,10 +22,6 @@ import (
 // (kube-triage-exporter triage) builds the same collectors, lists once,
 // probes once and walks the same way, adding what only a one-shot may
 // fetch (events, a pod's conditions, a connection to the ClusterIP).
-
-// RunbookBase is where the walks' runbook links point (the mixin's
-// runbookURLBase default).
-const RunbookBase = "https://github.com/kube-triage/kube-triage-exporter/blob/main/docs/runbooks/"
 
 // TriageDetails are what the command adds to a walk; the page has none.
 type TriageDetails struct {
@@ -134,12 +131,13 @@ func newReport(kind, target string, d TriageDetails) triage.Report {
 	return triage.Report{Kind: kind, Target: target, Source: source, Time: time.Now()}
 }
 
-// finish sets the verdict, the failing step and the runbook (an alert's).
-func finish(r triage.Report, verdict, runbook string) triage.Report {
+// finish sets the verdict, the failing step and the runbook of the alert
+// that names the verdict.
+func finish(r triage.Report, verdict, alert string) triage.Report {
 	r.Verdict = verdict
 	r.Finish()
-	if runbook != "" && !r.OK() {
-		r.Runbook = RunbookBase + runbook + ".md"
+	if alert != "" && !r.OK() {
+		r.Runbook = guide.Runbook(alert)
 	}
 	return r
 }
@@ -214,7 +212,7 @@ func (e *Exporter) triagePages() map[string]http.Handler {
 		case len(parts) == 4 && parts[0] == "workload":
 			r = e.TriageWorkload(req.Context(), parts[1], parts[2], parts[3], TriageDetails{})
 		case len(parts) == 1 && (parts[0] == "cluster" || parts[0] == ""):
-			r = e.TriageCluster(req.Context(), TriageDetails{}, NodeLeaseStale)
+			r = e.TriageCluster(req.Context(), TriageDetails{}, guide.NodeLeaseStale)
 		default:
 			http.Error(w, "not a walk: want "+TriagePath+"service/NAMESPACE/NAME, pod/NAMESPACE/NAME, workload/NAMESPACE/KIND/NAME or cluster", http.StatusNotFound)
 			return

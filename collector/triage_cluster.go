@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
@@ -20,10 +21,10 @@ import (
 func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLeaseStale time.Duration) triage.Report {
 	r := newReport("cluster", "", d)
 	now := time.Now()
-	scenario, runbook := "ok", ""
-	point := func(s, rb string) {
-		if scenario == "ok" {
-			scenario, runbook = s, rb
+	scenario := guide.ScenarioOK
+	point := func(s guide.Scenario) {
+		if scenario == guide.ScenarioOK {
+			scenario = s
 		}
 	}
 
@@ -47,13 +48,13 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		switch {
 		case !last.reachable:
 			s.Status, s.Summary = triage.Fail, "unreachable: no answer from /livez or /readyz"
-			point("apiserver_down", "KubeAPIServerDown")
+			point(guide.ScenarioAPIServerDown)
 		case slices.ContainsFunc(failed, func(c string) bool { return strings.HasPrefix(c, "etcd") }):
 			s.Status, s.Summary = triage.Fail, "answers, but its storage (etcd) fails: reads and writes fail"
-			point("etcd_storage_lost", "KubeAPIServerStorageDown")
+			point(guide.ScenarioEtcdStorageLost)
 		case len(failed) > 0 || last.endpoints["livez"].reason != "" || last.endpoints["readyz"].reason != "":
 			s.Status, s.Summary = triage.Fail, "answers, but not healthy"
-			point("apiserver_unhealthy", "KubeAPIServerDown")
+			point(guide.ScenarioAPIServerUnhealthy)
 		}
 	}
 
@@ -64,7 +65,7 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		skipUnlisted(&r, "leaders", missing)
 	} else {
 		s := r.Add("leaders", triage.Pass, "every leader renews its Lease")
-		for _, comp := range leaderComponents {
+		for _, comp := range guide.LeaderComponents {
 			obj, ok, _ := cc.leases.GetByKey("kube-system/" + comp)
 			l, isLease := obj.(*record.Lease)
 			if !ok || !isLease {
@@ -72,11 +73,11 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 				continue
 			}
 			age := leaseAgeRounded(now, l)
-			line := fmt.Sprintf("%s: held by %s, renewed %s ago (duration %ds, %d transitions)", comp, holderHost(l.Holder), age, l.DurationSeconds, l.Transitions)
-			if l.Renewed > 0 && l.DurationSeconds > 0 && age > time.Duration(l.DurationSeconds)*time.Second {
+			line := fmt.Sprintf("%s: held by %s, renewed %s ago (duration %ds, %d transitions)", comp, guide.HolderHost(l.Holder), age, l.DurationSeconds, l.Transitions)
+			if guide.LeaderExpired(age, l) {
 				s.Status, s.Summary = triage.Fail, "a component has no leader: its Lease expired"
 				line += ": EXPIRED"
-				point("leader_lost", "KubeControlPlaneLeaderLost")
+				point(guide.ScenarioLeaderLost)
 			}
 			s.Evidence = append(s.Evidence, line)
 		}
@@ -126,36 +127,27 @@ func (e *Exporter) TriageCluster(ctx context.Context, d TriageDetails, nodeLease
 		s.Evidence = append([]string{fmt.Sprintf("%d of %d Ready", ready, len(nodes))}, s.Evidence...)
 		if ready < len(nodes) && len(stale) == 0 {
 			s.Status, s.Summary = triage.Fail, fmt.Sprintf("%d of %d nodes not Ready: their kubelets report it", len(nodes)-ready, len(nodes))
-			point("node_not_ready", "KubeletFault")
+			point(guide.ScenarioNodeNotReady)
 		}
 		if len(stale) > 0 {
 			s.Status, s.Summary = triage.Fail, "stopped renewing their Lease: "+strings.Join(stale, ", ")
 			s.Evidence = append(s.Evidence, "shut down, cut off, or its kubelet failed: the node agent's metrics there tell KubeNodeShutdown, KubeNodePartitioned and KubeletFault apart")
-			point("node_down", "KubeNodeShutdown")
+			point(guide.ScenarioNodeDown)
 		}
 	}
 
 	// The control case: kubernetes.default through cluster DNS.
 	dnsStep(&r, e, d, func(name string) bool { return strings.HasPrefix(name, "kubernetes.default") }, "kubernetes.default")
 	if s := r.Step("dns"); s != nil && s.Status == triage.Fail {
-		point("cluster_dns_down", "ClusterDNSDown")
+		point(guide.ScenarioClusterDNSDown)
 	}
-	next := map[string]string{
-		"apiserver_down":      "The apiserver does not answer: is its process running, and its load balancer? Its own log says why it stopped.",
-		"etcd_storage_lost":   "The apiserver answers but etcd does not: check the etcd members (etcdctl endpoint health) and their disks.",
-		"apiserver_unhealthy": "Read the failing checks above; /readyz?verbose on the apiserver lists them.",
-		"leader_lost":         "No instance of that component leads: is it running, and can it reach the apiserver?",
-		"node_down":           "Look at the node itself: is it up, does it reach the apiserver, does its kubelet run?",
-		"node_not_ready":      "Read the node's conditions and its kubelet's log: the container runtime, the network plugin or a pressure keeps it not Ready.",
-		"cluster_dns_down":    "The control case fails: look at the DNS pods and their logs, and the DNS Service's endpoints.",
-	}
-	r.Next = next[scenario]
-	return finish(r, scenario, runbook)
+	r.Next = scenario.Next()
+	return finish(r, string(scenario), scenario.Alert())
 }
 
 // leaseAgeRounded is leaseAge to the second, for the walks' text.
 func leaseAgeRounded(now time.Time, l *record.Lease) time.Duration {
-	return time.Duration(leaseAge(now, l) * float64(time.Second)).Round(time.Second)
+	return time.Duration(guide.LeaseAge(now, l) * float64(time.Second)).Round(time.Second)
 }
 
 // statusText is an answer's outcome, for one line.
@@ -169,7 +161,3 @@ func (a healthAnswer) statusText() string {
 		return fmt.Sprintf("%d", a.status)
 	}
 }
-
-// NodeLeaseStale is how old a node's Lease is stale: the node controller's
-// default grace period, and the alerts' threshold.
-const NodeLeaseStale = 40 * time.Second

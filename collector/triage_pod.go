@@ -3,13 +3,13 @@ package collector
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
@@ -101,7 +101,7 @@ func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *record.Pod,
 			state = "terminated: " + terminationText(c.Terminated, now)
 		}
 		cs.Evidence = append(cs.Evidence, fmt.Sprintf("%s (%s): %s, restarts %d", c.Name, c.Type, state, c.RestartCount))
-		if slices.Contains(stuckReasons, c.Waiting) {
+		if guide.Stuck(c.Waiting) {
 			cs.Status, cs.Summary = triage.Fail, fmt.Sprintf("container %s is stuck: %s", c.Name, c.Waiting)
 			if verdict == "ok" {
 				verdict = c.Waiting
@@ -113,12 +113,12 @@ func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *record.Pod,
 			}
 			terms = append(terms, fmt.Sprintf("%s: %s", c.Name, terminationText(t, now)))
 			if t.Message != "" {
-				terms = append(terms, "  message: "+oneLineText(cleanMessage(t.Message), 300))
+				terms = append(terms, "  message: "+oneLineText(guide.CleanMessage(t.Message), 300))
 			}
-			if t.Reason != "Completed" && now.Unix()-t.FinishedAt < int64(recentDeath/time.Second) {
+			if t.Reason != "Completed" && now.Unix()-t.FinishedAt < int64(guide.RecentDeath/time.Second) {
 				recent = true
 				if verdict == "ok" {
-					verdict = reasonLabel(t.Reason)
+					verdict = guide.ReasonLabel(t.Reason)
 				}
 			}
 		}
@@ -131,7 +131,7 @@ func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *record.Pod,
 		ts.Summary = "no container has terminated"
 	}
 	if recent {
-		ts.Status, ts.Summary = triage.Fail, fmt.Sprintf("a container died in the last %d minutes: %s", int(recentDeath.Minutes()), verdict)
+		ts.Status, ts.Summary = triage.Fail, fmt.Sprintf("a container died in the last %d minutes: %s", int(guide.RecentDeath.Minutes()), verdict)
 	}
 	e.addRestartHistory(ts, p)
 
@@ -150,35 +150,13 @@ func (e *Exporter) walkPod(ctx context.Context, r *triage.Report, p *record.Pod,
 			verdict = "not_ready"
 		}
 	}
-	runbook := ""
-	switch verdict {
-	case "OOMKilled":
-		runbook = "ContainerOOMKilled"
-		r.Next = "The container used more memory than its limit: raise the limit or find the leak (kube_triage_container_terminations_total by workload)."
-	case "CrashLoopBackOff", "Error":
-		runbook = "ContainerCrashLooping"
-		r.Next = "Read the previous run's log: kubectl logs -n " + p.Namespace + " " + p.Name + " --previous; the exit code and message above say how it ended."
-	case "ImagePullBackOff", "ErrImagePull", "InvalidImageName":
-		runbook = "ImagePullFailing"
-		r.Next = "Check the image name and tag, and the pull secret: the events say what the registry answered."
-	case "Evicted":
-		runbook = "PodsEvicted"
-		r.Next = "The node ran short of memory, disk or PIDs: look at its conditions and what else runs there."
-	case "Pending":
-		r.Next = "Read the pod's events: the scheduler says why no node fits."
-	case "not_ready":
-		r.Next = "Read the readiness probe and the events: kubectl describe pod -n " + p.Namespace + " " + p.Name + "."
-	}
-	*r = finish(*r, verdict, runbook)
+	r.Next = guide.PodNext(verdict, p.Namespace, p.Name)
+	*r = finish(*r, verdict, guide.PodAlert(verdict))
 }
-
-// recentDeath is how long ago a container's death still fails the pod
-// walk (the alerts' OOM window).
-const recentDeath = 15 * time.Minute
 
 func terminationText(t *record.Termination, now time.Time) string {
 	s := fmt.Sprintf("%s, exit code %d", orNone(t.Reason), t.ExitCode)
-	if sig := signalLabel(t); sig != "" {
+	if sig := guide.SignalLabel(t); sig != "" {
 		s += " (" + sig + ")"
 	}
 	if t.FinishedAt > 0 {

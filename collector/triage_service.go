@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
@@ -46,13 +47,13 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 		return finish(r, "external_name", "")
 	}
 	pods := sc.candidatePods(svc)
-	res := judgeService(svc, pods, indexed[record.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
+	res := guide.JudgeService(svc, pods, indexed[record.EndpointSlice](sc.slices, serviceIndex, key), sc.workloadsIn(namespace))
 	unlistedWorkloads := e.notListed("deployments", "statefulsets", "replicasets")
 
 	// 1. Is the Service defined, and how.
-	step := r.Add("service", triage.Pass, fmt.Sprintf("type %s, ClusterIP %s, selector %s", res.typ, orNone(svc.ClusterIP), selectorText(svc.Selector)))
+	step := r.Add("service", triage.Pass, fmt.Sprintf("type %s, ClusterIP %s, selector %s", res.Type, orNone(svc.ClusterIP), selectorText(svc.Selector)))
 	for _, sp := range svc.Ports {
-		step.Evidence = append(step.Evidence, fmt.Sprintf("port %s: %d/%s -> targetPort %s", portLabel(sp), sp.Port, protocolOf(sp.Protocol), targetText(sp)))
+		step.Evidence = append(step.Evidence, fmt.Sprintf("port %s: %d/%s -> targetPort %s", guide.PortLabel(sp), sp.Port, protocolOf(sp.Protocol), targetText(sp)))
 	}
 	if svc.ExpectedEmpty {
 		step.Evidence = append(step.Evidence, record.ServiceOptOutAnnotation+`="true": empty on purpose, the alerts leave it alone`)
@@ -69,34 +70,34 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	switch {
 	case len(svc.Selector) == 0:
 		r.Add("selector", triage.Skip, "no selector: its endpoints are managed by hand or by another controller")
-	case res.verdict == verdictScaledToZero:
+	case res.Verdict == guide.VerdictScaledToZero:
 		s := r.Add("selector", triage.Warn, "matches no pod, on purpose: every workload it selects is scaled to zero")
-		for _, w := range res.scaledToZero {
-			s.Evidence = append(s.Evidence, fmt.Sprintf("%s %s: 0 replicas", w.kind, w.name))
+		for _, w := range res.ScaledToZero {
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s %s: 0 replicas", w.Kind, w.Name))
 		}
-	case res.selected == 0:
+	case res.Selected == 0:
 		s := r.Add("selector", triage.Fail, fmt.Sprintf("%s matches no running pod in %s", selectorText(svc.Selector), namespace),
 			"compare it with the labels of the pods that should serve: kubectl get pods -n "+namespace+" --show-labels")
 		if unlistedWorkloads != "" {
 			s.Evidence = append(s.Evidence, "the API did not list "+unlistedWorkloads+": a workload scaled to zero on purpose cannot be told from a typo")
 		}
 	default:
-		s := r.Add("selector", triage.Pass, fmt.Sprintf("matches %d pods of %d workloads", res.selected, res.selectedWorkloads))
-		if res.selectedWorkloads > 1 {
+		s := r.Add("selector", triage.Pass, fmt.Sprintf("matches %d pods of %d workloads", res.Selected, res.SelectedWorkloads))
+		if res.SelectedWorkloads > 1 {
 			s.Status = triage.Warn
 			s.Evidence = append(s.Evidence, "more than one workload: a canary, or a selector too wide")
 		}
 	}
 
 	// 4. Are they ready.
-	if res.selected == 0 {
+	if res.Selected == 0 {
 		r.Add("readiness", triage.Skip, "no pod to look at")
 	} else {
-		s := r.Add("readiness", triage.Pass, fmt.Sprintf("%d of %d ready", res.selectedReady, res.selected))
-		if res.verdict == verdictPodsNotReady {
+		s := r.Add("readiness", triage.Pass, fmt.Sprintf("%d of %d ready", res.SelectedReady, res.Selected))
+		if res.Verdict == guide.VerdictPodsNotReady {
 			s.Status = triage.Fail
-			s.Summary = fmt.Sprintf("none of the %d pods is ready: their readiness probes fail", res.selected)
-		} else if res.selectedReady < res.selected {
+			s.Summary = fmt.Sprintf("none of the %d pods is ready: their readiness probes fail", res.Selected)
+		} else if res.SelectedReady < res.Selected {
 			s.Status = triage.Warn
 		}
 		if svc.PublishNotReadyAddresses {
@@ -117,57 +118,57 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 	}
 
 	// 5. Does each port's targetPort exist on the pods.
-	if res.selected == 0 {
+	if res.Selected == 0 {
 		r.Add("ports", triage.Skip, "no pod to compare the targetPorts with")
 	} else {
 		s := r.Add("ports", triage.Pass, "every targetPort is exposed by the selected pods")
 		for i, sp := range svc.Ports {
-			p := res.ports[i]
-			line := fmt.Sprintf("%s -> %s: exposed by %d of %d pods", p.name, targetText(sp), res.selected-p.podsMissing, res.selected)
+			p := res.Ports[i]
+			line := fmt.Sprintf("%s -> %s: exposed by %d of %d pods", p.Name, targetText(sp), res.Selected-p.PodsMissing, res.Selected)
 			s.Evidence = append(s.Evidence, line)
 		}
 		if declared := declaredPorts(pods, svc.Selector); len(declared) > 0 {
 			s.Evidence = append(s.Evidence, "the pods declare: "+strings.Join(declared, ", "))
 		}
-		if len(res.missingPorts) > 0 {
+		if len(res.MissingPorts) > 0 {
 			s.Status = triage.Fail
-			s.Summary = fmt.Sprintf("no selected pod exposes the targetPort of %s", strings.Join(res.missingPorts, ", "))
+			s.Summary = fmt.Sprintf("no selected pod exposes the targetPort of %s", strings.Join(res.MissingPorts, ", "))
 			s.Evidence = append(s.Evidence, "a named targetPort must match a containerPort's name exactly; a number, its containerPort")
 		}
 	}
 
 	// 6. Does it have endpoints, on every port.
-	s := r.Add("endpoints", triage.Pass, fmt.Sprintf("%d ready endpoints", res.ready))
-	for _, at := range slices.Sorted(maps.Keys(res.endpoints)) {
-		ec := res.endpoints[at]
-		s.Evidence = append(s.Evidence, fmt.Sprintf("%s: ready %d, serving %d, terminating %d, not ready %d", at, ec.ready, ec.serving, ec.terminating, ec.notReady))
+	s := r.Add("endpoints", triage.Pass, fmt.Sprintf("%d ready endpoints", res.Ready))
+	for _, at := range slices.Sorted(maps.Keys(res.Endpoints)) {
+		ec := res.Endpoints[at]
+		s.Evidence = append(s.Evidence, fmt.Sprintf("%s: ready %d, serving %d, terminating %d, not ready %d", at, ec.Ready, ec.Serving, ec.Terminating, ec.NotReady))
 	}
-	for _, p := range res.ports {
-		s.Evidence = append(s.Evidence, fmt.Sprintf("port %s: ready %d", p.name, p.ready))
+	for _, p := range res.Ports {
+		s.Evidence = append(s.Evidence, fmt.Sprintf("port %s: ready %d", p.Name, p.Ready))
 	}
 	switch {
-	case res.verdict == verdictScaledToZero:
+	case res.Verdict == guide.VerdictScaledToZero:
 		s.Status = triage.Warn
-	case res.ready == 0:
+	case res.Ready == 0:
 		s.Status, s.Summary = triage.Fail, "no ready endpoint: every client gets connection refused or a timeout"
-	case slices.ContainsFunc(res.ports, func(p portResult) bool { return p.ready == 0 }):
+	case slices.ContainsFunc(res.Ports, func(p guide.PortResult) bool { return p.Ready == 0 }):
 		s.Status, s.Summary = triage.Fail, "a port has no ready endpoint: no ready pod exposes its targetPort"
 	}
-	if len(res.localPolicies) > 0 {
-		s.Evidence = append(s.Evidence, fmt.Sprintf("traffic policy Local (%s): ready endpoints on %d nodes; other nodes drop that traffic", strings.Join(res.localPolicies, ", "), res.localNodes))
+	if len(res.LocalPolicies) > 0 {
+		s.Evidence = append(s.Evidence, fmt.Sprintf("traffic policy Local (%s): ready endpoints on %d nodes; other nodes drop that traffic", strings.Join(res.LocalPolicies, ", "), res.LocalNodes))
 	}
 
 	// 7. Does the ClusterIP answer.
 	connectStep(ctx, &r, d, svc)
 
-	if s := r.Step("dns"); s.Status == triage.Fail && res.headless && res.ready == 0 && !slices.ContainsFunc(lookups, func(p dnsProbeResult) bool {
+	if s := r.Step("dns"); s.Status == triage.Fail && res.Headless && res.Ready == 0 && !slices.ContainsFunc(lookups, func(p dnsProbeResult) bool {
 		return p.result != dnsSuccess && p.result != dnsNXDomain && p.result != dnsNoAnswer
 	}) {
 		// A headless Service's name is its ready endpoints' addresses:
 		// with none, NXDOMAIN is the right answer.
 		s.Status, s.Summary = triage.Warn, "headless with no ready endpoint: its name has no address to answer (the cause is below)"
 	}
-	if svc.ExpectedEmpty && res.ready == 0 {
+	if svc.ExpectedEmpty && res.Ready == 0 {
 		// Empty on purpose: having no pods or endpoints is not a failure.
 		for _, name := range []string{"selector", "readiness", "endpoints"} {
 			if st := r.Step(name); st != nil && st.Status == triage.Fail {
@@ -175,9 +176,9 @@ func (e *Exporter) TriageService(ctx context.Context, namespace, name string, d 
 			}
 		}
 	}
-	r = finish(r, res.verdict, serviceRunbooks[res.verdict])
+	r = finish(r, string(res.Verdict), res.Verdict.Alert())
 	if !r.OK() {
-		r.Next = serviceNext[r.FailingStep]
+		r.Next = guide.ServiceNext[r.FailingStep]
 	}
 	return r
 }
@@ -250,7 +251,7 @@ func declaredPorts(pods []*record.Pod, selector map[string]string) []string {
 	var out []string
 	seen := map[*record.PodShape]bool{}
 	for _, p := range pods {
-		if p.PodShape == nil || seen[p.PodShape] || !matches(selector, p.Labels) {
+		if p.PodShape == nil || seen[p.PodShape] || !guide.Matches(selector, p.Labels) {
 			continue
 		}
 		seen[p.PodShape] = true
@@ -272,7 +273,7 @@ func declaredPorts(pods []*record.Pod, selector map[string]string) []string {
 func selectedNotReady(svc *record.Service, pods []*record.Pod) []*record.Pod {
 	var out []*record.Pod
 	for _, p := range pods {
-		if !p.Ready && selectable(p) && len(svc.Selector) > 0 && matches(svc.Selector, p.Labels) {
+		if !p.Ready && guide.Selectable(p) && len(svc.Selector) > 0 && guide.Matches(svc.Selector, p.Labels) {
 			out = append(out, p)
 		}
 	}
@@ -292,25 +293,6 @@ func podStateText(p *record.Pod) string {
 		}
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
-}
-
-// The runbooks that go on from a Service's verdict (the alert it raises).
-var serviceRunbooks = map[string]string{
-	verdictSelectorMatchesNothing: "ServiceSelectorMatchesNothing",
-	verdictPodsNotReady:           "ServiceNoReadyEndpoints",
-	verdictNoEndpoints:            "ServiceNoReadyEndpoints",
-	verdictPortNoEndpoints:        "ServiceNoReadyEndpoints",
-	verdictPortMismatch:           "ServiceTargetPortMismatch",
-}
-
-// What to do when a Service's walk fails at a step.
-var serviceNext = map[string]string{
-	"selector":  "Fix the selector, or the pod template's labels, so that they match (labels are case-sensitive).",
-	"readiness": "Read a not-ready pod's readiness probe and events (kubectl describe pod); the probe's port, path and timeout are the usual suspects.",
-	"ports":     "Make the Service's targetPort name or number one that the pods' containers declare.",
-	"endpoints": "Pods are ready but no endpoint is published: look at the EndpointSlice controller (kube-controller-manager), or at whoever manages this Service's endpoints.",
-	"dns":       "The name does not resolve to the ClusterIP: walk the cluster (triage cluster) for DNS itself, then the DNS pods' logs.",
-	"connect":   "Endpoints exist but the ClusterIP does not answer from here: kube-proxy's rules on this node (the KubeProxyServiceVIPUnreachable runbook), or the pods do not listen on the targetPort.",
 }
 
 func selectorText(sel map[string]string) string {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
@@ -45,7 +46,7 @@ func TestTriageServiceCases(t *testing.T) {
 	d := TriageDetails{Dial: func(context.Context, string) error { dialled++; return nil }}
 
 	r := e.TriageService(context.Background(), testNS, "placeholder", d)
-	if !r.OK() || r.Verdict != verdictSelectorMatchesNothing || r.Step("selector").Status != triage.Warn {
+	if !r.OK() || r.Verdict != string(guide.VerdictSelectorMatchesNothing) || r.Step("selector").Status != triage.Warn {
 		t.Errorf("expected-empty Service: %s, selector %+v", r.Title(), r.Step("selector"))
 	}
 	if dialled != 1 {

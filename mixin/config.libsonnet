@@ -6,6 +6,8 @@
 //
 // The files shipped in alerts/, dashboards/ and deploy/ are this mixin
 // rendered with these defaults (`make generate`).
+local guide = import 'lib/guide.libsonnet';
+
 {
   _config+:: {
     // The label that tells clusters apart when one ruler (Thanos Ruler,
@@ -26,7 +28,7 @@
     kubeTriageSelector: '',
 
     // Where each alert's runbook_url points: <base><AlertName>.md.
-    runbookURLBase: 'https://github.com/kube-triage/kube-triage-exporter/blob/main/docs/runbooks/',
+    runbookURLBase: guide.runbookURLBase,
 
     // Where the alerts that name a Service, a workload, a node or the
     // control plane link their triage_url annotation: the cluster
@@ -81,8 +83,10 @@
 
     thresholds: {
       // A node Lease older than this is stale (the node controller's
-      // default grace period is 40s).
-      nodeLeaseStaleSeconds: 40,
+      // default grace period is 40s). The triage walks judge with the same
+      // value (internal/guide); a fleet that changes it passes the same to
+      // the triage command's --node-lease-stale.
+      nodeLeaseStaleSeconds: guide.nodeLeaseStaleSeconds,
       // Lease-based alerts trust the exporter's cache only once the
       // apiserver has been ready from the cluster exporter for this long.
       apiserverReadyFor: '3m',
@@ -105,7 +109,8 @@
       // terminations in 10 minutes and `factor` times the hour before.
       terminationRateFactor: 3,
       terminationRateMin: 5,
-      oomWindow: '15m',
+      // A pod walk fails on a container that died within this window.
+      oomWindow: guide.recentDeath,
       evictionWindow: '15m',
       jobFailingWindow: '30m',
       // Waiting reasons come and go between back-offs (a crash-looping

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/google/go-jsonnet"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 )
 
 //go:embed *.libsonnet */*.libsonnet
@@ -33,11 +35,29 @@ func (imp embedImporter) Import(from, imported string) (jsonnet.Contents, string
 		return c, p, nil
 	}
 	b, err := fs.ReadFile(sources, p)
+	if p == GuidePath {
+		// From the Go package itself, not the file: the render always
+		// reads the judgments the exporter makes.
+		b, err = GuideJSON()
+	}
 	if err != nil {
 		return jsonnet.Contents{}, "", err
 	}
 	imp[p] = jsonnet.MakeContents(string(b))
 	return imp[p], p, nil
+}
+
+// GuidePath is the mixin's copy of internal/guide's values, for those who
+// render the mixin without Go (jsonnet-bundler); Files writes it.
+const GuidePath = "lib/guide.json"
+
+// GuideJSON is internal/guide's values as the mixin reads them.
+func GuideJSON() ([]byte, error) {
+	b, err := json.MarshalIndent(guide.Values(), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 // Rendered is the mixin evaluated with one configuration.
@@ -182,6 +202,10 @@ func (r *Rendered) Files() (map[string][]byte, error) {
 		return nil, err
 	}
 	files["deploy/prometheusrule.yaml"] = b
+
+	if files[path.Join("mixin", GuidePath)], err = GuideJSON(); err != nil {
+		return nil, err
+	}
 
 	names := make([]string, 0, len(r.Dashboards))
 	for n := range r.Dashboards {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
@@ -41,7 +42,7 @@ func addTriageCommand(a *kingpin.Application) *triageFlags {
 	t.cmd.Flag("output", "text (aligned, for a terminal) or json.").Short('o').Default("text").EnumVar(&t.output, "text", "json")
 	t.cmd.Flag("connect", "Open a TCP connection to the Service's ClusterIP on each port (default: only inside a pod, where ClusterIPs route).").IsSetByUser(&t.connectSet).BoolVar(&t.connect)
 	t.cmd.Flag("list-timeout", "How long to wait for the API's lists before walking what there is (an apiserver without its storage lists nothing).").Default("10s").DurationVar(&t.listTimeout)
-	t.cmd.Flag("node-lease-stale", "A node's Lease older than this is stale (the alerts' threshold, the node controller's grace period).").Default(collector.NodeLeaseStale.String()).DurationVar(&t.leaseStale)
+	t.cmd.Flag("node-lease-stale", "A node's Lease older than this is stale (the alerts' threshold, the node controller's grace period).").Default(guide.NodeLeaseStale.String()).DurationVar(&t.leaseStale)
 	t.service = t.cmd.Command("service", "The Debug Services walk: the Service, its DNS names, its selector, its pods' readiness, its ports, its endpoints, its ClusterIP.")
 	t.service.Arg("namespace/name", "The Service.").Required().StringVar(&t.target)
 	t.pod = t.cmd.Command("pod", "The pod-failure walk: its phase and workload, each container's state, last termination and restarts, its readiness and events.")

@@ -7,6 +7,7 @@
   local a = (import '../lib/alert.libsonnet')(config),
   local c = config.clusterLabel,
   local t = config.thresholds,
+  local guide = import '../lib/guide.libsonnet',
   local svc = q.by(['namespace', 'service']),
   // Services annotated as empty on purpose.
   local expectedEmpty = 'unless on (%s)\nmax by (%s) (%s == 1)' % [svc, svc, q.m('kube_triage_service_expected_empty')],
@@ -19,7 +20,7 @@
         rules: [
           a.alert(
             'ServiceSelectorMatchesNothing',
-            verdict('selector_matches_nothing'),
+            verdict(guide.raising(guide.serviceVerdicts, 'ServiceSelectorMatchesNothing')),
             'Service {{ $labels.namespace }}/{{ $labels.service }} selects no pod.',
             |||
               The selector of Service {{ $labels.namespace }}/{{ $labels.service }} has matched no
@@ -33,7 +34,7 @@
           // not ready, then no endpoints) does not restart the for.
           a.alert(
             'ServiceNoReadyEndpoints',
-            verdict('pods_not_ready|no_endpoints|port_no_endpoints'),
+            verdict(guide.raising(guide.serviceVerdicts, 'ServiceNoReadyEndpoints')),
             'Service {{ $labels.namespace }}/{{ $labels.service }} has no ready endpoints (on some port).',
             |||
               Service {{ $labels.namespace }}/{{ $labels.service }} has had no ready endpoint, on all its

@@ -9,6 +9,7 @@
   local q = (import '../lib/promql.libsonnet')(config),
   local a = (import '../lib/alert.libsonnet')(config),
   local t = config.thresholds,
+  local guide = import '../lib/guide.libsonnet',
   local workload = q.by(['namespace', 'workload_kind', 'workload']),
   local identity = q.by(['namespace', 'workload_kind', 'workload', 'container', 'container_type', 'reason', 'exit_code', 'signal']),
   local total(m) = q.m('kube_triage_container_terminations_total', m),
@@ -37,7 +38,7 @@
         rules: [
           a.alert(
             'ContainerOOMKilled',
-            recent(q.by(['namespace', 'workload_kind', 'workload', 'container']), 'reason="OOMKilled"', t.oomWindow),
+            recent(q.by(['namespace', 'workload_kind', 'workload', 'container']), 'reason="%s"' % guide.raising(guide.terminationReasons, 'ContainerOOMKilled'), t.oomWindow),
             '{{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} container {{ $labels.container }} was OOM-killed.',
             |||
               Container {{ $labels.container }} of {{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }}
@@ -49,7 +50,7 @@
           // the maximum over the window keeps the for from restarting then.
           a.alert(
             'ContainerCrashLooping',
-            waiting('CrashLoopBackOff'),
+            waiting(guide.raising(guide.waitingReasons, 'ContainerCrashLooping')),
             '{{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} has pods in CrashLoopBackOff.',
             |||
               {{ $value }} pod(s) of {{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} have
@@ -80,22 +81,23 @@
           // alert is per workload, not per reason, and looks over the window.
           a.alert(
             'ImagePullFailing',
-            waiting('ImagePullBackOff|ErrImagePull|InvalidImageName'),
+            waiting(guide.raising(guide.waitingReasons, 'ImagePullFailing')),
             '{{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} cannot pull its image.',
             |||
               Pods of {{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} have waited to pull
               their image for %(for)s (now
-              {{ with printf "max by (reason) (kube_triage_workload_pods_waiting{%(sel)s%(c)s='%%s',namespace='%%s',workload_kind='%%s',workload='%%s',reason=~'ImagePullBackOff|ErrImagePull|InvalidImageName'} > 0)" $labels.%(c)s $labels.namespace $labels.workload_kind $labels.workload | query }}{{ . | first | label "reason" }}{{ end }}):
+              {{ with printf "max by (reason) (kube_triage_workload_pods_waiting{%(sel)s%(c)s='%%s',namespace='%%s',workload_kind='%%s',workload='%%s',reason=~'%(reasons)s'} > 0)" $labels.%(c)s $labels.namespace $labels.workload_kind $labels.workload | query }}{{ . | first | label "reason" }}{{ end }}):
               a wrong image name or tag, a missing pull secret, or a registry that cannot be reached.
             ||| % {
               'for': a.forText('ImagePullFailing'),
+              reasons: guide.raising(guide.waitingReasons, 'ImagePullFailing'),
               c: config.clusterLabel,
               sel: if config.kubeTriageSelector == '' then '' else std.strReplace(config.kubeTriageSelector, '"', "'") + ',',
             },
           ),
           a.alert(
             'PodsEvicted',
-            recent(workload, 'container_type="pod", reason="Evicted"', t.evictionWindow),
+            recent(workload, 'container_type="pod", reason="%s"' % guide.raising(guide.terminationReasons, 'PodsEvicted'), t.evictionWindow),
             'Pods of {{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} were evicted.',
             |||
               The kubelet evicted pods of {{ $labels.workload_kind }} {{ $labels.namespace }}/{{ $labels.workload }} in

@@ -23,26 +23,10 @@ function(config) {
   // The `for` of an alert, in words.
   forText(name):: $.duration(config.alerts[name]['for']),
 
-  // The triage page each alert links to (triage_url), by the labels it
-  // carries: the Service, the workload, or the cluster walk (which lists
-  // the nodes, leaders and the apiserver's checks).
-  local walks = {
-    service: 'service/{{ $labels.namespace }}/{{ $labels.service }}',
-    workload: 'workload/{{ $labels.namespace }}/{{ $labels.workload_kind }}/{{ $labels.workload }}',
-    cluster: 'cluster',
-  },
-  triageWalk:: {
-    [name]: walks.service
-    for name in ['ServiceSelectorMatchesNothing', 'ServiceNoReadyEndpoints', 'ServiceTargetPortMismatch', 'ServiceEndpointsFlapping', 'ServiceLocalTrafficPolicyGap']
-  } + {
-    [name]: walks.workload
-    for name in ['ContainerOOMKilled', 'ContainerCrashLooping', 'WorkloadTerminationRateHigh', 'ImagePullFailing', 'PodsEvicted', 'JobFailing']
-  } + {
-    [name]: walks.cluster
-    // (Not kube-proxy's or one node's DNS: the cluster walk does not see
-    // them; the node agent's metrics do.)
-    for name in ['KubeAPIServerDown', 'KubeAPIServerStorageDown', 'KubeControlPlaneLeaderLost', 'KubeNodeShutdown', 'KubeNodePartitioned', 'KubeletFault', 'ClusterDNSDown']
-  },
+  // The triage page each alert links to (triage_url), from the walks the
+  // exporter routes (internal/guide): the Service, the workload, or the
+  // cluster walk.
+  triageWalk:: (import 'guide.libsonnet').alertWalks,
 
   alert(name, expr, summary, description, labels={}, severity=null)::
     local a = config.alerts[name];
