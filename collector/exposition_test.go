@@ -1,65 +1,42 @@
-package collector
+package collector_test
 
 import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/collectortest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
 )
 
 var (
-	testObjects = newMetric("test_objects", prometheus.GaugeValue, `Objects, with a "quoted" word and a back\slash.`, "namespace", "name")
-	testEvents  = newMetric("test_events_total", prometheus.CounterValue, "Events.", "namespace", "name")
+	testObjects = testMetrics.Gauge("test_objects", "-", `Objects, with a "quoted" word and a back\slash.`, "namespace", "name")
+	testEvents  = testMetrics.Counter("test_events_total", "-", "Events.", "namespace", "name")
 )
 
-type fakeRenderer struct{ r *Rendered }
-
-func (f fakeRenderer) Rendered() *Rendered { return f.r }
-
-func snapshotKeys(entries []renderedObject) []string {
-	var keys []string
-	for _, o := range entries {
-		keys = append(keys, o.key+"="+string(o.family(0)))
+func newRenderingExporter(t testing.TB, r *collector.Rendered, updaters ...*fake) *collector.Exporter {
+	t.Helper()
+	var b []collector.Named
+	for _, f := range updaters {
+		b = append(b, f.built())
 	}
-	return keys
-}
-
-// A scrape reads a snapshot: changes made while it writes go to a copy,
-// and the next scrape sees them.
-func TestRenderedSnapshotIsStable(t *testing.T) {
-	r := NewRendered(testObjects, testEvents)
-	b := r.Builder()
-	for _, name := range []string{"a", "b", "c"} {
-		b.Add(testObjects, 1, "ns", name)
-		r.Set("ns/"+name, b)
+	b = append(b, collector.Named{Name: "rendered", Collector: &collector.Collector{Rendered: func() *collector.Rendered { return r }}})
+	e, err := collector.NewExporterOf(collector.Deps{Logger: promslog.NewNopLogger()}, b...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	old := r.snapshot()
-	want := strings.Join(snapshotKeys(old), "|")
-	r.Delete("ns/b")
-	b.Add(testObjects, 2, "ns", "c")
-	r.Set("ns/c", b)
-	r.Set("ns/a", b) // nothing added: a goes
-	if got := strings.Join(snapshotKeys(old), "|"); got != want {
-		t.Errorf("the snapshot changed under a scrape:\n%s\nwas\n%s", got, want)
-	}
-	if got, want := strings.Join(snapshotKeys(r.snapshot()), "|"), "ns/c="+`kube_triage_test_objects{name="c",namespace="ns"} 2`+"\n"; got != want {
-		t.Errorf("after the changes: %q, want %q", got, want)
-	}
-}
-
-func newRenderingExporter(r *Rendered, updaters ...*fakeCollector) *Exporter {
-	e := newTestExporter(updaters...)
-	e.collectors = append(e.collectors, namedCollector{"rendered", fakeRenderer{r}})
 	return e
 }
 
-func writeScrape(t *testing.T, e *Exporter, ctx context.Context, format expfmt.Format) string {
+func writeScrape(t *testing.T, e *collector.Exporter, ctx context.Context, format expfmt.Format) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := e.WriteMetrics(ctx, &buf, format, prometheus.NewRegistry()); err != nil {
@@ -72,14 +49,14 @@ func writeScrape(t *testing.T, e *Exporter, ctx context.Context, format expfmt.F
 // HELP and TYPE once per family; in OpenMetrics a counter's family is
 // named without _total, quotes in help are escaped, and # EOF ends it.
 func TestWriteMetricsFormats(t *testing.T) {
-	r := NewRendered(testObjects, testEvents)
+	r := collector.NewRendered(testObjects, testEvents)
 	b := r.Builder()
 	for _, name := range []string{"a", `we"ird\name` + "\n"} {
 		b.Add(testObjects, 1, "ns", name)
 		b.Add(testEvents, 3, "ns", name)
 		r.Set("ns/"+name, b)
 	}
-	e := newRenderingExporter(r, &fakeCollector{name: "good"})
+	e := newRenderingExporter(t, r, &fake{name: "good"})
 
 	text := writeScrape(t, e, context.Background(), expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, want := range []string{
@@ -120,11 +97,11 @@ func TestWriteMetricsFormats(t *testing.T) {
 // A scrape whose deadline has passed writes nothing of a Renderer and
 // says it failed; the scrape itself goes on.
 func TestWriteMetricsRendererPastDeadline(t *testing.T) {
-	r := NewRendered(testObjects)
+	r := collector.NewRendered(testObjects)
 	b := r.Builder()
 	b.Add(testObjects, 1, "ns", "a")
 	r.Set("ns/a", b)
-	e := newRenderingExporter(r)
+	e := newRenderingExporter(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
@@ -142,20 +119,20 @@ func TestBuilderRefusesForeignFamily(t *testing.T) {
 			t.Error("no panic")
 		}
 	}()
-	NewRendered(testObjects).Builder().Add(testEvents, 1, "ns", "a")
+	collector.NewRendered(testObjects).Builder().Add(testEvents, 1, "ns", "a")
 }
 
 // benchSeries fills a Rendered with n series (10 per object, over two
 // families), as a large cluster's Services would.
-func benchSeries(n int) *Rendered {
-	r := NewRendered(testObjects, testEvents)
+func benchSeries(n int) *collector.Rendered {
+	r := collector.NewRendered(testObjects, testEvents)
 	b := r.Builder()
 	for o := range n / 10 {
-		name := "service-" + itoa(o)
-		ns := "namespace-" + itoa(o%100)
+		name := "service-" + strconv.Itoa(o)
+		ns := "namespace-" + strconv.Itoa(o%100)
 		for i := range 5 {
-			b.Add(testObjects, float64(i), ns, name+"-"+itoa(i))
-			b.Add(testEvents, float64(o), ns, name+"-"+itoa(i))
+			b.Add(testObjects, float64(i), ns, name+"-"+strconv.Itoa(i))
+			b.Add(testEvents, float64(o), ns, name+"-"+strconv.Itoa(i))
 		}
 		r.Set(ns+"/"+name, b)
 	}
@@ -169,7 +146,7 @@ type constCollector struct {
 }
 
 type constSeries struct {
-	m      *Metric
+	m      *collector.Metric
 	v      float64
 	labels []string
 }
@@ -177,7 +154,7 @@ type constSeries struct {
 func (c constCollector) Describe(chan<- *prometheus.Desc) {}
 func (c constCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.series {
-		ch <- s.m.value(s.v, s.labels...)
+		ch <- s.m.Value(s.v, s.labels...)
 	}
 }
 
@@ -187,8 +164,8 @@ func (c constCollector) Collect(ch chan<- prometheus.Metric) {
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		r := benchSeries(n)
-		e := newRenderingExporter(r)
-		b.Run("rendered/"+itoa(n), func(b *testing.B) {
+		e := newRenderingExporter(b, r)
+		b.Run("rendered/"+strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for range b.N {
 				if err := e.WriteMetrics(context.Background(), io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
@@ -199,14 +176,14 @@ func BenchmarkScrape(b *testing.B) {
 		})
 		var cc constCollector
 		for o := range n / 10 {
-			name := "service-" + itoa(o)
-			ns := "namespace-" + itoa(o%100)
+			name := "service-" + strconv.Itoa(o)
+			ns := "namespace-" + strconv.Itoa(o%100)
 			for i := range 5 {
-				cc.series = append(cc.series, constSeries{testObjects, float64(i), []string{ns, name + "-" + itoa(i)}},
-					constSeries{testEvents, float64(o), []string{ns, name + "-" + itoa(i)}})
+				cc.series = append(cc.series, constSeries{testObjects, float64(i), []string{ns, name + "-" + strconv.Itoa(i)}},
+					constSeries{testEvents, float64(o), []string{ns, name + "-" + strconv.Itoa(i)}})
 			}
 		}
-		b.Run("client_golang/"+itoa(n), func(b *testing.B) {
+		b.Run("client_golang/"+strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(cc)
@@ -229,9 +206,9 @@ func BenchmarkScrape(b *testing.B) {
 
 // A Live family that panics fails its collector, not the scrape.
 func TestWriteMetricsRendererPanics(t *testing.T) {
-	r := NewRendered(testObjects)
+	r := collector.NewRendered(testObjects)
 	r.Live(testObjects, func(add func(float64, ...string)) { add(1, "only one label value") })
-	out := writeScrape(t, newRenderingExporter(r, &fakeCollector{name: "good"}), context.Background(), expfmt.NewFormat(expfmt.TypeTextPlain))
+	out := writeScrape(t, newRenderingExporter(t, r, &fake{name: "good"}), context.Background(), expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, want := range []string{`kube_triage_scrape_collector_success{collector="rendered"} 0`, `kube_triage_test_value{source="good"} 1`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lacks %q:\n%s", want, out)
@@ -241,13 +218,13 @@ func TestWriteMetricsRendererPanics(t *testing.T) {
 
 // The tests' scrape fails on a series exported twice, as Prometheus does.
 func TestGatherScrapeRefusesDuplicateSeries(t *testing.T) {
-	r := NewRendered(testObjects)
+	r := collector.NewRendered(testObjects)
 	b := r.Builder()
 	for _, key := range []string{"one", "two"} {
 		b.Add(testObjects, 1, "ns", "same")
 		r.Set(key, b)
 	}
-	if _, err := gatherScrape(t, newRenderingExporter(r), time.Second).Gather(); err == nil || !strings.Contains(err.Error(), "twice") {
+	if _, err := collectortest.Scrape(t, newRenderingExporter(t, r), time.Second).Gather(); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("a duplicate series went through: %v", err)
 	}
 }

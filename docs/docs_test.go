@@ -1,18 +1,20 @@
 package docs
 
 import (
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/registry"
 )
 
 // DocumentedMetric is one row of a metrics table in metrics.md.
 type documentedMetric struct {
-	typ    string
-	labels []string
+	typ, step string
+	labels    []string
 }
 
 var backticked = regexp.MustCompile("`([^`]+)`")
@@ -38,19 +40,13 @@ func documentedMetrics(t *testing.T) map[string]documentedMetric {
 		if _, dup := docs[name]; dup {
 			t.Errorf("metrics.md:%d: %s documented twice", i+1, name)
 		}
-		docs[name] = documentedMetric{typ: strings.TrimSpace(cols[2]), labels: labels}
+		docs[name] = documentedMetric{typ: strings.TrimSpace(cols[2]), step: strings.TrimSpace(cols[5]), labels: labels}
 	}
 	return docs
 }
 
 // declaredMetrics is every metric family the code declares.
-func declaredMetrics() []*collector.Metric {
-	metrics := collector.FrameworkMetrics()
-	for _, s := range collector.Specs() {
-		metrics = append(metrics, s.Metrics...)
-	}
-	return metrics
-}
+func declaredMetrics() []*collector.Metric { return registry.Metrics() }
 
 // notDeclared are documented families that come from client_golang rather
 // than a collector's table.
@@ -69,6 +65,9 @@ func TestEveryDeclaredMetricIsDocumented(t *testing.T) {
 		}
 		if !slices.Equal(sorted(d.labels), sorted(m.Labels)) {
 			t.Errorf("%s: documented labels %v, exported labels %v", m.Name, d.labels, m.Labels)
+		}
+		if d.step != m.GuideStep {
+			t.Errorf("%s: documented guide step %q, declared %q", m.Name, d.step, m.GuideStep)
 		}
 	}
 }
@@ -89,4 +88,19 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// docs/development.md shows the example collector as it is compiled.
+func TestDevelopmentGuideShowsTheExample(t *testing.T) {
+	guide, err := os.ReadFile("development.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("example/example.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(guide), "```go\n"+string(example)+"```\n") {
+		t.Error("development.md does not show docs/example/example.go as it is: copy it into the guide")
+	}
 }

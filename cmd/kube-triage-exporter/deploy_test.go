@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/registry"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
@@ -200,7 +201,7 @@ func TestDeployWorkloadsAreLockedDown(t *testing.T) {
 			}) {
 				t.Errorf("%s: needs GOMEMLIMIT from limits.memory", where)
 			}
-			f := newFlags(collector.Specs())
+			f := newFlags(registry.Specs())
 			if _, err := f.app.Parse(c.Args); err != nil {
 				t.Errorf("%s: args %v: %v", where, c.Args, err)
 				continue

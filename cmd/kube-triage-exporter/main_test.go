@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/registry"
 	"github.com/kube-triage/kube-triage-exporter/docs"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
@@ -42,10 +43,10 @@ func TestMain(m *testing.M) { clustertest.Main(m) }
 
 func TestCollectorDefaultsFollowRole(t *testing.T) {
 	specs := []collector.Spec{
-		{Name: "both", Help: "x", DefaultOn: []collector.Role{collector.RoleCluster, collector.RoleNode}},
-		{Name: "clusteronly", Help: "x", DefaultOn: []collector.Role{collector.RoleCluster}},
-		{Name: "nodeonly", Help: "x", DefaultOn: []collector.Role{collector.RoleNode}},
-		{Name: "off", Help: "x"},
+		{Name: "both", Help: "x", DefaultOn: []collector.Role{collector.RoleCluster, collector.RoleNode}, Config: collector.NoConfig(nil)},
+		{Name: "clusteronly", Help: "x", DefaultOn: []collector.Role{collector.RoleCluster}, Config: collector.NoConfig(nil)},
+		{Name: "nodeonly", Help: "x", DefaultOn: []collector.Role{collector.RoleNode}, Config: collector.NoConfig(nil)},
+		{Name: "off", Help: "x", Config: collector.NoConfig(nil)},
 	}
 	cases := []struct {
 		args []string
@@ -61,11 +62,7 @@ func TestCollectorDefaultsFollowRole(t *testing.T) {
 		if _, err := f.app.Parse(tc.args); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		var got []string
-		for _, s := range f.enabledSpecs() {
-			got = append(got, s.Name)
-		}
-		if !slices.Equal(got, tc.want) {
+		if got := f.setup.Enabled(collector.Role(f.role)); !slices.Equal(got, tc.want) {
 			t.Errorf("%v: enabled %v, want %v", tc.args, got, tc.want)
 		}
 	}
@@ -82,7 +79,7 @@ func TestFlagsDocumentedInREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFlags(collector.Specs())
+	f := newFlags(registry.Specs())
 	known := map[string]bool{}
 	model := f.app.Model()
 	flags := model.Flags

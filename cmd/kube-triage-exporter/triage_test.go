@@ -22,13 +22,13 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
-	"github.com/kube-triage/kube-triage-exporter/internal/triage"
+	"github.com/kube-triage/kube-triage-exporter/internal/triage/report"
 	"github.com/kube-triage/kube-triage-exporter/mixin"
 )
 
 // runWalk runs `kube-triage-exporter triage ARGS -o json` and returns its
 // report, exit code and standard error.
-func runWalk(t testing.TB, args ...string) (triage.Report, int, string) {
+func runWalk(t testing.TB, args ...string) (report.Report, int, string) {
 	t.Helper()
 	cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), "-o", "json")...)
 	var stdout, stderr bytes.Buffer
@@ -41,7 +41,7 @@ func runWalk(t testing.TB, args ...string) (triage.Report, int, string) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	var r triage.Report
+	var r report.Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("triage %v: exit %d, not a JSON report: %v\nstdout:\n%s\nstderr:\n%s", args, code, err, stdout.String(), stderr.String())
 	}
@@ -49,28 +49,28 @@ func runWalk(t testing.TB, args ...string) (triage.Report, int, string) {
 }
 
 // walk runs a walk against the local control plane.
-func walk(t testing.TB, cluster *localcluster.Cluster, args ...string) (triage.Report, int) {
+func walk(t testing.TB, cluster *localcluster.Cluster, args ...string) (report.Report, int) {
 	t.Helper()
 	r, code, _ := runWalk(t, append(args, cluster.ExporterArgs()...)...)
 	return r, code
 }
 
 // page reads a triage page of a running exporter as JSON.
-func page(e *testenv.ExporterProcess, path string) (triage.Report, error) {
+func page(e *testenv.ExporterProcess, path string) (report.Report, error) {
 	code, body, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+path+"?format=json")
 	if err != nil {
-		return triage.Report{}, fmt.Errorf("GET %s: %w", path, err)
+		return report.Report{}, fmt.Errorf("GET %s: %w", path, err)
 	}
 	if code != http.StatusOK {
-		return triage.Report{}, fmt.Errorf("GET %s: %d %s", path, code, body)
+		return report.Report{}, fmt.Errorf("GET %s: %d %s", path, code, body)
 	}
-	var r triage.Report
+	var r report.Report
 	return r, json.Unmarshal([]byte(body), &r)
 }
 
 // want checks a report's verdict and failing step, showing it whole when
 // they are not what the case wants.
-func want(r triage.Report, verdict, failing string) error {
+func want(r report.Report, verdict, failing string) error {
 	if r.Verdict == verdict && r.FailingStep == failing {
 		return nil
 	}
@@ -188,7 +188,7 @@ func TestTriageServicesAndPods(t *testing.T) {
 			target := ns + "/" + c.name
 			// The API is read as it is: the controllers may still be
 			// publishing endpoints; wait for the walk to settle.
-			var r triage.Report
+			var r report.Report
 			var code int
 			if err := testenv.Poll(30*time.Second, 200*time.Millisecond, func() (bool, error) {
 				r, code = walk(t, cluster, c.kind, target)
@@ -203,7 +203,7 @@ func TestTriageServicesAndPods(t *testing.T) {
 				t.Errorf("no step shows %q", c.evidence)
 			}
 			if c.kind == "service" && c.verdict != "not_found" {
-				if s := r.Step("dns"); s == nil || s.Status != triage.Pass {
+				if s := r.Step("dns"); s == nil || s.Status != report.Pass {
 					t.Errorf("the DNS step did not pass: %+v", s)
 				}
 			}
@@ -265,7 +265,7 @@ func checkTriageURLs(t *testing.T, e *testenv.ExporterProcess, ns string) {
 // the apiserver down (exit 1).
 func TestTriageWithoutAPIServer(t *testing.T) {
 	dead := testenv.DeadKubeconfig(t)
-	run := func(args ...string) (triage.Report, int, string) {
+	run := func(args ...string) (report.Report, int, string) {
 		return runWalk(t, append(args, "--kubeconfig="+dead, "--list-timeout=1s", "--collector.apiserver.timeout=1s")...)
 	}
 	for _, args := range [][]string{{"service", "default/web"}, {"pod", "default/web-1"}} {
@@ -283,7 +283,7 @@ func TestTriageWithoutAPIServer(t *testing.T) {
 	}
 }
 
-func hasEvidence(r triage.Report, line string) bool {
+func hasEvidence(r report.Report, line string) bool {
 	for _, s := range r.Steps {
 		for _, e := range append([]string{s.Summary}, s.Evidence...) {
 			if strings.Contains(e, line) {
@@ -304,7 +304,7 @@ func TestTriageCluster(t *testing.T) {
 	defer e.Stop()
 	check := func(verdict, failing, evidence string) {
 		t.Helper()
-		var r triage.Report
+		var r report.Report
 		var code int
 		if err := testenv.Poll(60*time.Second, 500*time.Millisecond, func() (bool, error) {
 			r, code = walk(t, cluster, "cluster")

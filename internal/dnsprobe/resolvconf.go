@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -111,3 +112,11 @@ func (rc ResolvConf) Candidates(name string) []string {
 	}
 	return append(searched, name+".")
 }
+
+// domainName is a DNS name of letters, digits, hyphens and underscores,
+// optionally absolute.
+var domainName = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$`)
+
+// IsDomainName says whether s is a name to look up: labels of letters,
+// digits, hyphens and underscores, 253 bytes at most.
+func IsDomainName(s string) bool { return len(s) <= 253 && domainName.MatchString(s) }

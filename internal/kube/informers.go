@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,8 @@ import (
 // Informers wraps the one shared informer factory of the process. Collectors
 // ask it for the informers they need before Start; it counts each informer's
 // list/watch failures and knows whether its initial list has completed.
+// What it returns is an Informer: the part of an informer collectors use,
+// over every namespace the scope includes.
 type Informers struct {
 	factory   informers.SharedInformerFactory
 	transform cache.TransformFunc // the factory's: API objects to records
@@ -38,8 +41,57 @@ type Informers struct {
 }
 
 type tracked struct {
-	informer    cache.SharedIndexInformer
+	informer    *informer
 	watchErrors atomic.Uint64
+}
+
+// Informer is what a collector uses of an informer: its cache, whether
+// its initial list has completed, event handlers and indexes. When the
+// scope lists several namespaces apart, every method spans them all.
+type Informer interface {
+	Cache() Cache
+	HasSynced() bool
+	AddEventHandler(cache.ResourceEventHandler) error
+	AddIndexers(cache.Indexers) error
+}
+
+// informer is an Informer over the informers of one resource in one or
+// several namespaces (its parts); each object is in exactly one part.
+type informer struct {
+	parts []cache.SharedIndexInformer
+}
+
+func (in *informer) Cache() Cache {
+	if len(in.parts) == 1 {
+		return in.parts[0].GetIndexer()
+	}
+	var c multiCache
+	for _, p := range in.parts {
+		c = append(c, p.GetIndexer())
+	}
+	return c
+}
+
+func (in *informer) HasSynced() bool {
+	return !slices.ContainsFunc(in.parts, func(p cache.SharedIndexInformer) bool { return !p.HasSynced() })
+}
+
+func (in *informer) AddEventHandler(h cache.ResourceEventHandler) error {
+	for _, p := range in.parts {
+		if _, err := p.AddEventHandler(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *informer) AddIndexers(indexers cache.Indexers) error {
+	for _, p := range in.parts {
+		if err := p.AddIndexers(indexers); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stat is one informer's state, for the framework's metrics and /readyz.
@@ -66,19 +118,27 @@ func NewInformers(cs kubernetes.Interface) *Informers {
 
 // Informer returns the informer for resource, creating it with get on first
 // use. resource names it in metrics (e.g. "services").
-func (i *Informers) Informer(resource string, get func(informers.SharedInformerFactory) cache.SharedIndexInformer) cache.SharedIndexInformer {
+func (i *Informers) Informer(resource string, get func(informers.SharedInformerFactory) cache.SharedIndexInformer) Informer {
+	return i.track(resource, func() []cache.SharedIndexInformer { return []cache.SharedIndexInformer{get(i.factory)} })
+}
+
+// track returns the informer for resource, made of the parts parts makes
+// on first use (i.mu held while it runs).
+func (i *Informers) track(resource string, parts func() []cache.SharedIndexInformer) Informer {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if t, ok := i.tracked[resource]; ok {
 		return t.informer
 	}
-	t := &tracked{informer: get(i.factory)}
-	// The default handler logs; ours also counts, and client-go still retries
-	// with backoff after it returns.
-	_ = t.informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
-		t.watchErrors.Add(1)
-		cache.DefaultWatchErrorHandler(ctx, r, err)
-	})
+	t := &tracked{informer: &informer{parts: parts()}}
+	for _, p := range t.informer.parts {
+		// The default handler logs; ours also counts, and client-go still
+		// retries with backoff after it returns.
+		_ = p.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			t.watchErrors.Add(1)
+			cache.DefaultWatchErrorHandler(ctx, r, err)
+		})
+	}
 	i.tracked[resource] = t
 	return t.informer
 }
@@ -174,7 +234,7 @@ func NewTransform() cache.TransformFunc {
 // Service, kept whole (addresses included), from a factory of its own
 // limited to that namespace and label: the DNS collector needs the
 // addresses of the cluster DNS pods, and no other slice.
-func (i *Informers) EndpointSlicesOf(namespace, service string) cache.SharedIndexInformer {
+func (i *Informers) EndpointSlicesOf(namespace, service string) Informer {
 	return i.narrow("endpointslices/"+namespace+"/"+service, stripMetadata,
 		func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Discovery().V1().EndpointSlices().Informer()
@@ -188,7 +248,7 @@ func (i *Informers) EndpointSlicesOf(namespace, service string) cache.SharedInde
 // ServiceNamed returns an informer over one Service, as a record, by name:
 // a collector that needs one Service (the cluster DNS Service) needs neither
 // a watch of every Service nor any --namespaces bound.
-func (i *Informers) ServiceNamed(namespace, name string) cache.SharedIndexInformer {
+func (i *Informers) ServiceNamed(namespace, name string) Informer {
 	return i.narrow("services/"+namespace+"/"+name, i.transform,
 		func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Core().V1().Services().Informer()
@@ -203,7 +263,7 @@ func (i *Informers) ServiceNamed(namespace, name string) cache.SharedIndexInform
 // records: kube-system holds the control plane's leader Leases,
 // kube-node-lease the nodes' heartbeats. Watching those two namespaces
 // needs no cluster-wide permission.
-func (i *Informers) LeasesIn(namespace string) cache.SharedIndexInformer {
+func (i *Informers) LeasesIn(namespace string) Informer {
 	return i.narrow("leases/"+namespace, i.transform,
 		func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 			return f.Coordination().V1().Leases().Informer()
@@ -213,10 +273,10 @@ func (i *Informers) LeasesIn(namespace string) cache.SharedIndexInformer {
 
 // narrow makes (once) the informer for resource from a factory of its own,
 // limited by opts (a namespace, a label selector).
-func (i *Informers) narrow(resource string, transform cache.TransformFunc, get func(informers.SharedInformerFactory) cache.SharedIndexInformer, opts ...informers.SharedInformerOption) cache.SharedIndexInformer {
-	return i.Informer(resource, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
+func (i *Informers) narrow(resource string, transform cache.TransformFunc, get func(informers.SharedInformerFactory) cache.SharedIndexInformer, opts ...informers.SharedInformerOption) Informer {
+	return i.track(resource, func() []cache.SharedIndexInformer {
 		f := informers.NewSharedInformerFactoryWithOptions(i.client, 0, append(opts, informers.WithTransform(transform))...)
-		i.extra = append(i.extra, f) // Informer holds i.mu while calling this
-		return get(f)
+		i.extra = append(i.extra, f) // track holds i.mu while calling this
+		return []cache.SharedIndexInformer{get(f)}
 	})
 }

@@ -52,7 +52,7 @@ func TestInformersSyncAndTrim(t *testing.T) {
 		return len(pending) == 0, fmt.Errorf("pending %v", pending)
 	})
 
-	obj, ok, err := si.GetStore().GetByKey("default")
+	obj, ok, err := si.Cache().GetByKey("default")
 	if err != nil || !ok {
 		t.Fatalf("namespace not cached: %v", err)
 	}

@@ -41,7 +41,7 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(nodes.GetStore().ListKeys()); got != len(all.Items) {
+	if got := len(nodes.Cache().ListKeys()); got != len(all.Items) {
 		t.Fatalf("cached %d nodes, the apiserver has %d", got, len(all.Items))
 	}
 
@@ -64,7 +64,7 @@ func TestInformersSurviveAPIServerRestart(t *testing.T) {
 	}
 	// 90s: the reflector's backoff caps at 30s.
 	testenv.WaitFor(t, "the informer to reconnect and see a node added after the restart", 90*time.Second, func() (bool, error) {
-		_, ok, err := nodes.GetStore().GetByKey(added)
+		_, ok, err := nodes.Cache().GetByKey(added)
 		return ok, err
 	})
 }

@@ -117,8 +117,10 @@ type lister[L runtime.Object] interface {
 
 // Resource is an API resource whose informer TrimmedInformer builds.
 type Resource struct {
-	obj    runtime.Object
-	client func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc)
+	name       string // as the informer metrics name it
+	namespaced bool
+	obj        runtime.Object
+	client     func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc)
 }
 
 type (
@@ -126,8 +128,8 @@ type (
 	watchFunc func(context.Context, metav1.ListOptions) (watch.Interface, error)
 )
 
-func resource[L runtime.Object](obj runtime.Object, get func(cs kubernetes.Interface, namespace string) lister[L]) Resource {
-	return Resource{obj: obj, client: func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc) {
+func resource[L runtime.Object](name string, namespaced bool, obj runtime.Object, get func(cs kubernetes.Interface, namespace string) lister[L]) Resource {
+	return Resource{name: name, namespaced: namespaced, obj: obj, client: func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc) {
 		l := get(cs, namespace)
 		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return l.List(ctx, o) }, l.Watch
 	}}
@@ -135,22 +137,22 @@ func resource[L runtime.Object](obj runtime.Object, get func(cs kubernetes.Inter
 
 // The resources whose objects become records: the large lists.
 var (
-	Pods           = resource(&corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) })
-	Services       = resource(&corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })
-	EndpointSlices = resource(&discoveryv1.EndpointSlice{}, func(cs kubernetes.Interface, ns string) lister[*discoveryv1.EndpointSliceList] {
+	Pods           = resource("pods", true, &corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) })
+	Services       = resource("services", true, &corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })
+	EndpointSlices = resource("endpointslices", true, &discoveryv1.EndpointSlice{}, func(cs kubernetes.Interface, ns string) lister[*discoveryv1.EndpointSliceList] {
 		return cs.DiscoveryV1().EndpointSlices(ns)
 	})
-	Deployments = resource(&appsv1.Deployment{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.DeploymentList] {
+	Deployments = resource("deployments", true, &appsv1.Deployment{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.DeploymentList] {
 		return cs.AppsV1().Deployments(ns)
 	})
-	StatefulSets = resource(&appsv1.StatefulSet{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.StatefulSetList] {
+	StatefulSets = resource("statefulsets", true, &appsv1.StatefulSet{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.StatefulSetList] {
 		return cs.AppsV1().StatefulSets(ns)
 	})
-	ReplicaSets = resource(&appsv1.ReplicaSet{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.ReplicaSetList] {
+	ReplicaSets = resource("replicasets", true, &appsv1.ReplicaSet{}, func(cs kubernetes.Interface, ns string) lister[*appsv1.ReplicaSetList] {
 		return cs.AppsV1().ReplicaSets(ns)
 	})
 	// Nodes are cluster-scoped: the namespace is ignored.
-	Nodes = resource(&corev1.Node{}, func(cs kubernetes.Interface, _ string) lister[*corev1.NodeList] { return cs.CoreV1().Nodes() })
+	Nodes = resource("nodes", false, &corev1.Node{}, func(cs kubernetes.Interface, _ string) lister[*corev1.NodeList] { return cs.CoreV1().Nodes() })
 )
 
 // TrimmedInformer is the factory's informer of r, whose initial list is

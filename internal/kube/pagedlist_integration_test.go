@@ -85,7 +85,7 @@ func TestTrimmedInformerPagesOnRealAPIServer(t *testing.T) {
 	})
 	kc.Informers.Start(ctx)
 	testenv.WaitFor(t, "the paged informer's sync", 10*time.Second, func() (bool, error) { return services.HasSynced(), nil })
-	objs := services.GetIndexer().List()
+	objs := services.Cache().List()
 	if len(objs) != n {
 		t.Errorf("cached %d Services, want %d", len(objs), n)
 	}

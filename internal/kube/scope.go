@@ -1,10 +1,8 @@
 package kube
 
 import (
-	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -63,24 +61,21 @@ func dedup(names []string) []string {
 
 // Namespaced returns the informer for a namespaced resource within the
 // scope. With namespaces to include, each is listed and watched apart (the
-// API has no "namespace in" selector) and the informer returned merges
-// them; with namespaces to exclude, one list and watch leaves them out by
-// a field selector; else one list and watch covers the cluster.
-func (i *Informers) Namespaced(resource string, get func(informers.SharedInformerFactory) cache.SharedIndexInformer) cache.SharedIndexInformer {
+// API has no "namespace in" selector) and the informer returned spans them;
+// with namespaces to exclude, one list and watch leaves them out by a field
+// selector; else one list and watch covers the cluster.
+func (i *Informers) Namespaced(resource string, get func(informers.SharedInformerFactory) cache.SharedIndexInformer) Informer {
 	i.mu.Lock()
 	scope := i.scope
 	i.mu.Unlock()
 	switch {
 	case len(scope.Include) > 0:
-		return i.Informer(resource, func(informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return i.track(resource, func() []cache.SharedIndexInformer {
 			var parts []cache.SharedIndexInformer
 			for _, ns := range scope.Include {
 				parts = append(parts, get(i.factoryFor("namespace "+ns, factoryScope{namespace: ns}, informers.WithNamespace(ns))))
 			}
-			if len(parts) == 1 {
-				return parts[0]
-			}
-			return newMultiInformer(parts)
+			return parts
 		})
 	case len(scope.Exclude) > 0:
 		var sel []string
@@ -96,8 +91,18 @@ func (i *Informers) Namespaced(resource string, get func(informers.SharedInforme
 	return i.Informer(resource, get)
 }
 
+// Records returns the informer whose cache holds r's records: within the
+// scope for a namespaced resource, of the whole cluster for Nodes.
+func (i *Informers) Records(r Resource) Informer {
+	get := func(f informers.SharedInformerFactory) cache.SharedIndexInformer { return i.TrimmedInformer(f, r) }
+	if !r.namespaced {
+		return i.Informer(r.name, get)
+	}
+	return i.Namespaced(r.name, get)
+}
+
 // factoryFor returns (once per key) a factory of the informers' transform
-// with opts. Informer holds i.mu while its get runs.
+// with opts. track holds i.mu while its parts are made.
 func (i *Informers) factoryFor(key string, scope factoryScope, opts ...informers.SharedInformerOption) informers.SharedInformerFactory {
 	if f, ok := i.scoped[key]; ok {
 		return f
@@ -109,139 +114,28 @@ func (i *Informers) factoryFor(key string, scope factoryScope, opts ...informers
 	return f
 }
 
-// multiInformer is the informers of one resource in several namespaces,
-// seen as one: its indexer, its sync, its event handlers (however added),
-// its indexers and the watch error handler span them all. The embedded
-// first part answers the rest (resync periods, transform, stop state),
-// which the factory and the collectors do not ask of it.
-type multiInformer struct {
-	cache.SharedIndexInformer
-	parts   []cache.SharedIndexInformer
-	indexer multiIndexer
-}
+// multiCache reads the caches of several namespaces as one: each method
+// asks every part. An object is in exactly one part.
+type multiCache []cache.Indexer
 
-func newMultiInformer(parts []cache.SharedIndexInformer) *multiInformer {
-	m := &multiInformer{SharedIndexInformer: parts[0], parts: parts}
-	for _, p := range parts {
-		m.indexer.parts = append(m.indexer.parts, p.GetIndexer())
-	}
-	m.indexer.Indexer = parts[0].GetIndexer()
-	return m
-}
-
-func (m *multiInformer) GetIndexer() cache.Indexer { return m.indexer }
-func (m *multiInformer) GetStore() cache.Store     { return m.indexer }
-
-func (m *multiInformer) HasSynced() bool {
-	return !slices.ContainsFunc(m.parts, func(p cache.SharedIndexInformer) bool { return !p.HasSynced() })
-}
-
-func (m *multiInformer) AddEventHandler(h cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error) {
-	return m.addToAll(func(p cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error) {
-		return p.AddEventHandler(h)
-	})
-}
-
-func (m *multiInformer) AddEventHandlerWithResyncPeriod(h cache.ResourceEventHandler, resync time.Duration) (cache.ResourceEventHandlerRegistration, error) {
-	return m.addToAll(func(p cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error) {
-		return p.AddEventHandlerWithResyncPeriod(h, resync)
-	})
-}
-
-func (m *multiInformer) AddEventHandlerWithOptions(h cache.ResourceEventHandler, opts cache.HandlerOptions) (cache.ResourceEventHandlerRegistration, error) {
-	return m.addToAll(func(p cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error) {
-		return p.AddEventHandlerWithOptions(h, opts)
-	})
-}
-
-func (m *multiInformer) addToAll(add func(cache.SharedIndexInformer) (cache.ResourceEventHandlerRegistration, error)) (cache.ResourceEventHandlerRegistration, error) {
-	var regs multiRegistration
-	for _, p := range m.parts {
-		r, err := add(p)
-		if err != nil {
-			return nil, err
-		}
-		regs = append(regs, r)
-	}
-	return regs, nil
-}
-
-// RemoveEventHandler takes a registration AddEventHandler returned.
-func (m *multiInformer) RemoveEventHandler(r cache.ResourceEventHandlerRegistration) error {
-	regs, ok := r.(multiRegistration)
-	if !ok || len(regs) != len(m.parts) {
-		return fmt.Errorf("not a registration of this informer")
-	}
-	for i, p := range m.parts {
-		if err := p.RemoveEventHandler(regs[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *multiInformer) AddIndexers(indexers cache.Indexers) error {
-	for _, p := range m.parts {
-		if err := p.AddIndexers(indexers); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *multiInformer) SetWatchErrorHandlerWithContext(h cache.WatchErrorHandlerWithContext) error {
-	for _, p := range m.parts {
-		if err := p.SetWatchErrorHandlerWithContext(h); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// multiRegistration has synced when every part's has.
-type multiRegistration []cache.ResourceEventHandlerRegistration
-
-func (r multiRegistration) HasSynced() bool {
-	return !slices.ContainsFunc(r, func(p cache.ResourceEventHandlerRegistration) bool { return !p.HasSynced() })
-}
-
-// HasSyncedChecker is the first part's: nothing here waits on it.
-func (r multiRegistration) HasSyncedChecker() cache.DoneChecker { return r[0].HasSyncedChecker() }
-
-// multiIndexer reads the caches of several namespaces as one. Objects of
-// one namespace are in exactly one part. Writes go to the first part: only
-// the informers write, each to its own cache.
-type multiIndexer struct {
-	cache.Indexer
-	parts []cache.Indexer
-}
-
-func (m multiIndexer) List() []any {
+func (m multiCache) List() []any {
 	var out []any
-	for _, p := range m.parts {
+	for _, p := range m {
 		out = append(out, p.List()...)
 	}
 	return out
 }
 
-func (m multiIndexer) ListKeys() []string {
+func (m multiCache) ListKeys() []string {
 	var out []string
-	for _, p := range m.parts {
+	for _, p := range m {
 		out = append(out, p.ListKeys()...)
 	}
 	return out
 }
 
-func (m multiIndexer) Get(obj any) (any, bool, error) {
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	if err != nil {
-		return nil, false, err
-	}
-	return m.GetByKey(key)
-}
-
-func (m multiIndexer) GetByKey(key string) (any, bool, error) {
-	for _, p := range m.parts {
+func (m multiCache) GetByKey(key string) (any, bool, error) {
+	for _, p := range m {
 		if item, ok, err := p.GetByKey(key); ok || err != nil {
 			return item, ok, err
 		}
@@ -249,41 +143,9 @@ func (m multiIndexer) GetByKey(key string) (any, bool, error) {
 	return nil, false, nil
 }
 
-func (m multiIndexer) Index(indexName string, obj any) ([]any, error) {
+func (m multiCache) ByIndex(indexName, value string) ([]any, error) {
 	var out []any
-	for _, p := range m.parts {
-		items, err := p.Index(indexName, obj)
-		if err != nil {
-			return nil, fmt.Errorf("index %s: %w", indexName, err)
-		}
-		out = append(out, items...)
-	}
-	return out, nil
-}
-
-func (m multiIndexer) IndexKeys(indexName, value string) ([]string, error) {
-	var out []string
-	for _, p := range m.parts {
-		keys, err := p.IndexKeys(indexName, value)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, keys...)
-	}
-	return out, nil
-}
-
-func (m multiIndexer) ListIndexFuncValues(indexName string) []string {
-	var out []string
-	for _, p := range m.parts {
-		out = append(out, p.ListIndexFuncValues(indexName)...)
-	}
-	return out
-}
-
-func (m multiIndexer) ByIndex(indexName, value string) ([]any, error) {
-	var out []any
-	for _, p := range m.parts {
+	for _, p := range m {
 		items, err := p.ByIndex(indexName, value)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -84,7 +86,7 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 	for _, ns := range nss {
 		create(ns, "svc")
 	}
-	start := func(scope Scope) (cache.SharedIndexInformer, *requestLog) {
+	start := func(scope Scope) (Informer, *requestLog) {
 		t.Helper()
 		log := &requestLog{}
 		cfg := rest.CopyConfig(cluster.Config)
@@ -101,9 +103,9 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 		testenv.WaitFor(t, "the scoped informer's sync", 10*time.Second, func() (bool, error) { return services.HasSynced(), nil })
 		return services, log
 	}
-	inScope := func(s cache.SharedIndexInformer) []string {
+	inScope := func(s Informer) []string {
 		var out []string
-		for _, k := range s.GetIndexer().ListKeys() {
+		for _, k := range s.Cache().ListKeys() {
 			if ns, _, _ := strings.Cut(k, "/"); slices.Contains(nss, ns) {
 				out = append(out, k)
 			}
@@ -117,14 +119,14 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 	if got, want := inScope(included), []string{nss[0] + "/svc", nss[1] + "/svc"}; !slices.Equal(got, want) {
 		t.Errorf("included: cached %v, want %v", got, want)
 	}
-	if got, err := included.GetIndexer().ByIndex(cache.NamespaceIndex, nss[1]); err != nil || len(got) != 1 {
+	if got, err := included.Cache().ByIndex(cache.NamespaceIndex, nss[1]); err != nil || len(got) != 1 {
 		t.Errorf("by namespace %s: %v, %v", nss[1], got, err)
 	}
-	if _, ok, _ := included.GetIndexer().GetByKey(nss[2] + "/svc"); ok {
+	if _, ok, _ := included.Cache().GetByKey(nss[2] + "/svc"); ok {
 		t.Errorf("%s/svc is cached though its namespace is not included", nss[2])
 	}
 	added := make(chan string, 10)
-	if _, err := included.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+	if err := included.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		if s, ok := obj.(*record.Service); ok {
 			added <- s.Namespace + "/" + s.Name
 		}
@@ -170,4 +172,66 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 			t.Errorf("request %q is not the cluster-wide one with the field selector", r)
 		}
 	}
+}
+
+// An informer over two namespaces listed apart answers every method for
+// both: its cache lists, keys, gets and indexes the objects of each, it
+// has synced only when both have, and a handler and an index added to it
+// see both.
+func TestInformerOverTwoNamespaces(t *testing.T) {
+	svc := func(ns, name string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}}}
+	}
+	inf := NewInformers(fake.NewClientset(svc("one", "a"), svc("two", "b"), svc("three", "c")))
+	inf.SetScope(Scope{Include: []string{"one", "two"}})
+	services := inf.Records(Services)
+	byName := func(obj any) ([]string, error) { return []string{obj.(*record.Service).Name}, nil }
+	if err := services.AddIndexers(cache.Indexers{"name": byName}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var added []string
+	if err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		mu.Lock()
+		defer mu.Unlock()
+		added = append(added, obj.(*record.Service).Namespace)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if services.HasSynced() {
+		t.Error("synced before it started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inf.Start(ctx)
+	testenv.WaitFor(t, "both namespaces to sync", 10*time.Second, func() (bool, error) { return services.HasSynced(), nil })
+
+	c := services.Cache()
+	keys := c.ListKeys()
+	sort.Strings(keys)
+	if !slices.Equal(keys, []string{"one/a", "two/b"}) {
+		t.Errorf("keys %v, want one/a and two/b", keys)
+	}
+	if n := len(c.List()); n != 2 {
+		t.Errorf("List: %d objects, want 2", n)
+	}
+	for key, want := range map[string]bool{"one/a": true, "two/b": true, "three/c": false} {
+		if _, ok, err := c.GetByKey(key); ok != want || err != nil {
+			t.Errorf("GetByKey(%s) = %v, %v; want %v", key, ok, err, want)
+		}
+	}
+	for _, name := range []string{"a", "b"} {
+		if got := Indexed[record.Service](c, "name", name); len(got) != 1 {
+			t.Errorf("by the added index, %s: %d objects, want 1", name, len(got))
+		}
+	}
+	if got := InNamespace[record.Service](c, "two"); len(got) != 1 || got[0].Name != "b" {
+		t.Errorf("namespace two: %v", got)
+	}
+	testenv.WaitFor(t, "the handler to see both", 10*time.Second, func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got := slices.Sorted(slices.Values(added))
+		return slices.Equal(got, []string{"one", "two"}), fmt.Errorf("added in %v", got)
+	})
 }

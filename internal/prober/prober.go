@@ -76,7 +76,6 @@ type Outcome struct {
 // zero value is not usable: build one with New.
 type Runner[R any] struct {
 	cfg Config[R]
-	now func() time.Time
 
 	rounds  schedule.Rounds
 	history *History
@@ -105,6 +104,10 @@ type Config[R any] struct {
 	// Reasons are the failure reasons the outcomes can carry: their
 	// counts start at 0, so that rate() sees the first failure.
 	Reasons []string
+	// Summary, if set, is the one line logged per round instead of each
+	// target's failures and recoveries: for a round of thousands of
+	// targets that fail together when their server does.
+	Summary func(R) (msg string, attrs []any)
 }
 
 // New validates the schedule and builds a Runner.
@@ -122,7 +125,7 @@ func New[R any](c Config[R]) (*Runner[R], error) {
 	for _, r := range c.Reasons {
 		failures[r] = 0
 	}
-	return &Runner[R]{cfg: c, now: time.Now, history: NewHistory(c.Collector, DefaultHistoryLimit), failures: failures}, nil
+	return &Runner[R]{cfg: c, history: NewHistory(c.Collector, DefaultHistoryLimit), failures: failures}, nil
 }
 
 // Run probes once per interval until ctx is done, after the caches have
@@ -179,6 +182,11 @@ func (p *Runner[R]) Record(r R) {
 	p.mu.Unlock()
 
 	p.history.Record(at, outcomes)
+	if p.cfg.Summary != nil {
+		msg, attrs := p.cfg.Summary(r)
+		p.cfg.Logger.Info(msg, attrs...)
+		return
+	}
 	for _, o := range outcomes {
 		before, seen := previous[o.Target]
 		switch {
@@ -215,6 +223,17 @@ func (p *Runner[R]) Failures() map[string]uint64 {
 	defer p.mu.Unlock()
 	return maps.Clone(p.failures)
 }
+
+// now is the clock of the schedule's Rounds (a test may set it).
+func (p *Runner[R]) now() time.Time {
+	if p.rounds.Now != nil {
+		return p.rounds.Now()
+	}
+	return time.Now()
+}
+
+// Name is the collector the Runner probes for (Config.Collector).
+func (p *Runner[R]) Name() string { return p.cfg.Collector }
 
 // Rounds is the progress of the schedule, which the collector framework
 // exports.

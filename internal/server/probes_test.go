@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
+	dnscollector "github.com/kube-triage/kube-triage-exporter/collector/dns"
 	"github.com/kube-triage/kube-triage-exporter/internal/dnsprobe"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
@@ -33,20 +34,14 @@ func TestProbesPageShowsFailureAndQueryLog(t *testing.T) {
 	})
 	cs := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"},
 		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", Ports: []corev1.ServicePort{{Port: 53, Protocol: corev1.ProtocolUDP}}}})
-	var dnsSpec collector.Spec
-	for _, s := range collector.Specs() {
-		if s.Name == "dns" {
-			dnsSpec = s
-		}
+	deps := collector.Deps{Logger: promslog.NewNopLogger(), Kube: &kube.Client{Informers: kube.NewInformers(cs)},
+		Schedule: prober.Schedule{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond}}
+	c, err := (&dnscollector.Config{Service: "kube-system/kube-dns", ServiceAddress: server, ClusterDomain: "cluster.local",
+		ResolvConf: dnsprobe.ResolvConf{Search: []string{"default.svc.cluster.local"}, Ndots: 5}}).New(deps)
+	if err != nil {
+		t.Fatal(err)
 	}
-	exp, err := collector.NewExporter([]collector.Spec{dnsSpec}, collector.Deps{
-		Logger: promslog.NewNopLogger(), Kube: &kube.Client{Informers: kube.NewInformers(cs)},
-		Config: collector.Config{
-			Schedules: map[string]prober.Schedule{"dns": {Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond}},
-			DNS: collector.DNSConfig{Service: "kube-system/kube-dns", ServiceAddress: server, ClusterDomain: "cluster.local",
-				ResolvConf: dnsprobe.ResolvConf{Search: []string{"default.svc.cluster.local"}, Ndots: 5}},
-		},
-	})
+	exp, err := collector.NewExporterOf(deps, collector.Named{Name: "dns", Collector: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/docs"
+	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
 // Options configures the handler.
@@ -47,7 +48,7 @@ const DocsPath = "/docs/metrics"
 
 // ReservedPaths are served by the exporter itself; the telemetry path must
 // be none of them.
-var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath, ProbesPath, collector.TriagePath}
+var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath, ProbesPath, triage.Path}
 
 // New builds the handler. registry holds the exporter's own metrics (build
 // info, Go and process); the collectors' metrics are gathered per scrape.
@@ -65,6 +66,7 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 		fmt.Fprintln(w, "ok")
 	})
 	pages := exp.Pages()
+	maps.Copy(pages, triage.New(exp).Pages(logger))
 	for path, h := range pages {
 		mux.Handle(path, h)
 	}
@@ -84,7 +86,7 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 			{Address: ProbesPath, Text: "Probes", Description: "the last result of every probe, failures kept longer, and what each probe did"},
 		}
 		for _, path := range slices.Sorted(maps.Keys(pages)) {
-			if path == collector.TriagePath {
+			if path == triage.Path {
 				links = append(links, web.LandingLinks{Address: path + "cluster", Text: "Triage",
 					Description: "the guides' walks from the caches: " + path + "cluster, " + path + "service/NAMESPACE/NAME, " + path + "pod/NAMESPACE/NAME, " + path + "workload/NAMESPACE/KIND/NAME"})
 				continue

@@ -47,9 +47,9 @@ func (d deadlineCollector) Update(ctx context.Context, _ chan<- prometheus.Metri
 	return nil
 }
 
-func newHandler(t *testing.T, ready func() error, specs ...collector.Spec) http.Handler {
+func newHandler(t *testing.T, ready func() error, collectors ...collector.Named) http.Handler {
 	t.Helper()
-	exp, err := collector.NewExporter(specs, collector.Deps{Logger: promslog.NewNopLogger()})
+	exp, err := collector.NewExporterOf(collector.Deps{Logger: promslog.NewNopLogger()}, collectors...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,7 @@ func serve(h http.Handler, r *http.Request) (int, string) {
 
 func TestMetricsPassesScrapeDeadlineToCollectors(t *testing.T) {
 	left := make(chan time.Duration, 1)
-	h := newHandler(t, func() error { return nil }, collector.Spec{Name: "probe", New: func(collector.Deps) (collector.Collector, error) {
-		return deadlineCollector{left}, nil
-	}})
+	h := newHandler(t, func() error { return nil }, collector.Named{Name: "probe", Collector: &collector.Collector{Update: deadlineCollector{left}.Update}})
 	r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	r.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "3")
 	code, body := serve(h, r)
@@ -114,9 +112,8 @@ func TestReadyz(t *testing.T) {
 func TestMaxRequestsBoundsConcurrentScrapes(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 5)
-	exp, err := collector.NewExporter([]collector.Spec{{Name: "slow", New: func(collector.Deps) (collector.Collector, error) {
-		return blockingCollector{started, release}, nil
-	}}}, collector.Deps{Logger: promslog.NewNopLogger()})
+	exp, err := collector.NewExporterOf(collector.Deps{Logger: promslog.NewNopLogger()},
+		collector.Named{Name: "slow", Collector: &collector.Collector{Update: blockingCollector{started, release}.Update}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,9 +152,7 @@ func (b blockingCollector) Update(ctx context.Context, _ chan<- prometheus.Metri
 // default), the text format otherwise; protobuf is never answered, a
 // scraper that asks for it first gets its next choice; gzip when accepted.
 func TestMetricsNegotiation(t *testing.T) {
-	h := newHandler(t, func() error { return nil }, collector.Spec{Name: "probe", New: func(collector.Deps) (collector.Collector, error) {
-		return deadlineCollector{make(chan time.Duration, 10)}, nil
-	}})
+	h := newHandler(t, func() error { return nil }, collector.Named{Name: "probe", Collector: &collector.Collector{Update: deadlineCollector{make(chan time.Duration, 10)}.Update}})
 	const (
 		prometheusDefault = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 		protobufFirst     = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7," + prometheusDefault

@@ -51,5 +51,13 @@ function(config)
         'Every server and name whose last lookup did not succeed, with the result.',
         [g.target('max by (server, name, result) (%s == 1)' % q.m('kube_triage_dns_probe_result', 'result!="success"'))],
       ),
+      // The sweep (--collector.dns.sweep-interval) has no alert: a name
+      // that stops resolving while the control case works is often a
+      // Service being replaced; this table is where a person looks.
+      g.table(
+        'Services whose name does not resolve',
+        "With the DNS sweep on (--collector.dns.sweep-interval), every Service whose FQDN failed in the last sweep through the DNS Service, with the result: a stale CoreDNS cache or watch (stale_answer, wrong_answer), a Service CoreDNS does not know (nxdomain). Empty when the sweep is off or every name resolves.",
+        [g.target('max by (namespace, service, result) (%s == 1)' % q.m('kube_triage_dns_sweep_failing'))],
+      ),
     ],
   )

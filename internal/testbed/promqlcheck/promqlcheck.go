@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/registry"
 )
 
 // UnknownMetrics parses expr and returns the metric names it selects that
@@ -31,13 +31,8 @@ func UnknownMetrics(expr string, recorded ...string) ([]string, error) {
 	for _, r := range recorded {
 		exported[r] = true
 	}
-	for _, m := range collector.FrameworkMetrics() {
+	for _, m := range registry.Metrics() {
 		exported[m.Name] = true
-	}
-	for _, s := range collector.Specs() {
-		for _, m := range s.Metrics {
-			exported[m.Name] = true
-		}
 	}
 	var unknown []string
 	for _, n := range names {

@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // RepoRoot is the directory holding the main go.mod.
@@ -85,4 +87,12 @@ func Promtool(t testing.TB, stdin []byte, args ...string) ([]byte, error) {
 	cmd.Dir = root
 	cmd.Stdin = bytes.NewReader(stdin)
 	return cmd.CombinedOutput()
+}
+
+// ProcessCPU is the CPU time (user and system) the process has used: for
+// benchmarks that report CPU per operation.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

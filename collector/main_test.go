@@ -1,9 +1,0 @@
-package collector
-
-import (
-	"testing"
-
-	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
-)
-
-func TestMain(m *testing.M) { clustertest.Main(m) }

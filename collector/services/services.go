@@ -1,0 +1,496 @@
+// Package services is the services collector (cluster role): it judges
+// every Service as the "Debug Services" guide does (endpoints, the pods
+// its selector matches and their readiness, targetPorts, a verdict),
+// incrementally: a change costs what it touches. The verdict rule itself
+// is internal/guide's.
+package services
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
+	"github.com/kube-triage/kube-triage-exporter/internal/schedule"
+)
+
+var metrics collector.Families
+
+var (
+	serviceInfo = metrics.Gauge("service_info", "Does the Service exist?",
+		"Always 1 for each Service the exporter judges (every type but ExternalName).", "namespace", "service", "type", "headless")
+	serviceExpectedEmpty = metrics.Gauge("service_expected_empty", "-",
+		"1 if the Service carries the kube-triage.io/expected-empty=\"true\" annotation: it is empty on purpose and the alerts leave it alone.", "namespace", "service")
+	serviceEndpoints = metrics.Gauge("service_endpoints", "Does the Service have any Endpoints?",
+		"Endpoints of the Service in its EndpointSlices, by address family and condition (ready, serving, terminating, not_ready).", "namespace", "service", "address_type", "condition")
+	serviceSelectedPods = metrics.Gauge("service_selected_pods", "Are the Pods working? (`kubectl get pods -l ...`)",
+		"Pods (not finished) that the Service's selector matches.", "namespace", "service")
+	serviceSelectedPodsReady = metrics.Gauge("service_selected_pods_ready", "Are the Pods working?",
+		"Of the pods the selector matches, those that are Ready.", "namespace", "service")
+	servicePortTargetMissing = metrics.Gauge("service_port_target_missing", "Is the Service defined correctly? (targetPort)",
+		"1 for a Service port whose targetPort no selected pod's containers expose.", "namespace", "service", "port")
+	serviceVerdict = metrics.Gauge("service_verdict", "The guide's decision tree",
+		"1 for the Service's current verdict: "+guide.OrList(guide.Verdicts())+".", "namespace", "service", "verdict")
+	servicePortEndpoints = metrics.Gauge("service_port_endpoints", "Does the Service have any Endpoints? (per port)",
+		"Endpoints that serve the Service port (their EndpointSlice carries it), by condition (ready, serving, terminating); the larger address family's count in a dual-stack Service.", "namespace", "service", "port", "condition")
+	servicePortPodsMissingTarget = metrics.Gauge("service_port_pods_missing_target", "Is the Service defined correctly? (targetPort, per pod)",
+		"Selected pods that do not expose the port's targetPort: they are endpoints of the Service but serve none of this port's traffic.", "namespace", "service", "port")
+	serviceScaledToZero = metrics.Gauge("service_scaled_to_zero", "Are the Pods working? (none on purpose)",
+		"1 for each workload scaled to zero whose pod template the Service's selector matches, while it matches no pod (verdict scaled_to_zero).", "namespace", "service", "workload_kind", "workload")
+	serviceSelectedWorkloads = metrics.Gauge("service_selected_workloads", "Are the Pods working? (which pods)",
+		"Controllers (Deployment, StatefulSet, DaemonSet, Job...; bare pods count as one) whose pods the selector matches: more than one is a canary or a selector too wide.", "namespace", "service")
+	serviceLocalEndpointNodes = metrics.Gauge("service_local_endpoint_nodes", "Is kube-proxy working? (Local traffic policy)",
+		"For a Service whose external or internal traffic policy is Local: the nodes that have a ready endpoint of it. Traffic of that kind that reaches any other node is dropped there.", "namespace", "service", "traffic_policy")
+	serviceReadyLost = metrics.Counter("service_ready_endpoints_lost_total", "Does the Service have any Endpoints? (over time)",
+		"Times the Service's ready endpoints went from some to none, as judged since the exporter started: a Service that keeps losing all of them is flapping.", "namespace", "service")
+)
+
+// Spec registers the collector.
+var Spec = collector.Spec{
+	Name:      "services",
+	Help:      "Judge every Service as the Debug Services guide does: endpoints, selected pods, ports, a verdict",
+	DefaultOn: []collector.Role{collector.RoleCluster},
+	Metrics:   &metrics,
+	Config:    func() collector.Config { return &Config{} },
+}
+
+// Config configures the collector.
+type Config struct {
+	// Interval is how often the Services that changed are judged again.
+	Interval time.Duration
+}
+
+// Flags are the collector's flags.
+func (c *Config) Flags() []collector.Flag {
+	return []collector.Flag{
+		collector.Duration("collector.services.interval", "How often the services collector judges again the Services whose own object, EndpointSlices, selected pods or workloads changed.",
+			2*time.Second, &c.Interval),
+	}
+}
+
+// Check wants a positive interval.
+func (c *Config) Check(collector.Role) error {
+	if c.Interval <= 0 {
+		return errors.New("--collector.services.interval must be positive")
+	}
+	return nil
+}
+
+// New builds the collector.
+func (c *Config) New(d collector.Deps) (*collector.Collector, error) {
+	return collector.Built(newServicesCollector(*c, d))
+}
+
+// Collector is what the framework runs of it.
+func (c *servicesCollector) Collector() *collector.Collector {
+	// The walks read the judgements and the pod cache.
+	source := struct {
+		*servicesCollector
+		kube.PodCache
+	}{c, kube.PodCache{Cache: c.pods}}
+	return &collector.Collector{Rendered: c.render, Run: c.run, Source: source}
+}
+
+// serviceResult is a Service's judgement, with the count the collector
+// keeps beside it: the times ready endpoints went from some to none.
+type serviceResult struct {
+	guide.ServiceResult
+	readyLost float64
+}
+
+type servicesCollector struct {
+	logger                 *slog.Logger
+	cfg                    Config
+	services, slices, pods kube.Cache // the informers' caches of records, with servicesIndexers
+	// workloads are the informers of Deployments, StatefulSets and
+	// ReplicaSets, for a selector that matches a workload scaled to zero.
+	workloads []kube.Informer
+	synced    func() bool
+
+	mu    sync.Mutex
+	dirty map[string]bool // Services (namespace/name) to judge again
+
+	// Kept by judgeDirty alone.
+	results  map[string]*serviceResult // by namespace/name
+	rendered *collector.Rendered
+	builder  *collector.Builder
+}
+
+// Indexes of the caches, so that a change costs what it touches, not what
+// exists: a pod's update finds the Services whose selectors can match it,
+// and a Service's judgement its pods and EndpointSlices, without walking
+// its namespace.
+const (
+	selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
+	labelIndex    = "label"    // pods, by namespace/key=value of each label but unindexedLabels
+	serviceIndex  = "service"  // EndpointSlices, by namespace/name of their Service
+)
+
+// unindexedLabels differ on every pod: an index entry each would cost
+// more than it saves. A selector made only of them is judged by walking
+// its namespace's pods.
+var unindexedLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index"}
+
+func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + value }
+
+// servicesIndexers are the indexes each cache of the collector needs.
+var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
+	services: cache.Indexers{selectorIndex: func(obj any) ([]string, error) {
+		svc, ok := obj.(*record.Service)
+		if !ok {
+			return nil, nil
+		}
+		out := make([]string, 0, len(svc.Selector))
+		for k, v := range svc.Selector {
+			out = append(out, labelPair(svc.Namespace, k, v))
+		}
+		return out, nil
+	}},
+	slices: cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
+		if s, ok := obj.(*record.EndpointSlice); ok && s.Service != "" {
+			return []string{s.Namespace + "/" + s.Service}, nil
+		}
+		return nil, nil
+	}},
+	pods: cache.Indexers{labelIndex: func(obj any) ([]string, error) {
+		p, ok := obj.(*record.Pod)
+		if !ok || p.PodShape == nil {
+			return nil, nil
+		}
+		out := make([]string, 0, len(p.Labels)/2)
+		for i := 0; i+1 < len(p.Labels); i += 2 {
+			if !slices.Contains(unindexedLabels, p.Labels[i]) {
+				out = append(out, labelPair(p.Namespace, p.Labels[i], p.Labels[i+1]))
+			}
+		}
+		return out, nil
+	}},
+}
+
+func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, error) {
+	inf, err := d.Informers()
+	if err != nil {
+		return nil, err
+	}
+	services, epSlices, pods := inf.Records(kube.Services), inf.Records(kube.EndpointSlices), inf.Records(kube.Pods)
+	// The workloads only tell scale to zero from a typo: a judgement need
+	// not wait for them, and one that cannot sync (RBAC without apps)
+	// leaves the verdicts as they were without it.
+	workloads := []kube.Informer{inf.Records(kube.Deployments), inf.Records(kube.StatefulSets), inf.Records(kube.ReplicaSets)}
+	for _, ix := range []struct {
+		i kube.Informer
+		x cache.Indexers
+	}{{services, servicesIndexers.services}, {epSlices, servicesIndexers.slices}, {pods, servicesIndexers.pods}} {
+		if err := ix.i.AddIndexers(ix.x); err != nil {
+			return nil, err
+		}
+	}
+	c := newServicesJudge(d.Logger, cfg, services.Cache(), epSlices.Cache(), pods.Cache())
+	c.synced = func() bool { return services.HasSynced() && epSlices.HasSynced() && pods.HasSynced() }
+	c.workloads = workloads
+	handlers := []struct {
+		i kube.Informer
+		h cache.ResourceEventHandler
+	}{
+		{services, c.handler(c.serviceChanged, nil)},
+		{epSlices, c.handler(c.sliceChanged, nil)},
+		{pods, c.handler(c.podChanged, podUnchanged)},
+	}
+	for _, w := range workloads {
+		handlers = append(handlers, struct {
+			i kube.Informer
+			h cache.ResourceEventHandler
+		}{w, c.handler(c.workloadChanged, workloadUnchanged)})
+	}
+	for _, h := range handlers {
+		if err := h.i.AddEventHandler(h.h); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// podUnchanged: restarts and other status churn change nothing a
+// judgement reads.
+func podUnchanged(old, cur any) bool {
+	o, ok1 := old.(*record.Pod)
+	n, ok2 := cur.(*record.Pod)
+	return ok1 && ok2 && o.Phase == n.Phase && o.Ready == n.Ready && o.Terminating == n.Terminating && o.PodShape == n.PodShape
+}
+
+// workloadUnchanged: a status update.
+func workloadUnchanged(old, cur any) bool {
+	o, ok1 := old.(*record.Workload)
+	n, ok2 := cur.(*record.Workload)
+	return ok1 && ok2 && o.Replicas == n.Replicas && o.Owned == n.Owned && slices.Equal(o.Template, n.Template)
+}
+
+// handler calls changed with each object an event concerns (both states of
+// an update), unless same says the update changes nothing judged.
+func (c *servicesCollector) handler(changed func(obj any), same func(old, cur any) bool) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: changed,
+		UpdateFunc: func(old, cur any) {
+			if same != nil && same(old, cur) {
+				return
+			}
+			changed(old)
+			changed(cur)
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			changed(obj)
+		},
+	}
+}
+
+func (c *servicesCollector) serviceChanged(obj any) {
+	if svc, ok := obj.(*record.Service); ok {
+		c.markDirty(svc.Namespace + "/" + svc.Name)
+	}
+}
+
+func (c *servicesCollector) sliceChanged(obj any) {
+	if s, ok := obj.(*record.EndpointSlice); ok && s.Service != "" {
+		c.markDirty(s.Namespace + "/" + s.Service)
+	}
+}
+
+func (c *servicesCollector) podChanged(obj any) {
+	if p, ok := obj.(*record.Pod); ok && p.PodShape != nil {
+		c.markDirty(c.servicesMatching(p.Namespace, p.Labels)...)
+	}
+}
+
+func (c *servicesCollector) workloadChanged(obj any) {
+	if w, ok := obj.(*record.Workload); ok {
+		c.markDirty(c.servicesMatching(w.Namespace, w.Template)...)
+	}
+}
+
+// servicesMatching names the Services of ns whose selector matches labels,
+// through the selector index: the cost is in the labels, not the Services.
+func (c *servicesCollector) servicesMatching(ns string, labels record.Labels) []string {
+	var keys []string
+	for i := 0; i+1 < len(labels); i += 2 {
+		for _, svc := range kube.Indexed[record.Service](c.services, selectorIndex, labelPair(ns, labels[i], labels[i+1])) {
+			if guide.Matches(svc.Selector, labels) {
+				keys = append(keys, svc.Namespace+"/"+svc.Name)
+			}
+		}
+	}
+	return keys
+}
+
+// newServicesJudge builds the collector over caches of records that carry
+// servicesIndexers; the caller marks Services dirty as the caches change.
+func newServicesJudge(logger *slog.Logger, cfg Config, services, slices, pods kube.Cache) *servicesCollector {
+	c := &servicesCollector{
+		logger: logger, cfg: cfg,
+		services: services, slices: slices, pods: pods,
+		synced:   func() bool { return true },
+		dirty:    map[string]bool{},
+		results:  map[string]*serviceResult{},
+		rendered: collector.NewRendered(metrics.All()...),
+	}
+	c.builder = c.rendered.Builder()
+	return c
+}
+
+// markDirty notes Services (namespace/name) to judge in the next round.
+func (c *servicesCollector) markDirty(keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
+	c.mu.Lock()
+	for _, k := range keys {
+		c.dirty[k] = true
+	}
+	c.mu.Unlock()
+}
+
+// run judges the Services that changed, once per interval, off the scrape
+// path.
+func (c *servicesCollector) run(ctx context.Context) {
+	schedule.Tick(ctx, c.cfg.Interval, c.judgeDirty)
+}
+
+// render is the Services' samples, rendered as they are judged.
+func (c *servicesCollector) render() *collector.Rendered { return c.rendered }
+
+// judgeDirty judges again every Service changed since the last round, and
+// renders those whose result changed.
+func (c *servicesCollector) judgeDirty() {
+	if !c.synced() {
+		return // judging half a cache would report false verdicts
+	}
+	c.mu.Lock()
+	dirty := c.dirty
+	c.dirty = map[string]bool{}
+	c.mu.Unlock()
+	for key := range dirty {
+		r := c.judge(key)
+		prev := c.results[key]
+		if r == nil {
+			if prev != nil {
+				delete(c.results, key)
+				c.rendered.Delete(key)
+			}
+			continue
+		}
+		countReadyLost(prev, r)
+		if prev != nil && reflect.DeepEqual(prev, r) {
+			continue
+		}
+		c.results[key] = r
+		ns, _, _ := strings.Cut(key, "/")
+		renderService(c.builder, ns, r)
+		c.rendered.Set(key, c.builder)
+	}
+}
+
+// countReadyLost carries a Service's count of ready endpoints lost from
+// its last result, and counts a new loss: some ready endpoints before, none
+// now, unless on purpose (scaled to zero). A Service judged for the first
+// time starts at zero.
+func countReadyLost(prev, r *serviceResult) {
+	if prev == nil {
+		return
+	}
+	r.readyLost = prev.readyLost
+	if prev.Ready > 0 && r.Ready == 0 && r.Verdict != guide.VerdictScaledToZero {
+		r.readyLost++
+	}
+}
+
+// judge computes the result of one Service (namespace/name); nil if it is
+// gone or not judged (ExternalName, a DNS alias: no endpoints).
+func (c *servicesCollector) judge(key string) *serviceResult {
+	svc, ok := kube.Get[record.Service](c.services, key)
+	if !ok || svc.Type == corev1.ServiceTypeExternalName {
+		return nil
+	}
+	_, res := c.judgeNow(svc)
+	r := serviceResult{ServiceResult: res}
+	if r.Verdict == guide.VerdictSelectorMatchesNothing && slices.ContainsFunc(c.workloads, func(w kube.Informer) bool { return !w.HasSynced() }) {
+		// Scale to zero is told from the workloads, not all listed yet;
+		// no pod event will come for a Service that matches none.
+		c.markDirty(key)
+	}
+	return &r
+}
+
+// judgeNow is the guide's judgement of svc from the caches as they are,
+// with the pods it was judged from.
+func (c *servicesCollector) judgeNow(svc *record.Service) ([]*record.Pod, guide.ServiceResult) {
+	pods := c.candidatePods(svc)
+	return pods, guide.JudgeService(svc, pods, kube.Indexed[record.EndpointSlice](c.slices, serviceIndex, svc.Namespace+"/"+svc.Name), c.workloadsIn(svc.Namespace))
+}
+
+// Service is what the Service walk reads: the Service's record, the pods
+// its selector may match and its judgement now; found is false when there
+// is no such Service. An ExternalName Service is not judged.
+func (c *servicesCollector) Service(namespace, name string) (svc *record.Service, pods []*record.Pod, res guide.ServiceResult, found bool) {
+	svc, found = kube.Get[record.Service](c.services, namespace+"/"+name)
+	if !found || svc.Type == corev1.ServiceTypeExternalName {
+		return svc, nil, res, found
+	}
+	pods, res = c.judgeNow(svc)
+	return svc, pods, res, true
+}
+
+// workloadsIn lists, when called, the workloads of a namespace: a
+// judgement reads them only for a selector that matches no pod, and only
+// from the caches that have synced (a Service judged before then, that
+// matches no pod, is judged again until they have: see judge).
+func (c *servicesCollector) workloadsIn(ns string) func() []*record.Workload {
+	return func() []*record.Workload {
+		var out []*record.Workload
+		for _, w := range c.workloads {
+			if w.HasSynced() {
+				out = append(out, kube.InNamespace[record.Workload](w.Cache(), ns)...)
+			}
+		}
+		return out
+	}
+}
+
+// candidatePods are the pods a Service's selector may match: those of its
+// rarest indexed selector pair, or, for a selector without one, every pod
+// of its namespace.
+func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
+	if len(svc.Selector) == 0 {
+		return nil // judged by its endpoints alone
+	}
+	var best []*record.Pod
+	found := false
+	for k, v := range svc.Selector {
+		if slices.Contains(unindexedLabels, k) {
+			continue
+		}
+		pods := kube.Indexed[record.Pod](c.pods, labelIndex, labelPair(svc.Namespace, k, v))
+		if !found || len(pods) < len(best) {
+			best, found = pods, true
+		}
+		if len(best) == 0 {
+			break
+		}
+	}
+	if !found {
+		return kube.InNamespace[record.Pod](c.pods, svc.Namespace)
+	}
+	return best
+}
+
+// renderService renders one Service's samples into b.
+func renderService(b *collector.Builder, ns string, r *serviceResult) {
+	b.Add(serviceInfo, 1, ns, r.Name, r.Type, strconv.FormatBool(r.Headless))
+	b.Add(serviceExpectedEmpty, collector.BoolFloat(r.ExpectedEmpty), ns, r.Name)
+	for _, at := range slices.Sorted(maps.Keys(r.Endpoints)) {
+		ec := r.Endpoints[at]
+		b.Add(serviceEndpoints, float64(ec.Ready), ns, r.Name, at, "ready")
+		b.Add(serviceEndpoints, float64(ec.Serving), ns, r.Name, at, "serving")
+		b.Add(serviceEndpoints, float64(ec.Terminating), ns, r.Name, at, "terminating")
+		b.Add(serviceEndpoints, float64(ec.NotReady), ns, r.Name, at, "not_ready")
+	}
+	b.Add(serviceSelectedPods, float64(r.Selected), ns, r.Name)
+	b.Add(serviceSelectedPodsReady, float64(r.SelectedReady), ns, r.Name)
+	for _, p := range r.MissingPorts {
+		b.Add(servicePortTargetMissing, 1, ns, r.Name, p)
+	}
+	seen := map[string]bool{} // two ports of one name: the API refuses them, a cache must not fail the scrape
+	for _, p := range r.Ports {
+		if seen[p.Name] {
+			continue
+		}
+		seen[p.Name] = true
+		b.Add(servicePortEndpoints, float64(p.Ready), ns, r.Name, p.Name, "ready")
+		b.Add(servicePortEndpoints, float64(p.Serving), ns, r.Name, p.Name, "serving")
+		b.Add(servicePortEndpoints, float64(p.Terminating), ns, r.Name, p.Name, "terminating")
+		b.Add(servicePortPodsMissingTarget, float64(p.PodsMissing), ns, r.Name, p.Name)
+	}
+	for _, w := range r.ScaledToZero {
+		b.Add(serviceScaledToZero, 1, ns, r.Name, w.Kind, w.Name)
+	}
+	b.Add(serviceSelectedWorkloads, float64(r.SelectedWorkloads), ns, r.Name)
+	for _, policy := range r.LocalPolicies {
+		b.Add(serviceLocalEndpointNodes, float64(r.LocalNodes), ns, r.Name, policy)
+	}
+	b.Add(serviceReadyLost, r.readyLost, ns, r.Name)
+	b.Add(serviceVerdict, 1, ns, r.Name, string(r.Verdict))
+}

@@ -1,0 +1,134 @@
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/promslog"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/registry"
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
+	"github.com/kube-triage/kube-triage-exporter/internal/triage/report"
+)
+
+const testNS = "kube-triage"
+
+func svc(name string, selector map[string]string, ports ...corev1.ServicePort) *corev1.Service {
+	if len(ports) == 0 {
+		ports = []corev1.ServicePort{{Name: "http", Port: 80}}
+	}
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
+		Spec: corev1.ServiceSpec{Selector: selector, Ports: ports, ClusterIP: "10.96.0.9"}}
+}
+
+func pod(name string, labels map[string]string, ready bool) *corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS, Labels: labels},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}}}
+}
+
+// walker walks the named collectors over a fake API, listed once as the
+// command does.
+func walker(t *testing.T, names []string, objs ...runtime.Object) *Walker {
+	t.Helper()
+	kc := &kube.Client{Informers: kube.NewInformers(fake.NewClientset(objs...))}
+	setup := collector.NewSetup(registry.Specs()).Only(names...)
+	e, err := collector.NewExporter(setup, collector.Deps{Logger: promslog.NewNopLogger(), Role: collector.RoleCluster, Kube: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e.Once(ctx, 10*time.Second)
+	return New(e)
+}
+
+// The walks' special cases, over fake caches: empty on purpose is not a
+// failure, a UDP-only Service is not dialled, a bad page path is a 404,
+// and a name that cannot be a Kubernetes name a 400.
+func TestTriageServiceCases(t *testing.T) {
+	expectedEmpty := svc("placeholder", map[string]string{"app": "none"})
+	expectedEmpty.Annotations = map[string]string{record.ServiceOptOutAnnotation: "true"}
+	udp := svc("syslog", map[string]string{"app": "syslog"}, corev1.ServicePort{Name: "udp", Port: 514, Protocol: corev1.ProtocolUDP})
+	w := walker(t, []string{"services", "terminations"}, expectedEmpty, udp, pod("syslog-1", map[string]string{"app": "syslog"}, true))
+	dialled := 0
+	d := Details{Dial: func(context.Context, string) error { dialled++; return nil }}
+
+	r := w.Service(context.Background(), testNS, "placeholder", d)
+	if !r.OK() || r.Verdict != string(guide.VerdictSelectorMatchesNothing) || r.Step("selector").Status != report.Warn {
+		t.Errorf("expected-empty Service: %s, selector %+v", r.Title(), r.Step("selector"))
+	}
+	if dialled != 1 {
+		t.Errorf("the placeholder's TCP port dialled %d times", dialled)
+	}
+	dialled = 0
+	r = w.Service(context.Background(), testNS, "syslog", d)
+	if s := r.Step("connect"); s == nil || s.Status != report.Skip || dialled != 0 {
+		t.Errorf("UDP-only Service: connect %+v, dialled %d", s, dialled)
+	}
+	r = w.Service(context.Background(), testNS, "absent", d)
+	if r.OK() || r.Verdict != "not_found" || r.FailingStep != "service" {
+		t.Errorf("absent Service: %s", r.Title())
+	}
+
+	srv := httptest.NewServer(w.Pages(promslog.NewNopLogger())[Path])
+	defer srv.Close()
+	for path, want := range map[string]int{
+		"/triage/service/" + testNS + "/syslog?format=json": http.StatusOK,
+		"/triage/pod/" + testNS + "/syslog-1?format=json":   http.StatusOK,
+		"/triage/workload/" + testNS + "/Pod/syslog-1":      http.StatusOK,
+		"/triage/cluster":                                 http.StatusOK,
+		"/triage/":                                        http.StatusOK,
+		"/triage/service/" + testNS:                       http.StatusNotFound,
+		"/triage/node/x":                                  http.StatusNotFound,
+		"/triage/pod/%00/x":                               http.StatusBadRequest,
+		"/triage/pod/" + testNS + "/Not_A_Name":           http.StatusBadRequest,
+		"/triage/service/NS/x":                            http.StatusBadRequest,
+		"/triage/workload/" + testNS + "/deploy%20ment/x": http.StatusBadRequest,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+		if want == http.StatusOK && resp.Header.Get("Content-Type") == "application/json" {
+			var r report.Report
+			if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Kind == "" {
+				t.Errorf("GET %s: %v %+v", path, err, r)
+			}
+		}
+		resp.Body.Close()
+	}
+}
+
+// An exporter that does not keep what a walk needs (a node agent, say) says so
+// and judges nothing: no "not found" from caches it does not have.
+func TestTriageWithoutTheCollectors(t *testing.T) {
+	w := walker(t, []string{"controlplane"}, pod("web-1", map[string]string{"app": "web"}, true))
+	for _, r := range []report.Report{
+		w.Service(context.Background(), testNS, "web", Details{}),
+		w.Pod(context.Background(), testNS, "web-1", Details{}),
+		w.Workload(context.Background(), testNS, "Pod", "web-1", Details{}),
+	} {
+		if r.Incomplete == "" || r.Verdict != "unknown" || !r.OK() {
+			t.Errorf("%s: verdict %s, incomplete %q", r.Title(), r.Verdict, r.Incomplete)
+		}
+	}
+}
