@@ -10,10 +10,10 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
 	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
 	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-PROMTOOL := $(GO) tool -modfile=tools/go.mod promtool
+PROMTOOL := .cache/bin/promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
-.PHONY: help build demo test e2e unit bench lint fmt vet promtool bins generate run image image-offline clean
+.PHONY: help build demo test e2e unit bench lint golangci fmt vet promtool bins generate run image image-offline clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ demo: build ## Start a local control plane with the guides' cases and run the ex
 	$(GO) build -o bin/kube-triage-demo ./cmd/kube-triage-demo
 	bin/kube-triage-demo --exporter=$(BIN) $(ARGS)
 
-test: lint promtool bins ## Run the whole test suite (unit and integration under -race, promtool checks, end to end).
+test: ## Run everything: gofmt, go vet, golangci-lint, the unit and integration tests under -race, the end-to-end suite; times each step.
 	GO=$(GO) bash hack/test.sh
 
 e2e: bins ## Run only the end-to-end suite (Prometheus, Alertmanager, every scenario) and print its table.
@@ -37,22 +37,24 @@ bench: bins ## Run the benchmarks and the load harness; ends with one NAME VALUE
 unit: ## Run the unit tests only (no binaries to build).
 	$(GO) test -count=1 -short ./...
 
-lint: fmt vet ## gofmt, go vet and golangci-lint (with promlinter).
+lint: fmt vet golangci ## gofmt, go vet and golangci-lint (with promlinter).
+
+golangci:
 	$(GO) tool -modfile=tools/lint/go.mod golangci-lint run ./...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-vet: ## go vet, here and for macOS (the local control plane's Linux-only parts are build-tagged).
+vet: ## go vet, here and for macOS (only internal/testbed/childproc has a file for other systems).
 	$(GO) vet ./...
-	GOOS=darwin $(GO) vet ./...
+	GOOS=darwin $(GO) vet ./internal/testbed/childproc
 
 generate: ## Write mixin/lib/guide.json from internal/guide and render the mixin into alerts/, dashboards/ and deploy/prometheusrule.yaml.
 	$(GO) test -count=1 ./mixin -run TestShippedFilesAreTheMixin -update
 
-promtool: ## Build promtool (once; cached by Go).
-	$(PROMTOOL) --version >/dev/null
+promtool: ## Build promtool into .cache/bin (once per pin).
+	bash hack/build-bins.sh promtool
 
 bins: ## Build the local control plane, Prometheus and Alertmanager into .cache/bin (once per pin).
 	bash hack/build-bins.sh

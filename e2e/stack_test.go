@@ -18,7 +18,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/bins"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
@@ -41,10 +41,10 @@ type monitoring struct {
 
 func startMonitoring(t *testing.T, root string, targets []target) *monitoring {
 	t.Helper()
-	if err := localcluster.EnsureBinaries(root, t.Logf, "prometheus", "alertmanager"); err != nil {
+	if err := bins.Ensure(root, t.Logf, "prometheus", "alertmanager"); err != nil {
 		t.Fatal(err)
 	}
-	bin := func(name string) string { return filepath.Join(localcluster.BinDir(root), name) }
+	bin := func(name string) string { return filepath.Join(bins.Dir(root), name) }
 	dir := t.TempDir()
 	amAddr, promAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# make test's go test step: the unit and integration tests under the race
-# detector, the end-to-end suite (real Prometheus and Alertmanager; minutes
-# of waiting for alerts, little CPU) beside them without it.
+# make test: every check and every test, ordered so that a cold run is
+# short. The binaries the end-to-end suite needs are built first (in two
+# lanes: a build links on one core), and the suite (real Prometheus and
+# Alertmanager, minutes of waiting for alerts, little CPU) starts at once;
+# gofmt, go vet, golangci-lint, the other binaries and the unit and
+# integration tests under the race detector run beside it. Each step
+# prints its time, and a table of them ends the run.
 #
 # What the tests need besides Go is installed from Debian packages (as
 # root) when missing, or this fails saying so; no test is skipped for want
@@ -9,6 +13,7 @@
 # that run a real kube-proxy in network namespaces.
 set -euo pipefail
 GO=${GO:-go}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # need COMMAND PACKAGE WHY: install PACKAGE unless COMMAND is there.
 need() {
@@ -26,18 +31,70 @@ need() {
 	fi
 }
 
+steps=() # one line per step: name, seconds, outcome
+failed=0
+# record NAME START RC: note a step's time and outcome.
+record() {
+	local outcome=ok
+	[ "$3" = 0 ] || { outcome=FAILED; failed=1; }
+	steps+=("$(printf '  %-52s %6ss  %s' "$1" "$((SECONDS - $2))" "$outcome")")
+	echo "test.sh: $1: $((SECONDS - $2))s, $outcome"
+}
+# step NAME COMMAND...: run a step, timed; a failure fails the run at the
+# end, not at once, so that one run says everything that is wrong.
+step() {
+	local name=$1 start=$SECONDS rc=0
+	shift
+	echo "test.sh: $name ..."
+	"$@" || rc=$?
+	record "$name" "$start" "$rc"
+}
+summary() {
+	echo "test.sh: steps (the end-to-end suite ran beside the steps after it):"
+	printf '%s\n' "${steps[@]}"
+	echo "test.sh: $((SECONDS - begin))s in all"
+}
+
+begin=$SECONDS
+packages_start=$SECONDS
 read -r cc _ <<<"$("$GO" env CC)" # CC may carry a wrapper or flags: "ccache gcc"
 need "$cc" gcc "the race detector"
 need ip iproute2 "kube-proxy in network namespaces"
 need nft nftables "kube-proxy in network namespaces"
+record "Debian packages (gcc, iproute2, nftables)" "$packages_start" 0
 
-packages=$("$GO" list ./... | grep -v '/e2e$')
+# Lane one: the Kubernetes binaries and etcd; lane two: the rest. Each
+# lane builds in order, so that binaries of one module share their build.
+lanes() {
+	local rc=0
+	bash hack/build-bins.sh etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy &
+	local one=$!
+	bash hack/build-bins.sh coredns prometheus alertmanager kwok || rc=1
+	wait "$one" || rc=1
+	return "$rc"
+}
+step "binaries for the end-to-end suite" lanes
+if [ "$failed" != 0 ]; then
+	summary
+	exit 1
+fi
+
+e2e_start=$SECONDS
 "$GO" test -count=1 -timeout 45m ./e2e &
 e2e=$!
 # Stopped (CI cancelled, Ctrl-C): stop the suite in the background too,
 # and its Prometheus, Alertmanager and exporters with it.
 trap 'kill "$e2e" 2>/dev/null; wait "$e2e" 2>/dev/null; exit 130' INT TERM HUP
+
+make=${MAKE:-make}
+step "gofmt" "$make" --no-print-directory -s fmt
+step "go vet, here and for macOS" "$make" --no-print-directory -s vet GO="$GO"
+step "golangci-lint (with promlinter)" "$make" --no-print-directory -s golangci GO="$GO"
+step "the other binaries (kubectl, promtool)" bash hack/build-bins.sh kubectl promtool
+packages=$("$GO" list ./... | grep -v '/e2e$')
+step "unit and integration tests (-race)" env CGO_ENABLED=1 "$GO" test -count=1 -race -timeout 45m $packages
 rc=0
-CGO_ENABLED=1 "$GO" test -count=1 -race -timeout 45m $packages || rc=1
-wait "$e2e" || rc=1
-exit "$rc"
+wait "$e2e" || rc=$?
+record "end-to-end suite (beside the steps above)" "$e2e_start" "$rc"
+summary
+exit "$failed"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/bins"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster/clustertest"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
@@ -22,11 +22,11 @@ func TestDeployAppliesToTheRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localcluster.EnsureBinaries(root, t.Logf, "kubectl"); err != nil {
+	if err := bins.Ensure(root, t.Logf, "kubectl"); err != nil {
 		t.Fatal(err)
 	}
 	kubectl := func(stdin []byte, args ...string) (string, error) {
-		cmd := exec.Command(filepath.Join(localcluster.BinDir(root), "kubectl"), append([]string{"--kubeconfig=" + cluster.Kubeconfig}, args...)...)
+		cmd := exec.Command(filepath.Join(bins.Dir(root), "kubectl"), append([]string{"--kubeconfig=" + cluster.Kubeconfig}, args...)...)
 		cmd.Dir = root
 		cmd.Stdin = bytes.NewReader(stdin)
 		out, err := cmd.CombinedOutput()

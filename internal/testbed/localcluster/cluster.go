@@ -8,7 +8,6 @@
 package localcluster
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -21,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -40,6 +38,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/bins"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/filelock"
 )
 
 // Component names, for StopComponent and StartComponent.
@@ -115,7 +116,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if len(opts.Nodes) == 0 {
 		opts.Nodes = []string{"node-a", "node-b"}
 	}
-	if err := EnsureBinaries(opts.Root, opts.Logf, Binaries...); err != nil {
+	if err := bins.Ensure(opts.Root, opts.Logf, Binaries...); err != nil {
 		return nil, err
 	}
 	sweepStaleDirs()
@@ -288,7 +289,7 @@ const startTimeout = 60 * time.Second
 // machine covers the time from picking the ports to the components binding
 // them, so two clusters never pick the same one.
 func (c *Cluster) startControlPlane(ctx context.Context) (err error) {
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "kte-localcluster-ports.lock"))
+	unlock, err := filelock.Lock(filepath.Join(os.TempDir(), "kte-localcluster-ports.lock"))
 	if err != nil {
 		return err
 	}
@@ -312,20 +313,6 @@ func (c *Cluster) startControlPlane(ctx context.Context) (err error) {
 		}
 	}
 	return err
-}
-
-// lockFile takes an exclusive lock on path, creating it, and returns the
-// function that releases it.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil // closing the file releases the lock
 }
 
 func (c *Cluster) startComponent(ctx context.Context, name string) error {
@@ -367,7 +354,7 @@ func (c *Cluster) configure() error {
 	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
 	c.DNSAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
-	bin := func(name string) string { return filepath.Join(BinDir(c.opts.Root), name) }
+	bin := func(name string) string { return filepath.Join(bins.Dir(c.opts.Root), name) }
 	logOf := func(name string) string { return filepath.Join(c.Dir, name+".log") }
 	kc := c.Kubeconfig
 
@@ -491,7 +478,7 @@ func (c *Cluster) defineNodeAgent(node string) *component {
 	podCIDR := fmt.Sprintf("10.244.%d.0/24", c.nodeAgents) // distinct pod IPs per node
 	c.mu.Unlock()
 	c.define(&component{
-		name: name, bin: filepath.Join(BinDir(c.opts.Root), Kwok), log: filepath.Join(c.Dir, name+".log"),
+		name: name, bin: filepath.Join(bins.Dir(c.opts.Root), Kwok), log: filepath.Join(c.Dir, name+".log"),
 		args: []string{
 			"--kubeconfig=" + c.Kubeconfig, "--config=" + c.kwokStages,
 			"--manage-single-node=" + node,
@@ -636,46 +623,6 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// BinDir is where hack/build-bins.sh puts the binaries.
-func BinDir(root string) string { return filepath.Join(root, ".cache", "bin") }
-
-// EnsureBinaries runs hack/build-bins.sh for names: it builds what is
-// missing or out of date and returns at once when all are cached. A file
-// lock keeps concurrent test packages from building the same binary twice.
-func EnsureBinaries(root string, logf func(string, ...any), names ...string) error {
-	if err := os.MkdirAll(BinDir(root), 0o755); err != nil {
-		return err
-	}
-	unlock, err := lockFile(filepath.Join(BinDir(root), ".lock"))
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	begin := time.Now()
-	cmd := exec.Command("bash", append([]string{filepath.Join(root, "hack", "build-bins.sh")}, names...)...)
-	cmd.Dir = root
-	// Stream the script's lines: a first build takes many minutes.
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	var lines []string
-	s := bufio.NewScanner(out)
-	for s.Scan() {
-		lines = append(lines, s.Text())
-		logf("build-bins: %s", s.Text())
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("building %s: %w\n%s", strings.Join(names, ", "), err, strings.Join(lines, "\n"))
-	}
-	logf("localcluster: binaries ready in %.1fs", time.Since(begin).Seconds())
-	return nil
 }
 
 // dirPrefix names cluster directories: <prefix><pid>-<random>, so that a

@@ -1,5 +1,5 @@
 // Package testenv gives tests the real programs they run: the exporter binary
-// built from this tree and promtool built from tools/go.mod. Nothing here is
+// built from this tree and promtool (hack/build-bins.sh). Nothing here is
 // skipped: a missing program is built, and a build failure fails the test.
 package testenv
 
@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/bins"
 )
 
 // RepoRoot is the directory holding the main go.mod.
@@ -75,15 +77,18 @@ func Cleanup() {
 	}
 }
 
-// Promtool runs promtool (built from tools/go.mod on first use) with args and
-// returns its combined output.
+// Promtool runs promtool (the binary hack/build-bins.sh builds, on first
+// use) with args and returns its combined output.
 func Promtool(t testing.TB, stdin []byte, args ...string) ([]byte, error) {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", append([]string{"tool", "-modfile=" + filepath.Join(root, "tools", "go.mod"), "promtool"}, args...)...)
+	if err := bins.Ensure(root, t.Logf, "promtool"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bins.Dir(root), "promtool"), args...)
 	cmd.Dir = root
 	cmd.Stdin = bytes.NewReader(stdin)
 	return cmd.CombinedOutput()

@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/bins"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/childproc"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/localcluster"
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
@@ -69,10 +70,10 @@ func New(t testing.TB, c *localcluster.Cluster) *Network {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localcluster.EnsureBinaries(root, t.Logf, "kube-proxy"); err != nil {
+	if err := bins.Ensure(root, t.Logf, "kube-proxy"); err != nil {
 		t.Fatal(err)
 	}
-	w := &Network{cluster: c, pods: testenv.NewNetns(t, "pods"), proxyBin: filepath.Join(localcluster.BinDir(root), "kube-proxy")}
+	w := &Network{cluster: c, pods: testenv.NewNetns(t, "pods"), proxyBin: filepath.Join(bins.Dir(root), "kube-proxy")}
 	w.pods.Exec(t, "ip", "link", "add", "br0", "type", "bridge")
 	w.pods.Exec(t, "ip", "addr", "add", gateway+"/24", "dev", "br0")
 	w.pods.Exec(t, "ip", "addr", "add", PodIP+"/24", "dev", "br0")
