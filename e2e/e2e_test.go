@@ -367,8 +367,11 @@ var nodes = []string{"node-a", "node-b", "node-c"}
 func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []string, replicas int, kubelet, vip string, network *nodenet.Network) *member {
 	m := &member{name: name, cluster: c, agents: map[string]*agent{}, nodes: map[string]*nodenet.Node{}}
 	for i := range replicas {
+		// With the DNS sweep on, so that the DNS dashboard's table of
+		// Services whose name does not resolve has data while CoreDNS is down.
 		x := testenv.StartExporter(t, append(c.ExporterArgs(),
-			"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms")...)
+			"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
+			"--collector.dns.sweep-interval=5s")...)
 		m.exporters = append(m.exporters, x)
 		m.targets = append(m.targets, target{addr: x.Addr, labels: map[string]string{"cluster": name, "node": nodes[i%len(nodes)]}})
 	}

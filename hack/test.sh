@@ -3,9 +3,9 @@
 # short. The binaries the end-to-end suite needs are built first (in two
 # lanes: a build links on one core), and the suite (real Prometheus and
 # Alertmanager, minutes of waiting for alerts, little CPU) starts at once;
-# gofmt, go vet, golangci-lint, the other binaries and the unit and
-# integration tests under the race detector run beside it. Each step
-# prints its time, and a table of them ends the run.
+# gofmt, golangci-lint (go vet's checks among its own), the other binaries
+# and the unit and integration tests under the race detector run beside
+# it. Each step prints its time, and a table of them ends the run.
 #
 # What the tests need besides Go is installed from Debian packages (as
 # root) when missing, or this fails saying so; no test is skipped for want
@@ -65,15 +65,20 @@ record "Debian packages (gcc, iproute2, nftables)" "$packages_start" 0
 
 # Lane one: the Kubernetes binaries and etcd; lane two: the rest. Each
 # lane builds in order, so that binaries of one module share their build.
+# Beside them the suite's own test binary and the exporter are compiled,
+# so that the suite starts at once when they are done.
 lanes() {
-	local rc=0
+	local rc=0 one two
 	bash hack/build-bins.sh etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy &
-	local one=$!
-	bash hack/build-bins.sh coredns prometheus alertmanager kwok || rc=1
+	one=$!
+	bash hack/build-bins.sh coredns prometheus alertmanager kwok &
+	two=$!
+	"$GO" test -c -o /dev/null ./e2e && "$GO" build -o /dev/null ./cmd/kube-triage-exporter || rc=1
 	wait "$one" || rc=1
+	wait "$two" || rc=1
 	return "$rc"
 }
-step "binaries for the end-to-end suite" lanes
+step "binaries for the end-to-end suite, and the suite's build" lanes
 if [ "$failed" != 0 ]; then
 	summary
 	exit 1
@@ -88,8 +93,10 @@ trap 'kill "$e2e" 2>/dev/null; wait "$e2e" 2>/dev/null; exit 130' INT TERM HUP
 
 make=${MAKE:-make}
 step "gofmt" "$make" --no-print-directory -s fmt
-step "go vet, here and for macOS" "$make" --no-print-directory -s vet GO="$GO"
-step "golangci-lint (with promlinter)" "$make" --no-print-directory -s golangci GO="$GO"
+# go vet's checks run in golangci-lint (its govet); only the build-tagged
+# package is vetted for macOS apart.
+step "go vet for macOS (internal/testbed/childproc)" env GOOS=darwin "$GO" vet ./internal/testbed/childproc
+step "golangci-lint (govet, staticcheck, promlinter...)" "$make" --no-print-directory -s golangci GO="$GO"
 step "the other binaries (kubectl, promtool)" bash hack/build-bins.sh kubectl promtool
 packages=$("$GO" list ./... | grep -v '/e2e$')
 step "unit and integration tests (-race)" env CGO_ENABLED=1 "$GO" test -count=1 -race -timeout 45m $packages
