@@ -10,7 +10,6 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
 	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
 	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-PROMTOOL := .cache/bin/promtool
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
 .PHONY: help build demo test e2e unit bench lint golangci fmt vet promtool bins generate run image image-offline clean
@@ -25,7 +24,7 @@ demo: build ## Start a local control plane with the guides' cases and run the ex
 	$(GO) build -o bin/kube-triage-demo ./cmd/kube-triage-demo
 	bin/kube-triage-demo --exporter=$(BIN) $(ARGS)
 
-test: ## Run everything: gofmt, go vet, golangci-lint, the unit and integration tests under -race, the end-to-end suite; times each step.
+test: ## Run everything: gofmt, golangci-lint (govet among its linters), the unit and integration tests under -race, the end-to-end suite; times each step.
 	GO=$(GO) bash hack/test.sh
 
 e2e: bins ## Run only the end-to-end suite (Prometheus, Alertmanager, every scenario) and print its table.

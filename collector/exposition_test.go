@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kube-triage/kube-triage-exporter/collector"
-	"github.com/kube-triage/kube-triage-exporter/collector/collectortest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
+
+	"github.com/kube-triage/kube-triage-exporter/collector"
+	"github.com/kube-triage/kube-triage-exporter/collector/collectortest"
 )
 
 var (

@@ -123,7 +123,8 @@ func DefaultConfig(spec Spec) Config {
 }
 
 // Only is a Setup of the named collectors alone, all on, sharing this
-// one's configurations and schedules: what a triage walk builds.
+// one's configurations and schedules (a change to one is a change to
+// both): what a one-shot triage walk builds.
 func (s *Setup) Only(names ...string) *Setup {
 	only := &Setup{}
 	for _, e := range s.entries {

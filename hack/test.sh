@@ -84,12 +84,17 @@ if [ "$failed" != 0 ]; then
 	exit 1
 fi
 
+packages=$("$GO" list ./... | grep -v '/e2e$')
 e2e_start=$SECONDS
-"$GO" test -count=1 -timeout 45m ./e2e &
+# In a process group of its own, so that stopping it reaches the test
+# binary under go test, and its Prometheus, Alertmanager and exporters.
+setsid "$GO" test -count=1 -timeout 45m ./e2e &
 e2e=$!
-# Stopped (CI cancelled, Ctrl-C): stop the suite in the background too,
-# and its Prometheus, Alertmanager and exporters with it.
-trap 'kill "$e2e" 2>/dev/null; wait "$e2e" 2>/dev/null; exit 130' INT TERM HUP
+stop_e2e() { kill -TERM -- "-$e2e" 2>/dev/null || true; wait "$e2e" 2>/dev/null || true; }
+# Stopped (CI cancelled, Ctrl-C), or ended early by an error: the suite
+# does not outlive the run.
+trap 'stop_e2e; exit 130' INT TERM HUP
+trap 'stop_e2e' EXIT
 
 make=${MAKE:-make}
 step "gofmt" "$make" --no-print-directory -s fmt
@@ -98,10 +103,10 @@ step "gofmt" "$make" --no-print-directory -s fmt
 step "go vet for macOS (internal/testbed/childproc)" env GOOS=darwin "$GO" vet ./internal/testbed/childproc
 step "golangci-lint (govet, staticcheck, promlinter...)" "$make" --no-print-directory -s golangci GO="$GO"
 step "the other binaries (kubectl, promtool)" bash hack/build-bins.sh kubectl promtool
-packages=$("$GO" list ./... | grep -v '/e2e$')
 step "unit and integration tests (-race)" env CGO_ENABLED=1 "$GO" test -count=1 -race -timeout 45m $packages
 rc=0
 wait "$e2e" || rc=$?
+trap - EXIT
 record "end-to-end suite (beside the steps above)" "$e2e_start" "$rc"
 summary
 exit "$failed"

@@ -168,7 +168,7 @@ func (p *Runner[R]) Record(r R) {
 	if p.cfg.Outcomes != nil {
 		outcomes = p.cfg.Outcomes(r)
 	}
-	at := p.now()
+	at := p.rounds.Time()
 	p.mu.Lock()
 	previous := p.states
 	p.states = make(map[string]string, len(outcomes))
@@ -207,7 +207,7 @@ var ErrStale = errors.New("stale")
 // is stuck: its last result no longer describes anything.
 func (p *Runner[R]) Last() (r R, ok bool, err error) {
 	if last, _, started := p.rounds.Last(); started {
-		if age, limit := p.now().Sub(last), StalePeriods*p.Period(); age > limit {
+		if age, limit := p.rounds.Time().Sub(last), StalePeriods*p.Period(); age > limit {
 			return r, false, fmt.Errorf("%w: the last probe round finished %s ago, over %d periods of %s", ErrStale, age.Round(time.Millisecond), StalePeriods, p.Period())
 		}
 	}
@@ -222,14 +222,6 @@ func (p *Runner[R]) Failures() map[string]uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return maps.Clone(p.failures)
-}
-
-// now is the clock of the schedule's Rounds (a test may set it).
-func (p *Runner[R]) now() time.Time {
-	if p.rounds.Now != nil {
-		return p.rounds.Now()
-	}
-	return time.Now()
 }
 
 // Name is the collector the Runner probes for (Config.Collector).

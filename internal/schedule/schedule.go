@@ -69,7 +69,8 @@ type Rounds struct {
 	finished time.Time // zero until the first call returns
 }
 
-func (r *Rounds) now() time.Time {
+// Time is the time by the Rounds' clock.
+func (r *Rounds) Time() time.Time {
 	if r.Now != nil {
 		return r.Now()
 	}
@@ -85,7 +86,7 @@ func (r *Rounds) start(interval time.Duration) {
 	if r == nil {
 		return
 	}
-	now := r.now()
+	now := r.Time()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.running, r.interval, r.started, r.finished = true, interval, now, time.Time{}
@@ -95,7 +96,7 @@ func (r *Rounds) finish() {
 	if r == nil {
 		return
 	}
-	now := r.now()
+	now := r.Time()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.finished = now

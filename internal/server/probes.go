@@ -97,8 +97,12 @@ func resultLog(r prober.Result) string {
 	return b.String()
 }
 
+// maxLandingFailures bounds the failing probes the landing page lists: a
+// DNS sweep with CoreDNS down fails once per Service.
+const maxLandingFailures = 50
+
 // landingSummary is the landing page's view of the probes: how many there
-// are, and the ones failing now.
+// are, and the ones failing now (the first maxLandingFailures).
 func landingSummary(histories []*prober.History) template.HTML {
 	latest := latestResults(histories)
 	var b strings.Builder
@@ -111,9 +115,12 @@ func landingSummary(histories []*prober.History) template.HTML {
 	fmt.Fprintf(&b, "<h2>Probes</h2><p>%d probes, %d failing in their last result (<a href=\"%s\">all results and logs</a>).</p>", len(latest), failing, ProbesPath)
 	if failing > 0 {
 		b.WriteString("<ul>")
-		for _, r := range latest[:failing] {
+		for _, r := range latest[:min(failing, maxLandingFailures)] {
 			fmt.Fprintf(&b, `<li>%s %s: %s (<a href="%s?id=%d&amp;debug=true">log</a>)</li>`,
 				template.HTMLEscapeString(r.Collector), template.HTMLEscapeString(r.Target), template.HTMLEscapeString(r.Reason), ProbesPath, r.ID)
+		}
+		if failing > maxLandingFailures {
+			fmt.Fprintf(&b, `<li>and %d more on <a href="%s">%s</a></li>`, failing-maxLandingFailures, ProbesPath, ProbesPath)
 		}
 		b.WriteString("</ul>")
 	}

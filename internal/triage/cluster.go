@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/internal/guide"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage/report"
@@ -68,7 +69,7 @@ func (w *Walker) Cluster(ctx context.Context, d Details, nodeLeaseStale time.Dur
 				continue
 			}
 			age := leaseAgeRounded(now, l)
-			line := fmt.Sprintf("%s: held by %s, renewed %s ago (duration %ds, %d transitions)", comp, guide.HolderHost(l.Holder), age, l.DurationSeconds, l.Transitions)
+			line := fmt.Sprintf("%s: held by %s, renewed %s ago (duration %ds, %d transitions)", comp, collector.LabelValue(guide.HolderHost(l.Holder)), age, l.DurationSeconds, l.Transitions)
 			if guide.LeaderExpired(age, l) {
 				s.Status, s.Summary = report.Fail, "a component has no leader: its Lease expired"
 				line += ": EXPIRED"
@@ -125,7 +126,7 @@ func (w *Walker) Cluster(ctx context.Context, d Details, nodeLeaseStale time.Dur
 	}
 
 	// The control case: kubernetes.default through cluster DNS.
-	w.dnsStep(&r, d, func(name string) bool { return strings.HasPrefix(name, "kubernetes.default") }, "kubernetes.default")
+	w.dnsStep(&r, d, func(_ dnsSource, name string) bool { return strings.HasPrefix(name, "kubernetes.default") }, "kubernetes.default")
 	if s := r.Step("dns"); s != nil && s.Status == report.Fail {
 		point(guide.ScenarioClusterDNSDown)
 	}

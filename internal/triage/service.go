@@ -57,8 +57,7 @@ func (w *Walker) Service(ctx context.Context, namespace, name string, d Details)
 	}
 
 	// 2. Does its name resolve, to its ClusterIP.
-	lookups := w.dnsStep(&r, d, func(probed string) bool {
-		dns, _ := source[dnsSource](w)
+	lookups := w.dnsStep(&r, d, func(dns dnsSource, probed string) bool {
 		ns, s, ok := dns.ServiceOf(probed)
 		return ok && ns == namespace && s == name
 	}, name+"."+namespace)

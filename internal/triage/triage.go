@@ -105,7 +105,7 @@ type Details struct {
 
 // dnsStep reports the DNS collector's last lookups of the names that want
 // (a Service's, or the control case), and returns them.
-func (w *Walker) dnsStep(r *report.Report, d Details, want func(name string) bool, name string) []guide.Lookup {
+func (w *Walker) dnsStep(r *report.Report, d Details, want func(dns dnsSource, name string) bool, name string) []guide.Lookup {
 	dns, ok := source[dnsSource](w)
 	if !ok {
 		note := d.DNSNote
@@ -130,7 +130,7 @@ func (w *Walker) dnsStep(r *report.Report, d Details, want func(name string) boo
 	}
 	var lookups []guide.Lookup
 	for _, l := range all {
-		if want(l.Name) {
+		if want(dns, l.Name) {
 			lookups = append(lookups, l)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/collector/registry"
@@ -132,3 +133,43 @@ func TestTriageWithoutTheCollectors(t *testing.T) {
 		}
 	}
 }
+
+// Each collector's Source is the source its walk steps look for: a method
+// renamed on either side would otherwise turn a step into "the collector
+// is not running".
+func TestCollectorsGiveTheirSources(t *testing.T) {
+	want := map[string][]func(any) bool{
+		"services":     {is[serviceSource], is[podSource]},
+		"terminations": {is[terminationSource], is[podSource]},
+		"dns":          {is[dnsSource]},
+		"apiserver":    {is[apiserverSource]},
+		"controlplane": {is[leaderSource]},
+		"nodes":        {is[nodeSource]},
+	}
+	kc := &kube.Client{Config: &rest.Config{Host: "https://apiserver.invalid"}, Informers: kube.NewInformers(fake.NewClientset())}
+	for _, s := range registry.Specs() {
+		checks, ok := want[s.Name]
+		if !ok {
+			continue
+		}
+		d := collector.Deps{Logger: promslog.NewNopLogger(), Role: collector.RoleCluster, Kube: kc}
+		if s.Probe != nil {
+			d.Schedule = s.Probe.Schedule
+		}
+		c, err := collector.DefaultConfig(s).New(d)
+		if err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		for i, check := range checks {
+			if !check(c.Source) {
+				t.Errorf("%s: its Source is not the walks' source #%d", s.Name, i+1)
+			}
+		}
+		delete(want, s.Name)
+	}
+	if len(want) > 0 {
+		t.Errorf("no collector registered for %v", want)
+	}
+}
+
+func is[T any](v any) bool { _, ok := v.(T); return ok }

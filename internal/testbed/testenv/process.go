@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kube-triage/kube-triage-exporter/internal/testbed/childproc"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/childproc"
 )
 
 // Process is a program a test runs in the background: its combined
