@@ -1,7 +1,6 @@
 package terminations
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"html"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +56,7 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 		return true, nil
 	})
 
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	start := func() (*terminationsCollector, context.CancelFunc) {
 		kc, err := kube.NewClient(cluster.Config, "local", 50, 100)
 		if err != nil {
@@ -156,25 +154,6 @@ func TestTerminationsOnRealControlPlane(t *testing.T) {
 	defer stopSecond()
 	die(9, "OOMKilled", 137, "")
 	waitCounts(second, map[terminationKey]float64{key("OOMKilled", "137", "SIGKILL"): 2})
-}
-
-// lockedBuffer is a log destination that tests read while the collector
-// writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func fmtCounts(m map[terminationKey]float64) string {
