@@ -9,6 +9,8 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/collector/registry"
+	"github.com/kube-triage/kube-triage-exporter/internal/guide"
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 // DocumentedMetric is one row of a metrics table in metrics.md.
@@ -102,5 +104,38 @@ func TestDevelopmentGuideShowsTheExample(t *testing.T) {
 	}
 	if !strings.Contains(string(guide), "```go\n"+string(example)+"```\n") {
 		t.Error("development.md does not show docs/example/example.go as it is: copy it into the guide")
+	}
+}
+
+// Every verdict and result a collector can export has a row of its own in
+// a table of metrics.md ("| `value` | meaning |"), and every annotation the
+// exporter reads is explained there.
+func TestEveryVerdictAndAnnotationIsDocumented(t *testing.T) {
+	rows := map[string]bool{}
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+	for _, line := range strings.Split(string(Metrics), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			rows[m[1]] = true
+		}
+	}
+	var values []string
+	for _, v := range guide.Verdicts() {
+		values = append(values, string(v))
+	}
+	for _, v := range guide.BackendVerdictValues() {
+		values = append(values, string(v))
+	}
+	for _, r := range guide.BackendResults {
+		values = append(values, string(r))
+	}
+	for _, v := range values {
+		if !rows[v] {
+			t.Errorf("%s has no row in a table of metrics.md", v)
+		}
+	}
+	for _, a := range []string{record.ServiceOptOutAnnotation, record.BackendsProbeAnnotation, record.BackendsPathAnnotation} {
+		if !strings.Contains(string(Metrics), "`"+a+":") {
+			t.Errorf("the annotation %s is not explained in metrics.md (as `%s: ...`)", a, a)
+		}
 	}
 }

@@ -278,6 +278,8 @@ type env struct {
 	agents  map[string]*agent
 	// nodes are the node namespaces, each with its real kube-proxy.
 	nodes map[string]*nodenet.Node
+	// network is cluster a's node and pod network.
+	network *nodenet.Network
 	// vip is the Service address every agent connects to.
 	vip string
 	// node-b's node-local DNS cache answers nothing while set.
@@ -369,9 +371,14 @@ func startMember(t *testing.T, name string, c *localcluster.Cluster, nodes []str
 	for i := range replicas {
 		// With the DNS sweep on, so that the DNS dashboard's table of
 		// Services whose name does not resolve has data while CoreDNS is down.
-		x := testenv.StartExporter(t, append(c.ExporterArgs(),
-			"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
-			"--collector.dns.sweep-interval=5s")...)
+		args := []string{"--collector.apiserver.interval=1s", "--collector.services.interval=1s", "--collector.dns.interval=1s", "--collector.dns.timeout=500ms",
+			"--collector.dns.sweep-interval=5s", "--collector.backends.interval=2s", "--collector.backends.timeout=1s"}
+		var x *testenv.ExporterProcess
+		if network != nil { // in the pod network, as the Deployment's pods: the backends collector dials the pods
+			x = network.Exporter(t, args...)
+		} else { // on loopback, with the backends collector off
+			x = testenv.StartExporter(t, append(c.ExporterArgs(), args...)...)
+		}
 		m.exporters = append(m.exporters, x)
 		m.targets = append(m.targets, target{addr: x.Addr, labels: map[string]string{"cluster": name, "node": nodes[i%len(nodes)]}})
 	}
@@ -433,7 +440,7 @@ func TestEndToEnd(t *testing.T) {
 	// Service whose endpoint is a real server; cluster b's share a loopback
 	// address standing in for a Service. The kubelet is a stand-in for all.
 	network := nodenet.New(t, clusterA)
-	e := &env{vip: network.Service(t, namespace, "vip-backend", "10.96.0.50", 80)}
+	e := &env{vip: network.Service(t, namespace, "vip-backend", "10.96.0.50", 80), network: network}
 	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer kubelet.Close()
 	vip, err := net.Listen("tcp", "127.0.0.1:0")
@@ -702,7 +709,21 @@ func (e *env) serviceAndWorkloadScenarios(t *testing.T) []*scenario {
 	brokenDNS := fmt.Sprintf("%s:%d", localcluster.SpareDNSName, deadPort)
 	stopUnready, unreadyStopped := make(chan struct{}), make(chan struct{})
 	svc := func(name string) map[string]string { return map[string]string{"namespace": namespace, "service": name} }
+	// Two backend pods of their own in the pod network, both serving: the
+	// scenario closes one's port while its readiness (the API's) passes.
+	const backendPort = 9376
+	backendA, backendB := e.network.Pod(t, "be-a"), e.network.Pod(t, "be-b")
+	backendA.Serve(t, backendPort)
+	stopB := backendB.Serve(t, backendPort)
+	e.network.ServiceOf(t, namespace, "backends", "10.96.0.60", 80, backendPort, backendA, backendB)
 	return []*scenario{
+		{
+			name:       "a ready backend whose serving port is closed",
+			expect:     match{"ServiceEndpointsNotAnswering", svc("backends")},
+			lookalikes: []match{{"ServiceNoReadyEndpoints", svc("backends")}, {"ServiceEndpointsUnreachable", svc("backends")}},
+			inject:     func(*testing.T) { stopB() },
+			remove:     func(t *testing.T) { stopB = backendB.Serve(t, backendPort) },
+		},
 		{
 			name:       "operator error: a selector typo",
 			expect:     match{"ServiceSelectorMatchesNothing", svc("web-typo")},
@@ -1010,8 +1031,18 @@ func (e *env) apiserverDown() *scenario {
 			must(t, c.StopComponent(localcluster.CoreDNS))
 		},
 		remove: func(t *testing.T) {
-			must(t, c.StartComponent(context.Background(), localcluster.APIServer))
-			must(t, c.StartComponent(context.Background(), localcluster.CoreDNS))
+			// "Existing pods and services keep working": the backends
+			// collector, probing on from the endpoints it knew, says so
+			// while the apiserver is still down.
+			ctx := context.Background()
+			if v, err := e.mon.query(ctx, `max(time() - kube_triage_probe_last_run_timestamp_seconds{cluster="a",collector="backends"})`); err != nil || v > 10 {
+				t.Errorf("with the apiserver down, the backends prober's last round was %vs ago (%v); want it probing on", v, err)
+			}
+			if v, err := e.mon.query(ctx, `min(kube_triage_backends_services{cluster="a",verdict="answering"})`); err != nil || v < 2 {
+				t.Errorf("with the apiserver down, %v probed Services answer (%v); want the 2 that do (vip-backend, backends)", v, err)
+			}
+			must(t, c.StartComponent(ctx, localcluster.APIServer))
+			must(t, c.StartComponent(ctx, localcluster.CoreDNS))
 		},
 	}
 }

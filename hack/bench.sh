@@ -26,6 +26,8 @@ run -bench 'BenchmarkPodInformerMemory' -benchtime 1x ./internal/kube
 run -bench 'BenchmarkScrape$|BenchmarkServicesAtScale|BenchmarkConcurrentScrapes' -benchtime 20x ./collector
 run -bench 'BenchmarkDNSSweep' -benchtime 1x ./collector
 run -bench 'BenchmarkProbeQuery$|BenchmarkPlainExchange$' ./internal/dnsprobe
+run -bench 'BenchmarkBackendsAtScale' -benchtime 5x ./collector/backends
+run -bench 'BenchmarkBackendConnection' -benchtime 2000x ./collector/backends
 run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exporter
 run -bench 'BenchmarkTriageServiceAt1000Pods' -benchtime 5x ./cmd/kube-triage-exporter
 
@@ -57,6 +59,10 @@ figure dns_sweep_cpu_ratio_333 ratio 'BenchmarkDNSSweep/rate=333' cpu-ratio
 figure dns_sweep_lookups_per_second_3333 lookups/s 'BenchmarkDNSSweep/rate=3333' lookups/s
 figure dns_sweep_cpu_ratio_3333 ratio 'BenchmarkDNSSweep/rate=3333' cpu-ratio
 figure dns_sweep_peak_100ms_over_mean_3333 ratio 'BenchmarkDNSSweep/rate=3333' peak-100ms/mean
+figure backends_pass_seconds_10k_services seconds 'BenchmarkBackendsAtScale' s/pass
+figure backends_round_cpu_ms_10k_services ms 'BenchmarkBackendsAtScale' cpu-ms/round
+figure backends_heap_bytes_per_endpoint bytes 'BenchmarkBackendsAtScale' B/endpoint
+figure backends_cpu_us_per_connection us 'BenchmarkBackendConnection' cpu-us/connection
 figure triage_service_seconds_1000_pods seconds 'BenchmarkTriageServiceAt1000Pods' s/walk
 figure dns_seconds_per_lookup seconds 'BenchmarkProbeQuery' ns/op 1e-9
 figure dns_seconds_per_plain_exchange seconds 'BenchmarkPlainExchange' ns/op 1e-9

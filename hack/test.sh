@@ -84,6 +84,32 @@ if [ "$failed" != 0 ]; then
 	exit 1
 fi
 
+# While the tests run, the test clusters' Service and pod ranges lead
+# nowhere from the host's network namespace: an exporter or test that
+# dialled a ClusterIP or pod IP there by mistake would otherwise send it out
+# of the machine by the default route. (The test helpers also refuse to
+# start such an exporter on the host: testenv.HostUnsafe.) The ranges are
+# localcluster's serviceCIDR and podCIDR and nodenet's network; a test
+# checks that this list names them.
+guarded_ranges=(10.96.0.0/16 10.244.0.0/16 10.250.0.0/24)
+blackholes=()
+if [ "$(id -u)" = 0 ]; then
+	for r in "${guarded_ranges[@]}"; do
+		if ip route add blackhole "$r" 2>/dev/null; then
+			blackholes+=("$r")
+		fi
+	done
+	echo "test.sh: blackhole routes in the host's network namespace while the tests run: ${blackholes[*]:-none added (routes exist already)}"
+	export KUBE_TRIAGE_BLACKHOLES="${blackholes[*]}"
+else
+	echo "test.sh: not root: no blackhole routes for ${guarded_ranges[*]} (the test helpers' check remains)"
+fi
+unguard() {
+	for r in "${blackholes[@]}"; do
+		ip route del blackhole "$r" 2>/dev/null || true
+	done
+}
+
 packages=$("$GO" list ./... | grep -v '/e2e$')
 e2e_start=$SECONDS
 # In a process group of its own, so that stopping it reaches the test
@@ -93,8 +119,8 @@ e2e=$!
 stop_e2e() { kill -TERM -- "-$e2e" 2>/dev/null || true; wait "$e2e" 2>/dev/null || true; }
 # Stopped (CI cancelled, Ctrl-C), or ended early by an error: the suite
 # does not outlive the run.
-trap 'stop_e2e; exit 130' INT TERM HUP
-trap 'stop_e2e' EXIT
+trap 'stop_e2e; unguard; exit 130' INT TERM HUP
+trap 'stop_e2e; unguard' EXIT
 
 make=${MAKE:-make}
 step "gofmt" "$make" --no-print-directory -s fmt
@@ -106,6 +132,7 @@ step "the other binaries (kubectl, promtool)" bash hack/build-bins.sh kubectl pr
 step "unit and integration tests (-race)" env CGO_ENABLED=1 "$GO" test -count=1 -race -timeout 45m $packages
 rc=0
 wait "$e2e" || rc=$?
+unguard
 trap - EXIT
 record "end-to-end suite (beside the steps above)" "$e2e_start" "$rc"
 summary

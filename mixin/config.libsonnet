@@ -58,6 +58,8 @@ local guide = import 'lib/guide.libsonnet';
       ServiceTargetPortMismatch: { severity: 'warning', 'for': '5m' },
       ServiceEndpointsFlapping: { severity: 'warning', 'for': null },
       ServiceLocalTrafficPolicyGap: { severity: 'warning', 'for': '15m' },
+      ServiceEndpointsNotAnswering: { severity: 'warning', 'for': '5m' },
+      ServiceEndpointsUnreachable: { severity: 'warning', 'for': '5m' },
       ClusterDNSDown: { severity: 'critical', 'for': '2m' },
       DNSEndpointFailing: { severity: 'warning', 'for': '5m' },
       DNSFailingFromNode: { severity: 'warning', 'for': '5m' },

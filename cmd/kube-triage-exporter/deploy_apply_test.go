@@ -75,6 +75,16 @@ func TestDeployAppliesToTheRealAPIServer(t *testing.T) {
 		}
 	}
 
+	// The examples apply too, in an application namespace.
+	if err := cluster.CreateNamespace(t.Context(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join("deploy", "examples", "networkpolicy-allow-kube-triage.yaml")
+	if out, err := kubectl(nil, "apply", "--server-side", "--dry-run=server", "--field-manager=kube-triage-test", "-n", "shop", "-f", example); err != nil ||
+		!strings.Contains(out, "networkpolicy.networking.k8s.io/allow-kube-triage-exporter serverside-applied") {
+		t.Errorf("server-side dry-run apply of %s: %v\n%s", example, err, out)
+	}
+
 	// The schemas are enforced: a misspelt field is refused.
 	typo := strings.Replace(rendered, "honorLabels: true", "honourLabels: true", 1)
 	if typo == rendered {

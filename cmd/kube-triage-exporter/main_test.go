@@ -197,7 +197,7 @@ func TestBadInputStopsStartup(t *testing.T) {
 // serves, says so in its metrics, and every metric it exports is documented
 // and passes promtool check metrics.
 func TestDeadAPIServerKeepsServing(t *testing.T) {
-	e := testenv.StartExporter(t, "--kubeconfig="+testenv.DeadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
+	e := testenv.StartExporter(t, "--no-collector.backends", "--kubeconfig="+testenv.DeadKubeconfig(t), "--collector.apiserver.interval=200ms", "--collector.apiserver.timeout=100ms")
 	base := "http://" + e.Addr
 	var body string
 	testenv.WaitFor(t, "kube_triage_apiserver_reachable 0", 10*time.Second, func() (bool, error) {
@@ -354,7 +354,7 @@ func metricFamilies(exposition string) []string {
 }
 
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
-	e := testenv.StartExporter(t, "--kubeconfig="+testenv.DeadKubeconfig(t))
+	e := testenv.StartExporter(t, "--no-collector.backends", "--kubeconfig="+testenv.DeadKubeconfig(t))
 	testenv.WaitFor(t, "/healthz", 10*time.Second, func() (bool, error) {
 		code, _, err := testenv.Get(http.DefaultClient, "http://"+e.Addr+"/healthz")
 		return code == 200, err
@@ -391,7 +391,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 	webConfig := writeFile(t, "web.yml", fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash))
 
-	e := testenv.StartExporter(t, "--kubeconfig="+testenv.DeadKubeconfig(t), "--web.config.file="+webConfig)
+	e := testenv.StartExporter(t, "--no-collector.backends", "--kubeconfig="+testenv.DeadKubeconfig(t), "--web.config.file="+webConfig)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}

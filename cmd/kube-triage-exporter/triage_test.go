@@ -31,6 +31,7 @@ import (
 func runWalk(t testing.TB, args ...string) (report.Report, int, string) {
 	t.Helper()
 	cmd := exec.Command(testenv.Exporter(t), append(append([]string{"triage"}, args...), "-o", "json")...)
+	cmd.Env = testenv.ChildEnv() // not "in a pod": nothing is dialled from the host's network namespace
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -6,6 +6,7 @@ package registry
 import (
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/collector/apiserver"
+	"github.com/kube-triage/kube-triage-exporter/collector/backends"
 	"github.com/kube-triage/kube-triage-exporter/collector/controlplane"
 	"github.com/kube-triage/kube-triage-exporter/collector/dns"
 	"github.com/kube-triage/kube-triage-exporter/collector/kubelet"
@@ -20,6 +21,7 @@ func Specs() []collector.Spec {
 	return []collector.Spec{
 		apiserver.Spec,
 		services.Spec,
+		backends.Spec,
 		dns.Spec,
 		terminations.Spec,
 		controlplane.Spec,

@@ -136,7 +136,6 @@ type servicesCollector struct {
 const (
 	selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
 	labelIndex    = "label"    // pods, by namespace/key=value of each label but unindexedLabels
-	serviceIndex  = "service"  // EndpointSlices, by namespace/name of their Service
 )
 
 // unindexedLabels differ on every pod: an index entry each would cost
@@ -146,7 +145,8 @@ var unindexedLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kuber
 
 func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + value }
 
-// servicesIndexers are the indexes each cache of the collector needs.
+// servicesIndexers are the indexes each cache of the collector needs (the
+// EndpointSlices' is shared: kube.SlicesByService).
 var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
 	services: cache.Indexers{selectorIndex: func(obj any) ([]string, error) {
 		svc, ok := obj.(*record.Service)
@@ -159,12 +159,7 @@ var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
 		}
 		return out, nil
 	}},
-	slices: cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
-		if s, ok := obj.(*record.EndpointSlice); ok && s.Service != "" {
-			return []string{s.Namespace + "/" + s.Service}, nil
-		}
-		return nil, nil
-	}},
+	slices: kube.SlicesByService,
 	pods: cache.Indexers{labelIndex: func(obj any) ([]string, error) {
 		p, ok := obj.(*record.Pod)
 		if !ok || p.PodShape == nil {
@@ -185,19 +180,20 @@ func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, err
 	if err != nil {
 		return nil, err
 	}
-	services, epSlices, pods := inf.Records(kube.Services), inf.Records(kube.EndpointSlices), inf.Records(kube.Pods)
+	var services, epSlices, pods kube.Informer
+	for _, ix := range []struct {
+		i *kube.Informer
+		r kube.Resource
+		x cache.Indexers
+	}{{&services, kube.Services, servicesIndexers.services}, {&epSlices, kube.EndpointSlices, servicesIndexers.slices}, {&pods, kube.Pods, servicesIndexers.pods}} {
+		if *ix.i, err = inf.RecordsIndexed(ix.r, ix.x); err != nil {
+			return nil, err
+		}
+	}
 	// The workloads only tell scale to zero from a typo: a judgement need
 	// not wait for them, and one that cannot sync (RBAC without apps)
 	// leaves the verdicts as they were without it.
 	workloads := []kube.Informer{inf.Records(kube.Deployments), inf.Records(kube.StatefulSets), inf.Records(kube.ReplicaSets)}
-	for _, ix := range []struct {
-		i kube.Informer
-		x cache.Indexers
-	}{{services, servicesIndexers.services}, {epSlices, servicesIndexers.slices}, {pods, servicesIndexers.pods}} {
-		if err := ix.i.AddIndexers(ix.x); err != nil {
-			return nil, err
-		}
-	}
 	c := newServicesJudge(d.Logger, cfg, services.Cache(), epSlices.Cache(), pods.Cache())
 	c.synced = func() bool { return services.HasSynced() && epSlices.HasSynced() && pods.HasSynced() }
 	c.workloads = workloads
@@ -399,7 +395,7 @@ func (c *servicesCollector) judge(key string) *serviceResult {
 // with the pods it was judged from.
 func (c *servicesCollector) judgeNow(svc *record.Service) ([]*record.Pod, guide.ServiceResult) {
 	pods := c.candidatePods(svc)
-	return pods, guide.JudgeService(svc, pods, kube.Indexed[record.EndpointSlice](c.slices, serviceIndex, svc.Namespace+"/"+svc.Name), c.workloadsIn(svc.Namespace))
+	return pods, guide.JudgeService(svc, pods, kube.Indexed[record.EndpointSlice](c.slices, kube.SliceServiceIndex, svc.Namespace+"/"+svc.Name), c.workloadsIn(svc.Namespace))
 }
 
 // Service is what the Service walk reads: the Service's record, the pods

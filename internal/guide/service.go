@@ -73,6 +73,7 @@ var ServiceNext = map[string]string{
 	"readiness": "Read a not-ready pod's readiness probe and events (kubectl describe pod); the probe's port, path and timeout are the usual suspects.",
 	"ports":     "Make the Service's targetPort name or number one that the pods' containers declare.",
 	"endpoints": "Pods are ready but no endpoint is published: look at the EndpointSlice controller (kube-controller-manager), or at whoever manages this Service's endpoints.",
+	"pods":      "Ready endpoints do not answer: a refusal is the pod's process (nothing listens on the port its readiness vouches for: read its readiness probe); a timeout the network between the exporter and the pod (its node, a NetworkPolicy).",
 	"dns":       "The name does not resolve to the ClusterIP: walk the cluster (triage cluster) for DNS itself, then the DNS pods' logs.",
 	"connect":   "Endpoints exist but the ClusterIP does not answer from here: kube-proxy's rules on this node (the KubeProxyServiceVIPUnreachable runbook), or the pods do not listen on the targetPort.",
 }
@@ -231,7 +232,7 @@ func portEndpoints(ports []record.ServicePort, epSlices []*record.EndpointSlice)
 	for i, sp := range ports {
 		byFamily := map[string]*PortResult{}
 		for _, s := range epSlices {
-			if !slices.Contains(s.Ports, sp.Name) {
+			if !slices.ContainsFunc(s.Ports, func(p record.SlicePort) bool { return p.Name == sp.Name }) {
 				continue
 			}
 			f := byFamily[string(s.AddressType)]

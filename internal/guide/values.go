@@ -19,6 +19,10 @@ func Values() map[string]any {
 	for _, v := range ServiceVerdicts {
 		verdicts = append(verdicts, pair{string(v.Verdict), v.Alert})
 	}
+	backendVerdicts := []pair{}
+	for _, v := range BackendVerdicts {
+		backendVerdicts = append(backendVerdicts, pair{string(v.Verdict), v.Alert})
+	}
 	reasons := func(rs []Reason) []pair {
 		out := []pair{}
 		for _, r := range rs {
@@ -35,6 +39,7 @@ func Values() map[string]any {
 		"nodeLeaseStaleSeconds": int(NodeLeaseStale / time.Second),
 		"recentDeath":           PromDuration(RecentDeath),
 		"serviceVerdicts":       verdicts,
+		"backendVerdicts":       backendVerdicts,
 		"waitingReasons":        reasons(WaitingReasons),
 		"terminationReasons":    reasons(TerminationReasons),
 		"alertWalks":            walks,

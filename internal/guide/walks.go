@@ -56,6 +56,8 @@ var AlertWalks = []struct {
 	{"ServiceTargetPortMismatch", ServiceWalk},
 	{"ServiceEndpointsFlapping", ServiceWalk},
 	{"ServiceLocalTrafficPolicyGap", ServiceWalk},
+	{"ServiceEndpointsNotAnswering", ServiceWalk},
+	{"ServiceEndpointsUnreachable", ServiceWalk},
 	{"ContainerOOMKilled", WorkloadWalk},
 	{"ContainerCrashLooping", WorkloadWalk},
 	{"WorkloadTerminationRateHigh", WorkloadWalk},

@@ -38,6 +38,9 @@ type Informers struct {
 	// factoryScopes says what each scoped factory lists, for informers
 	// built by hand (PodInformer).
 	factoryScopes map[informers.SharedInformerFactory]factoryScope
+	// indexed are the indexes added by RecordsIndexed, by resource and
+	// index name.
+	indexed map[[2]string]bool
 }
 
 type tracked struct {

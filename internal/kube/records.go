@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
@@ -145,6 +147,8 @@ func (in *interner) service(s *corev1.Service) *record.Service {
 
 		PublishNotReadyAddresses: s.Spec.PublishNotReadyAddresses,
 		ExpectedEmpty:            s.Annotations[record.ServiceOptOutAnnotation] == "true",
+		ProbeBackends:            in.get(s.Annotations[record.BackendsProbeAnnotation]),
+		ProbePath:                in.get(s.Annotations[record.BackendsPathAnnotation]),
 		// externalTrafficPolicy applies to the traffic of NodePort and
 		// LoadBalancer Services only.
 		ExternalLocal: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal &&
@@ -156,7 +160,8 @@ func (in *interner) service(s *corev1.Service) *record.Service {
 		if tp.Type == intstr.String {
 			tp.StrVal = in.get(tp.StrVal)
 		}
-		r.Ports = append(r.Ports, record.ServicePort{Name: in.get(p.Name), Port: p.Port, TargetPort: tp, Protocol: corev1.Protocol(in.get(string(p.Protocol)))})
+		r.Ports = append(r.Ports, record.ServicePort{Name: in.get(p.Name), Port: p.Port, TargetPort: tp, Protocol: corev1.Protocol(in.get(string(p.Protocol))),
+			AppProtocol: in.get(ptr.Deref(p.AppProtocol, ""))})
 	}
 	return r
 }
@@ -168,12 +173,10 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *record.Endpoint
 		AddressType: discoveryv1.AddressType(in.get(string(s.AddressType))),
 	}
 	for _, p := range s.Ports {
-		name := ""
-		if p.Name != nil {
-			name = in.get(*p.Name)
-		}
-		r.Ports = append(r.Ports, name)
+		r.Ports = append(r.Ports, record.SlicePort{Name: in.get(ptr.Deref(p.Name, "")), Port: ptr.Deref(p.Port, 0),
+			Protocol: corev1.Protocol(in.get(string(ptr.Deref(p.Protocol, corev1.ProtocolTCP)))), AppProtocol: in.get(ptr.Deref(p.AppProtocol, ""))})
 	}
+	var addrs []byte
 	for _, ep := range s.Endpoints {
 		c := ep.Conditions
 		ready := c.Ready == nil || *c.Ready
@@ -188,6 +191,11 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *record.Endpoint
 			if ep.NodeName != nil && *ep.NodeName != "" && !slices.Contains(r.ReadyNodes, *ep.NodeName) {
 				r.ReadyNodes = append(r.ReadyNodes, in.get(*ep.NodeName))
 			}
+			if len(ep.Addresses) > 0 {
+				if a, err := netip.ParseAddr(ep.Addresses[0]); err == nil && (a.Is4() == (r.AddressType == discoveryv1.AddressTypeIPv4)) {
+					addrs = append(addrs, a.AsSlice()...)
+				}
+			}
 		case !terminating:
 			r.NotReady++
 		}
@@ -198,6 +206,7 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *record.Endpoint
 			r.Terminating++
 		}
 	}
+	r.ReadyAddrs = string(addrs)
 	return r
 }
 

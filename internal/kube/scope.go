@@ -7,6 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
 // Scope bounds the namespaced resources the informers list and watch
@@ -100,6 +102,46 @@ func (i *Informers) Records(r Resource) Informer {
 	}
 	return i.Namespaced(r.name, get)
 }
+
+// RecordsIndexed is Records(r) with the named index added, once however
+// many collectors ask for it: collectors that read the same caches share
+// their indexes (the same name must mean the same function).
+func (i *Informers) RecordsIndexed(r Resource, indexers cache.Indexers) (Informer, error) {
+	inf := i.Records(r)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.indexed == nil {
+		i.indexed = map[[2]string]bool{}
+	}
+	todo := cache.Indexers{}
+	for name, fn := range indexers {
+		if !i.indexed[[2]string{r.name, name}] {
+			todo[name] = fn
+		}
+	}
+	if len(todo) == 0 {
+		return inf, nil
+	}
+	if err := inf.AddIndexers(todo); err != nil {
+		return nil, err
+	}
+	for name := range todo {
+		i.indexed[[2]string{r.name, name}] = true
+	}
+	return inf, nil
+}
+
+// SliceServiceIndex indexes EndpointSlice records by the namespace/name of
+// their Service (SlicesByService).
+const SliceServiceIndex = "service"
+
+// SlicesByService is the index of EndpointSlice records by Service.
+var SlicesByService = cache.Indexers{SliceServiceIndex: func(obj any) ([]string, error) {
+	if s, ok := obj.(*record.EndpointSlice); ok && s.Service != "" {
+		return []string{s.Namespace + "/" + s.Service}, nil
+	}
+	return nil, nil
+}}
 
 // factoryFor returns (once per key) a factory of the informers' transform
 // with opts. track holds i.mu while its parts are made.

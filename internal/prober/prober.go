@@ -106,7 +106,8 @@ type Config[R any] struct {
 	Reasons []string
 	// Summary, if set, is the one line logged per round instead of each
 	// target's failures and recoveries: for a round of thousands of
-	// targets that fail together when their server does.
+	// targets that fail together when their server does. An empty msg
+	// logs nothing for the round.
 	Summary func(R) (msg string, attrs []any)
 }
 
@@ -183,8 +184,9 @@ func (p *Runner[R]) Record(r R) {
 
 	p.history.Record(at, outcomes)
 	if p.cfg.Summary != nil {
-		msg, attrs := p.cfg.Summary(r)
-		p.cfg.Logger.Info(msg, attrs...)
+		if msg, attrs := p.cfg.Summary(r); msg != "" {
+			p.cfg.Logger.Info(msg, attrs...)
+		}
 		return
 	}
 	for _, o := range outcomes {

@@ -130,8 +130,43 @@ func (w *Walker) Cluster(ctx context.Context, d Details, nodeLeaseStale time.Dur
 	if s := r.Step("dns"); s != nil && s.Status == report.Fail {
 		point(guide.ScenarioClusterDNSDown)
 	}
+	w.dataPlaneStep(&r, d, scenario)
 	r.Next = scenario.Next()
 	return finish(r, string(scenario), scenario.Alert())
+}
+
+// dataPlaneStep reports how many of the Services the backends collector
+// probes answer: while the apiserver or its storage is down, whether
+// "existing pods and services keep working", as the guide says they do.
+func (w *Walker) dataPlaneStep(r *report.Report, d Details, scenario guide.Scenario) {
+	bs, ok := source[backendSource](w)
+	if !ok {
+		r.Add("data-plane", report.Skip, d.backendsNote())
+		return
+	}
+	byVerdict, ok := bs.BackendServices()
+	if !ok {
+		r.Add("data-plane", report.Skip, "no endpoint probed yet")
+		return
+	}
+	probed := 0
+	for _, n := range byVerdict {
+		probed += n
+	}
+	answering := byVerdict[guide.BackendsAnswer]
+	s := r.Add("data-plane", report.Pass, fmt.Sprintf("%d of %d probed Services answer", answering, probed))
+	if scenario == guide.ScenarioAPIServerDown || scenario == guide.ScenarioEtcdStorageLost {
+		s.Summary += ", from the endpoints known before the apiserver went: existing pods and Services keep working"
+	}
+	for _, v := range guide.BackendVerdictValues()[1:] {
+		if byVerdict[v] > 0 {
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s: %d", v, byVerdict[v]))
+		}
+	}
+	if byVerdict[guide.BackendsNotAnswering]+byVerdict[guide.BackendsUnreachable] > 0 {
+		s.Status = report.Warn
+		s.Evidence = append(s.Evidence, "triage service NAMESPACE/NAME walks each; their alerts name them")
+	}
 }
 
 // leaseAgeRounded is leaseAge to the second, for the walks' text.

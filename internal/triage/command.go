@@ -23,9 +23,9 @@ import (
 
 // Needs are, for each walk the command runs, the collectors it reads.
 var Needs = map[string][]string{
-	"service": {"services", "dns"},
+	"service": {"services", "dns", "backends"},
 	"pod":     {"terminations"},
-	"cluster": {"apiserver", "controlplane", "nodes", "dns"},
+	"cluster": {"apiserver", "controlplane", "nodes", "dns", "backends"},
 }
 
 // dnsConfig is the dns collector's configuration, which a walk narrows to
@@ -33,6 +33,12 @@ var Needs = map[string][]string{
 type dnsConfig interface {
 	Domain() string
 	ForWalk(names []string, rc dnsprobe.ResolvConf, inPod bool) (reachable bool)
+}
+
+// backendsConfig is the backends collector's configuration, which a walk
+// narrows to its Service.
+type backendsConfig interface {
+	ForService(namespace, name string)
 }
 
 // Command is one walk, run once: the triage command.
@@ -81,6 +87,18 @@ func (c Command) Run(ctx context.Context) (report.Report, error) {
 			names = slices.DeleteFunc(names, func(n string) bool { return n == "dns" })
 			only = c.Setup.Only(names...)
 		}
+	}
+	// The backends collector dials pod IPs: only from a pod, where they
+	// route, and only this Service's.
+	for _, cfg := range only.Configs(collector.RoleCluster) {
+		if bc, ok := cfg.(backendsConfig); ok && c.Kind == "service" {
+			bc.ForService(c.Namespace, c.Name)
+		}
+	}
+	if slices.Contains(names, "backends") && !c.InPod {
+		d.BackendsNote = "not in a pod: pod IPs do not route from here; run the command in a pod of the cluster to dial each endpoint"
+		names = slices.DeleteFunc(names, func(n string) bool { return n == "backends" })
+		only = c.Setup.Only(names...)
 	}
 	exp, err := collector.NewExporter(only, collector.Deps{Logger: slog.New(slog.DiscardHandler), Role: collector.RoleCluster, Kube: c.Kube})
 	if err != nil {

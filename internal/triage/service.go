@@ -155,7 +155,11 @@ func (w *Walker) Service(ctx context.Context, namespace, name string, d Details)
 		s.Evidence = append(s.Evidence, fmt.Sprintf("traffic policy Local (%s): ready endpoints on %d nodes; other nodes drop that traffic", strings.Join(res.LocalPolicies, ", "), res.LocalNodes))
 	}
 
-	// 7. Does the ClusterIP answer.
+	// 7. Do the ready endpoints answer, dialled one by one (the guide's
+	// wget of each pod IP:port).
+	backendVerdict := w.podsStep(&r, d, namespace, name)
+
+	// 8. Does the ClusterIP answer.
 	connectStep(ctx, &r, d, svc)
 
 	if s := r.Step("dns"); s.Status == report.Fail && res.Headless && res.Ready == 0 && !slices.ContainsFunc(lookups, func(l guide.Lookup) bool {
@@ -173,11 +177,69 @@ func (w *Walker) Service(ctx context.Context, namespace, name string, d Details)
 			}
 		}
 	}
-	r = finish(r, string(res.Verdict), res.Verdict.Alert())
+	verdict, alert := string(res.Verdict), res.Verdict.Alert()
+	if res.Verdict == guide.VerdictOK && backendVerdict.Alert() != "" {
+		// Ready by the API, not answering on the wire.
+		verdict, alert = string(backendVerdict), backendVerdict.Alert()
+	}
+	r = finish(r, verdict, alert)
 	if !r.OK() {
 		r.Next = guide.ServiceNext[r.FailingStep]
 	}
 	return r
+}
+
+// maxDetailedEndpoints bounds the endpoints the pods step lists.
+const maxDetailedEndpoints = 10
+
+// podsStep reports the backends collector's last probe of each ready
+// endpoint of the Service, and returns its backend verdict ("" for none).
+func (w *Walker) podsStep(r *report.Report, d Details, namespace, name string) guide.BackendVerdict {
+	bs, ok := source[backendSource](w)
+	if !ok {
+		r.Add("pods", report.Skip, d.backendsNote())
+		return ""
+	}
+	verdict, endpoints, ok := bs.Backends(namespace, name)
+	if !ok {
+		r.Add("pods", report.Skip, "no endpoint of it probed yet (a ready endpoint of a TCP port, in the backends collector's scope)")
+		return ""
+	}
+	counts := map[guide.BackendResult]int{}
+	for _, e := range endpoints {
+		counts[e.Result]++
+	}
+	var summary []string
+	for _, res := range guide.BackendResults {
+		if counts[res] > 0 {
+			summary = append(summary, fmt.Sprintf("%d %s", counts[res], res))
+		}
+	}
+	s := r.Add("pods", report.Pass, fmt.Sprintf("%s: %s", verdict, strings.Join(summary, ", ")))
+	switch verdict {
+	case guide.BackendsNotAnswering, guide.BackendsUnreachable:
+		s.Status = report.Fail
+	case guide.BackendsNoAccess:
+		s.Status = report.Warn
+		s.Evidence = append(s.Evidence, "every endpoint timed out: a NetworkPolicy that keeps the exporter out, most likely (deploy/examples/networkpolicy-allow-kube-triage.yaml lets it in)")
+	}
+	listed := 0
+	for _, e := range endpoints {
+		if e.Result == guide.BackendAnswering && s.Status != report.Pass {
+			continue // the failing ones are the news
+		}
+		if listed == maxDetailedEndpoints {
+			s.Evidence = append(s.Evidence, "... and more (the exporter's /probes page lists every failed one)")
+			break
+		}
+		listed++
+		line := fmt.Sprintf("port %s, %s: %s", e.Port, e.Addr, e.Result)
+		if e.Err != "" {
+			line += " (" + e.Err + ")"
+		}
+		s.Evidence = append(s.Evidence, line)
+	}
+	return verdict
 }
 
 // connectStep opens a TCP connection to each TCP port of the ClusterIP.

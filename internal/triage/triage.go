@@ -38,6 +38,11 @@ type (
 		Pod(namespace, name string) (*record.Pod, bool)
 		PodsIn(namespace string) []*record.Pod
 	}
+	// backendSource: the backends collector's probes of the endpoints.
+	backendSource interface {
+		Backends(namespace, name string) (verdict guide.BackendVerdict, endpoints []guide.BackendEndpoint, ok bool)
+		BackendServices() (byVerdict map[guide.BackendVerdict]int, ok bool)
+	}
 	// terminationSource: the terminations collector's history.
 	terminationSource interface {
 		RecentOf(namespace, pod string) []guide.SeenTermination
@@ -101,6 +106,17 @@ type Details struct {
 	DialNote string
 	// DNSNote says why the DNS step has no lookups, when it has none.
 	DNSNote string
+	// BackendsNote says why the pods step has no probes, when the
+	// backends collector does not run.
+	BackendsNote string
+}
+
+// backendsNote says why a step has no backend probes to read.
+func (d Details) backendsNote() string {
+	if d.BackendsNote != "" {
+		return d.BackendsNote
+	}
+	return "the backends collector does not run in this exporter (the cluster role runs it, in the pod network)"
 }
 
 // dnsStep reports the DNS collector's last lookups of the names that want

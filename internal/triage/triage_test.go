@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/collector/registry"
@@ -140,6 +143,7 @@ func TestTriageWithoutTheCollectors(t *testing.T) {
 func TestCollectorsGiveTheirSources(t *testing.T) {
 	want := map[string][]func(any) bool{
 		"services":     {is[serviceSource], is[podSource]},
+		"backends":     {is[backendSource]},
 		"terminations": {is[terminationSource], is[podSource]},
 		"dns":          {is[dnsSource]},
 		"apiserver":    {is[apiserverSource]},
@@ -173,3 +177,70 @@ func TestCollectorsGiveTheirSources(t *testing.T) {
 }
 
 func is[T any](v any) bool { _, ok := v.(T); return ok }
+
+// fakeBackends is a backends collector's probes, as the pods step reads
+// them.
+type fakeBackends struct {
+	verdict   guide.BackendVerdict
+	endpoints []guide.BackendEndpoint
+}
+
+func (f fakeBackends) Backends(string, string) (guide.BackendVerdict, []guide.BackendEndpoint, bool) {
+	return f.verdict, f.endpoints, f.verdict != ""
+}
+
+func (f fakeBackends) BackendServices() (map[guide.BackendVerdict]int, bool) {
+	return map[guide.BackendVerdict]int{guide.BackendsAnswer: 3, f.verdict: 1}, f.verdict != ""
+}
+
+// The pods step: a Service ready by the API whose endpoints refuse fails
+// there, names the endpoint and takes the backend verdict and its alert;
+// one whose endpoints all time out (a policy, most likely) only warns.
+func TestTriagePodsStep(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Namespace: testNS, Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(80))}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.1.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}
+	w := walker(t, []string{"services"}, svc("web", web), pod("web-1", web, true), slice)
+	r := w.Service(context.Background(), testNS, "web", Details{})
+	if s := r.Step("pods"); s == nil || s.Status != report.Skip || r.Verdict != string(guide.VerdictOK) {
+		t.Fatalf("without the backends collector: pods %+v, verdict %s", s, r.Verdict)
+	}
+	w.sources = append(w.sources, fakeBackends{guide.BackendsNotAnswering, []guide.BackendEndpoint{
+		{Port: "http", Addr: "10.244.1.1:80", Result: guide.BackendRefused, Err: "connect: connection refused"},
+		{Port: "http", Addr: "10.244.1.2:80", Result: guide.BackendAnswering},
+	}})
+	r = w.Service(context.Background(), testNS, "web", Details{})
+	s := r.Step("pods")
+	if s == nil || s.Status != report.Fail || r.FailingStep != "pods" || r.Verdict != "not_answering" || r.Runbook != guide.Runbook("ServiceEndpointsNotAnswering") {
+		t.Fatalf("refusing endpoint: pods %+v, failing %s, verdict %s, runbook %s", s, r.FailingStep, r.Verdict, r.Runbook)
+	}
+	if len(s.Evidence) != 1 || !strings.Contains(s.Evidence[0], "10.244.1.1:80: refused") {
+		t.Errorf("evidence %q, want the refusing endpoint alone", s.Evidence)
+	}
+	if r.Next != guide.ServiceNext["pods"] {
+		t.Errorf("next step %q", r.Next)
+	}
+	w.sources[len(w.sources)-1] = fakeBackends{guide.BackendsNoAccess, []guide.BackendEndpoint{{Port: "http", Addr: "10.244.1.1:80", Result: guide.BackendTimeout}}}
+	r = w.Service(context.Background(), testNS, "web", Details{})
+	if s := r.Step("pods"); s.Status != report.Warn || !r.OK() || r.Verdict != string(guide.VerdictOK) {
+		t.Errorf("no access: pods %+v, ok %v, verdict %s", s, r.OK(), r.Verdict)
+	}
+}
+
+// The cluster walk counts the Services that answer.
+func TestTriageClusterDataPlane(t *testing.T) {
+	w := walker(t, []string{"nodes"})
+	r := w.Cluster(context.Background(), Details{}, time.Minute)
+	if s := r.Step("data-plane"); s == nil || s.Status != report.Skip {
+		t.Fatalf("without the backends collector: %+v", s)
+	}
+	w.sources = append(w.sources, fakeBackends{verdict: guide.BackendsNotAnswering})
+	r = w.Cluster(context.Background(), Details{}, time.Minute)
+	if s := r.Step("data-plane"); s.Status != report.Warn || s.Summary != "3 of 4 probed Services answer" {
+		t.Errorf("data-plane step %+v", s)
+	}
+}

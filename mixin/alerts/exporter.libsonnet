@@ -127,6 +127,9 @@
               names no Service with a ClusterIP (clusters name it kube-dns, coredns or
               rke2-coredns-rke2-coredns; give --collector.dns.service-address for a headless one).
               local_service_not_found: a --collector.kubeproxy.local-service names no Service.
+              backends_cut_off: the cluster exporter reaches no Service endpoint at all (every
+              connection times out or has no route): an egress NetworkPolicy around it, or it
+              does not run in the pod network.
             |||,
           ),
           a.alert(

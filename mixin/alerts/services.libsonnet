@@ -12,6 +12,7 @@
   // Services annotated as empty on purpose.
   local expectedEmpty = 'unless on (%s)\nmax by (%s) (%s == 1)' % [svc, svc, q.m('kube_triage_service_expected_empty')],
   local verdict(v) = 'max by (%s) (%s == 1)\n%s\n' % [svc, q.m('kube_triage_service_verdict', 'verdict=~"%s"' % v), expectedEmpty],
+  local backendVerdict(v) = 'max by (%s) (%s == 1)\n' % [svc, q.m('kube_triage_service_backends_verdict', 'verdict=~"%s"' % v)],
 
   prometheusAlerts+:: {
     groups+: [
@@ -84,6 +85,38 @@
               probes too tight for the load, a dependency that comes and goes, or pods killed in
               turn (OOM, evictions).
             ||| % { last: a.last(t.flappingWindow) },
+          ),
+          // The data plane: ready endpoints that do not answer the
+          // exporter's connections (the backends collector). Grouped by
+          // Service, across the replicas (each probes every endpoint in
+          // turn): any replica's verdict.
+          a.alert(
+            'ServiceEndpointsNotAnswering',
+            backendVerdict(guide.raising(guide.backendVerdicts, 'ServiceEndpointsNotAnswering')),
+            'Ready endpoints of Service {{ $labels.namespace }}/{{ $labels.service }} refuse connections.',
+            |||
+              Some ready endpoints of Service {{ $labels.namespace }}/{{ $labels.service }} have refused
+              the exporter's connections (or answered wrong: HTTP 5xx, a failed TLS handshake,
+              no answer once connected) for %s, while their readiness passes: clients that land
+              on them fail. Nothing listens on the port the
+              EndpointSlice names: the process is down or on another port, and the readiness
+              probe checks something else (a sidecar, another port).
+              kube_triage_service_port_backends says which port; /probes and triage service name
+              the endpoints.
+            ||| % a.forText('ServiceEndpointsNotAnswering'),
+          ),
+          a.alert(
+            'ServiceEndpointsUnreachable',
+            backendVerdict(guide.raising(guide.backendVerdicts, 'ServiceEndpointsUnreachable')),
+            'Ready endpoints of Service {{ $labels.namespace }}/{{ $labels.service }} are unreachable over the network.',
+            |||
+              Some ready endpoints of Service {{ $labels.namespace }}/{{ $labels.service }} have timed out
+              or had no route for %s, while other endpoints of the same port answer the exporter
+              (or the Service is annotated kube-triage.io/probe-backends: "true"): the network
+              between the exporter and those pods drops their traffic. The CNI between nodes
+              (are the failing endpoints on one node?), a NetworkPolicy that admits only some of
+              the pods, or a node that is going away.
+            ||| % a.forText('ServiceEndpointsUnreachable'),
           ),
           // Local traffic policies: a node without a ready endpoint of its
           // own drops that traffic. For internalTrafficPolicy Local, every

@@ -52,6 +52,29 @@ function(config)
         min=0,
         legend='list',
       ),
+      g.bargauge(
+        'Services by backend verdict',
+        'The data plane: how many Services have each verdict of the backends collector, which dials every ready endpoint from the pod network. not_answering (a ready endpoint refuses) and unreachable (some time out while others answer) page; no_access (every endpoint times out: a NetworkPolicy keeps the exporter out) does not.',
+        [g.target('sum by (verdict) (max by (namespace, service, verdict) (%s == 1))' % q.m('kube_triage_service_backends_verdict', ns), '{{verdict}}')],
+      ),
+      g.timeseries(
+        'Answering endpoints per Service',
+        'Ready endpoints that answered the exporter, per Service (their last probe). Beside "Ready endpoints per Service": fewer answering than ready is a backend that is ready by the API and not serving (the table below names the port and the reason).',
+        [g.target(
+          'sum by (namespace, service) (max by (namespace, service, port) (%s))' % q.m('kube_triage_service_port_backends', ns + ', result="answering"'),
+          '{{namespace}}/{{service}}',
+        )],
+        unit='short',
+        min=0,
+        w=16,
+      ),
+      g.table(
+        'Ready endpoints that do not answer',
+        'Per Service port, the ready endpoints whose last probe did not answer, by result: refused or error (the application: ServiceEndpointsNotAnswering), timeout or unreachable (the network or a NetworkPolicy: ServiceEndpointsUnreachable where others answer). The exporter\'s /probes page names the endpoints.',
+        [g.target('max by (namespace, service, port, result) (%s > 0)' % q.m('kube_triage_service_port_backends', ns + ', result!="answering"'))],
+        w=24,
+        hide=['Time'],
+      ),
       g.table(
         'Ports whose targetPort no pod exposes',
         'Service ports whose targetPort none of the selected pods expose (ServiceTargetPortMismatch).',

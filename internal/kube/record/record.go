@@ -7,6 +7,7 @@ package record
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -147,6 +148,9 @@ type Service struct {
 	PublishNotReadyAddresses bool
 	// ExpectedEmpty: the Service carries ServiceOptOutAnnotation "true".
 	ExpectedEmpty bool
+	// ProbeBackends is the Service's BackendsProbeAnnotation ("true",
+	// "false", or "" when absent); ProbePath its BackendsPathAnnotation.
+	ProbeBackends, ProbePath string
 	// ExternalLocal and InternalLocal: externalTrafficPolicy or
 	// internalTrafficPolicy is Local, so a node without a ready endpoint of
 	// its own drops that traffic instead of forwarding it.
@@ -155,10 +159,11 @@ type Service struct {
 
 // ServicePort is one port of a Service.
 type ServicePort struct {
-	Name       string
-	Port       int32
-	TargetPort intstr.IntOrString
-	Protocol   corev1.Protocol
+	Name        string
+	Port        int32
+	TargetPort  intstr.IntOrString
+	Protocol    corev1.Protocol
+	AppProtocol string
 }
 
 // EndpointSlice is the cached record of an EndpointSlice: its Service and
@@ -168,17 +173,45 @@ type EndpointSlice struct {
 	Meta
 	Service     string // the kubernetes.io/service-name label; "" if absent
 	AddressType discoveryv1.AddressType
-	// Ports are the names of the slice's ports, which are the Service
-	// ports' names: its endpoints serve those ports and no other. The
-	// EndpointSlice controller puts pods that do not expose a port's
-	// targetPort into slices without that port.
-	Ports       []string
+	// Ports are the slice's ports, named as the Service's ports: its
+	// endpoints serve those ports and no other. The EndpointSlice
+	// controller puts pods that do not expose a port's targetPort into
+	// slices without that port.
+	Ports       []SlicePort
 	Ready       int32 // ready true, or unset (which consumers treat as ready)
 	Serving     int32 // serving true, or unset and ready
 	Terminating int32 // terminating true
 	NotReady    int32 // neither ready nor terminating
 	// ReadyNodes are the distinct nodes of the ready endpoints.
 	ReadyNodes []string
+	// ReadyAddrs are the ready endpoints' addresses (each one's first),
+	// packed: 4 bytes each in an IPv4 slice, 16 in an IPv6 one. The
+	// backends collector dials them; a string costs a fraction of a
+	// slice of addresses.
+	ReadyAddrs string
+}
+
+// SlicePort is a port of an EndpointSlice: the Service port's name and
+// the number its endpoints serve it on.
+type SlicePort struct {
+	Name        string
+	Port        int32
+	Protocol    corev1.Protocol
+	AppProtocol string
+}
+
+// Addrs unpacks ReadyAddrs.
+func (e *EndpointSlice) Addrs() []netip.Addr {
+	size := 4
+	if e.AddressType == discoveryv1.AddressTypeIPv6 {
+		size = 16
+	}
+	out := make([]netip.Addr, 0, len(e.ReadyAddrs)/size)
+	for i := 0; i+size <= len(e.ReadyAddrs); i += size {
+		a, _ := netip.AddrFromSlice([]byte(e.ReadyAddrs[i : i+size]))
+		out = append(out, a)
+	}
+	return out
 }
 
 // Workload is the cached record of a Deployment, StatefulSet or ReplicaSet:
@@ -229,6 +262,18 @@ type NodeCondition struct {
 // ServiceOptOutAnnotation on a Service says it is empty on purpose (scaled
 // to zero, a placeholder): the alerts stay quiet about it.
 const ServiceOptOutAnnotation = "kube-triage.io/expected-empty"
+
+// BackendsProbeAnnotation on a Service: "false" keeps the backends
+// collector from dialling its endpoints; "true" asks for it where the
+// collector probes only the Services that ask (--collector.backends.opt-in),
+// and says the exporter is let through to them, so that their timeouts
+// page even when none of their endpoints answers.
+const BackendsProbeAnnotation = "kube-triage.io/probe-backends"
+
+// BackendsPathAnnotation on a Service names a path: the backends
+// collector then sends an HTTP GET to each ready endpoint of its TCP ports
+// instead of opening a connection only.
+const BackendsPathAnnotation = "kube-triage.io/probe-http-path"
 
 func (p *Pod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (p *Pod) DeepCopyObject() runtime.Object {

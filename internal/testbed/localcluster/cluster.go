@@ -105,7 +105,16 @@ type Cluster struct {
 const (
 	serviceCIDR = "10.96.0.0/16"
 	podCIDR     = "10.244.0.0/16"
+	// NodeNetCIDR is nodenet's: its nodes' and pods' addresses, which
+	// exist only inside its network namespaces.
+	NodeNetCIDR = "10.250.0.0/24"
 )
+
+// GuardedRanges are the test clusters' addresses that must never be
+// dialled from the host's network namespace, where they route out of the
+// machine: hack/test.sh gives them blackhole routes there while the tests
+// run.
+var GuardedRanges = []string{serviceCIDR, podCIDR, NodeNetCIDR}
 
 // Start builds (if needed) and starts a cluster. On error nothing is left
 // running and the directory is removed.
@@ -154,7 +163,15 @@ func (c *Cluster) ExporterArgs() []string { return c.ExporterArgsWith(c.Kubeconf
 
 // ExporterArgsWith is ExporterArgs with another kubeconfig: one that
 // impersonates a ServiceAccount, or one whose apiserver is out of reach.
+// The backends collector is off: an exporter on the host dials no pod IP
+// (they route out of the machine there); NetnsExporterArgs leaves it on.
 func (c *Cluster) ExporterArgsWith(kubeconfig string) []string {
+	return append(c.NetnsExporterArgs(kubeconfig), "--no-collector.backends")
+}
+
+// NetnsExporterArgs are the arguments of an exporter that runs in a
+// network namespace of the test's own, where the pod IPs it dials stay.
+func (c *Cluster) NetnsExporterArgs(kubeconfig string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--collector.dns.service-address=" + c.DNSAddr,

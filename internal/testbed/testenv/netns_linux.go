@@ -107,7 +107,7 @@ func (n *Netns) Exec(t testing.TB, name string, args ...string) string {
 // replaces itself with it: the process is the program).
 func (n *Netns) Start(t testing.TB, name, bin string, env []string, args ...string) *Process {
 	t.Helper()
-	return Start(t, name, "ip", env, append([]string{"netns", "exec", n.Name, bin}, args...)...)
+	return start(t, name, "ip", env, append([]string{"netns", "exec", n.Name, bin}, args...)...)
 }
 
 // Do runs f on an OS thread that has entered the namespace: a socket f

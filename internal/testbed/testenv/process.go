@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,13 +31,60 @@ type Process struct {
 	Exit   error         // its exit status, once Done is closed
 }
 
-// Start runs bin with args for the rest of the test.
+// Start runs bin with args for the rest of the test, in the host's
+// network namespace; it refuses an exporter whose collectors would dial
+// pod IPs or ClusterIPs there (HostUnsafe).
 func Start(t testing.TB, name, bin string, env []string, args ...string) *Process {
+	t.Helper()
+	if why := HostUnsafe(bin, args); why != "" {
+		t.Fatalf("refusing to start %s in the host's network namespace: %s", name, why)
+	}
+	return start(t, name, bin, env, args...)
+}
+
+// HostUnsafe says why an exporter's command line must not run in the
+// host's network namespace, "" if it may: in a cluster exporter the
+// backends collector dials the endpoints' pod IPs, which route out of this
+// machine there (10.x goes to its default route). Such an exporter runs in
+// a network namespace the test made (Netns.Start), or with
+// --no-collector.backends, as localcluster's ExporterArgs give it.
+func HostUnsafe(bin string, args []string) string {
+	if filepath.Base(bin) != "kube-triage-exporter" || (len(args) > 0 && args[0] == "triage") {
+		return ""
+	}
+	role, backends := "cluster", true
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--role="):
+			role = strings.TrimPrefix(a, "--role=")
+		case a == "--collector.backends", a == "--collector.backends=true":
+			backends = true
+		case a == "--no-collector.backends", a == "--collector.backends=false":
+			backends = false
+		}
+	}
+	if role == "cluster" && backends {
+		return "its backends collector would dial pod IPs, which route out of this machine here; pass --no-collector.backends or run it in a network namespace"
+	}
+	return ""
+}
+
+// ChildEnv is the environment of a program a test runs: this process's,
+// with extra added, and without KUBERNETES_SERVICE_HOST and
+// KUBERNETES_SERVICE_PORT, which would tell the exporter it runs in a pod
+// (where pod IPs and ClusterIPs route) when the tests themselves run in
+// one.
+func ChildEnv(extra ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "KUBERNETES_SERVICE_") })
+	return append(env, extra...)
+}
+
+func start(t testing.TB, name, bin string, env []string, args ...string) *Process {
 	t.Helper()
 	p := &Process{Output: &SyncBuffer{}, Done: make(chan struct{})}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Output, p.Output
-	p.Cmd.Env = append(os.Environ(), env...)
+	p.Cmd.Env = ChildEnv(env...)
 	if err := childproc.Start(p.Cmd); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

@@ -9,7 +9,7 @@
 // pod with hostNetwork sees on a kubeadm node: kube-proxy's health server on
 // the node's address, its metrics on 127.0.0.1:10249.
 //
-// Addresses are chosen here (10.250.0.0/24) and exist only inside the
+// Addresses are chosen here (localcluster.NodeNetCIDR) and exist only inside the
 // namespaces: a node's default route leads to the pods namespace, which
 // routes nowhere. The host is reached only on its loopback, through
 // forwarders: the apiserver, CoreDNS and whatever the test names.
@@ -60,6 +60,10 @@ type Network struct {
 	pods     *testenv.Netns
 	proxyBin string
 	nodes    int
+	podCount int
+	// exporters counts the cluster exporters in the pods' namespace.
+	exporters   int
+	forwardOnce sync.Once
 }
 
 // New makes the pods namespace and starts the backend pod in it.
@@ -91,9 +95,15 @@ func New(t testing.TB, c *localcluster.Cluster) *Network {
 // returns the Service address (clusterIP:port).
 func (w *Network) Service(t testing.TB, namespace, name, clusterIP string, port int32) string {
 	t.Helper()
+	return w.service(t, namespace, name, clusterIP, port, PodPort,
+		[]discoveryv1.Endpoint{{Addresses: []string{PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}})
+}
+
+func (w *Network) service(t testing.TB, namespace, name, clusterIP string, port int32, targetPort int, eps []discoveryv1.Endpoint) string {
+	t.Helper()
 	ctx := context.Background()
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec: corev1.ServiceSpec{ClusterIP: clusterIP, Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt(PodPort)}}}}
+		Spec: corev1.ServiceSpec{ClusterIP: clusterIP, Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt(targetPort)}}}}
 	if _, err := w.cluster.Client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating Service %s/%s: %v", namespace, name, err)
 	}
@@ -102,13 +112,104 @@ func (w *Network) Service(t testing.TB, namespace, name, clusterIP string, port 
 			discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "nodenet",
 		}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(PodPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(targetPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Endpoints:   eps,
 	}
 	if _, err := w.cluster.Client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the EndpointSlice of %s/%s: %v", namespace, name, err)
 	}
 	return net.JoinHostPort(clusterIP, fmt.Sprint(port))
+}
+
+// Pod is a backend pod of its own: a network namespace on the bridge with
+// an address of its own, as a CNI gives each pod.
+type Pod struct {
+	Name, IP string
+	NS       *testenv.Netns
+}
+
+// Pod attaches a new pod namespace to the bridge; it serves nothing until
+// told to (Serve).
+func (w *Network) Pod(t testing.TB, name string) *Pod {
+	t.Helper()
+	w.podCount++
+	p := &Pod{Name: name, IP: fmt.Sprintf("10.250.0.%d", 100+w.podCount), NS: testenv.NewNetns(t, name)}
+	veth := fmt.Sprintf("p%d", w.podCount)
+	w.pods.Exec(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", p.NS.Name)
+	w.pods.Exec(t, "ip", "link", "set", veth, "master", "br0", "up")
+	p.NS.Exec(t, "ip", "addr", "add", p.IP+"/24", "dev", "eth0")
+	p.NS.Exec(t, "ip", "link", "set", "eth0", "up")
+	p.NS.Exec(t, "ip", "route", "add", "default", "via", gateway)
+	return p
+}
+
+// Serve runs an HTTP server on the pod's port that answers with the pod's
+// name, as the guide's hostnames pods do; stop closes it (the port then
+// refuses, as when the process dies), and Serve may start it again.
+func (p *Pod) Serve(t testing.TB, port int) (stop func()) {
+	t.Helper()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(p.Name + "\n")) }),
+		ReadHeaderTimeout: 5 * time.Second}
+	l := p.NS.Listen(t, net.JoinHostPort(p.IP, fmt.Sprint(port)))
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	return func() { srv.Close() }
+}
+
+// policyTable is the nftables table DropIncoming writes in a pod.
+const policyTable = "kube-triage-policy"
+
+// DropIncoming drops, in the pod's namespace, every TCP packet that comes
+// to port: what a NetworkPolicy that does not admit the client does (the
+// client's connection times out). The returned func removes it.
+func (p *Pod) DropIncoming(t testing.TB, port int) (undo func(testing.TB)) {
+	t.Helper()
+	p.NS.Exec(t, "nft", fmt.Sprintf(`table ip %s { chain input { type filter hook input priority 0; tcp dport %d drop; }; }`, policyTable, port))
+	return func(t testing.TB) {
+		t.Helper()
+		p.NS.Exec(t, "nft", "delete", "table", "ip", policyTable)
+	}
+}
+
+// ServiceOf creates a selector-less Service with the given ClusterIP and
+// port and an EndpointSlice whose ready endpoints are the pods, on
+// targetPort; it returns the Service address (clusterIP:port).
+func (w *Network) ServiceOf(t testing.TB, namespace, name, clusterIP string, port int32, targetPort int, pods ...*Pod) string {
+	t.Helper()
+	var eps []discoveryv1.Endpoint
+	for _, p := range pods {
+		eps = append(eps, discoveryv1.Endpoint{Addresses: []string{p.IP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
+	}
+	return w.service(t, namespace, name, clusterIP, port, targetPort, eps)
+}
+
+// Exporter runs a cluster exporter in the pods' namespace, as its
+// Deployment's pod runs in the pod network: it reaches the apiserver and
+// CoreDNS at their host addresses (forwarded in), and dials pod IPs and
+// ClusterIPs that exist only in these namespaces. It listens on the
+// gateway address; Addr is its host address for a scraper.
+func (w *Network) Exporter(t testing.TB, args ...string) *testenv.ExporterProcess {
+	t.Helper()
+	w.forwardControlPlane(t)
+	listen := net.JoinHostPort(gateway, fmt.Sprint(10027+w.exporters))
+	w.exporters++
+	p := w.pods.Start(t, "exporter (pod network)", testenv.Exporter(t), []string{"KUBECONFIG=/nonexistent"},
+		append(append(w.cluster.NetnsExporterArgs(w.cluster.Kubeconfig), "--web.listen-address="+listen), args...)...)
+	return &testenv.ExporterProcess{Process: p, Addr: w.pods.ForwardFromHost(t, listen)}
+}
+
+// forwardControlPlane makes the apiserver and CoreDNS reachable in the
+// pods' namespace, once.
+func (w *Network) forwardControlPlane(t testing.TB) {
+	t.Helper()
+	w.forwardOnce.Do(func() {
+		apiserver, err := url.Parse(w.cluster.Config.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.pods.ForwardToHost(t, apiserver.Host, false)
+		w.pods.ForwardToHost(t, w.cluster.DNSAddr, true)
+	})
 }
 
 // Node is one simulated node's network namespace with its kube-proxy.
