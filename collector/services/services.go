@@ -120,6 +120,8 @@ type servicesCollector struct {
 	workloads []kube.Informer
 	synced    func() bool
 
+	labelSets *labelSets // the pods' label sets, for candidatePods
+
 	mu    sync.Mutex
 	dirty map[string]bool // Services (namespace/name) to judge again
 
@@ -135,12 +137,12 @@ type servicesCollector struct {
 // its namespace.
 const (
 	selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
-	labelIndex    = "label"    // pods, by namespace/key=value of each label but unindexedLabels
+	labelSetIndex = "labelset" // pods, by namespace and label set (their labels but unindexedLabels)
 )
 
-// unindexedLabels differ on every pod: an index entry each would cost
-// more than it saves. A selector made only of them is judged by walking
-// its namespace's pods.
+// unindexedLabels differ on every pod: left out of the label sets, the
+// pods of one StatefulSet or indexed Job share one. A selector made only
+// of them is judged by walking its namespace's pods.
 var unindexedLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index"}
 
 func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + value }
@@ -160,19 +162,128 @@ var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
 		return out, nil
 	}},
 	slices: kube.SlicesByService,
-	pods: cache.Indexers{labelIndex: func(obj any) ([]string, error) {
+	pods: cache.Indexers{labelSetIndex: func(obj any) ([]string, error) {
 		p, ok := obj.(*record.Pod)
 		if !ok || p.PodShape == nil {
 			return nil, nil
 		}
-		out := make([]string, 0, len(p.Labels)/2)
-		for i := 0; i+1 < len(p.Labels); i += 2 {
-			if !slices.Contains(unindexedLabels, p.Labels[i]) {
-				out = append(out, labelPair(p.Namespace, p.Labels[i], p.Labels[i+1]))
-			}
-		}
-		return out, nil
+		key, _ := labelSetKey(p.Namespace, p.Labels)
+		return []string{key}, nil
 	}},
+}
+
+// labelSetKey is the key of the label set of a pod of ns with labels, and
+// the set's labels (those but unindexedLabels).
+func labelSetKey(ns string, labels record.Labels) (string, record.Labels) {
+	indexed := labels
+	for i := 0; i+1 < len(labels); i += 2 {
+		if slices.Contains(unindexedLabels, labels[i]) {
+			indexed = slices.Clone(labels[:i])
+			for j := i + 2; j+1 < len(labels); j += 2 {
+				if !slices.Contains(unindexedLabels, labels[j]) {
+					indexed = append(indexed, labels[j], labels[j+1])
+				}
+			}
+			break
+		}
+	}
+	return ns + "\x00" + strings.Join(indexed, "\x00"), indexed
+}
+
+// labelSets are the distinct label sets of the pods, with how many pods
+// have each, and, for each label pair, the sets that have it: a Service's
+// candidate pods are those of the sets its selector matches, found through
+// labelSetIndex. A pod costs one index entry, where an index of label pairs
+// cost one per label; the sets are as many as the workloads' revisions.
+// The pods' event handler keeps them (podHandler).
+type labelSets struct {
+	mu     sync.Mutex
+	sets   map[string]*labelSet              // by key
+	byPair map[string]map[*labelSet]struct{} // by labelPair
+}
+
+type labelSet struct {
+	key       string
+	namespace string
+	labels    record.Labels
+	pods      int
+}
+
+func newLabelSets() *labelSets {
+	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]map[*labelSet]struct{}{}}
+}
+
+// add counts a pod in its set.
+func (l *labelSets) add(p *record.Pod) {
+	if p.PodShape == nil {
+		return
+	}
+	key, labels := labelSetKey(p.Namespace, p.Labels)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sets[key]
+	if s == nil {
+		s = &labelSet{key: key, namespace: p.Namespace, labels: labels}
+		l.sets[key] = s
+		for i := 0; i+1 < len(labels); i += 2 {
+			pair := labelPair(p.Namespace, labels[i], labels[i+1])
+			if l.byPair[pair] == nil {
+				l.byPair[pair] = map[*labelSet]struct{}{}
+			}
+			l.byPair[pair][s] = struct{}{}
+		}
+	}
+	s.pods++
+}
+
+// remove takes a pod out of its set; the last one takes the set.
+func (l *labelSets) remove(p *record.Pod) {
+	if p.PodShape == nil {
+		return
+	}
+	key, _ := labelSetKey(p.Namespace, p.Labels)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sets[key]
+	if s == nil {
+		return
+	}
+	if s.pods--; s.pods > 0 {
+		return
+	}
+	delete(l.sets, key)
+	for i := 0; i+1 < len(s.labels); i += 2 {
+		pair := labelPair(s.namespace, s.labels[i], s.labels[i+1])
+		delete(l.byPair[pair], s)
+		if len(l.byPair[pair]) == 0 {
+			delete(l.byPair, pair)
+		}
+	}
+}
+
+// matching are the keys of the sets of ns that selector matches, through
+// its rarest pair of indexed labels; found is false for a selector without
+// one (only unindexedLabels): its candidates are every pod of ns.
+func (l *labelSets) matching(ns string, selector map[string]string) (keys []string, found bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var best map[*labelSet]struct{}
+	indexed := make(map[string]string, len(selector))
+	for k, v := range selector {
+		if slices.Contains(unindexedLabels, k) {
+			continue
+		}
+		indexed[k] = v
+		if sets := l.byPair[labelPair(ns, k, v)]; !found || len(sets) < len(best) {
+			best, found = sets, true
+		}
+	}
+	for s := range best {
+		if guide.Matches(indexed, s.labels) {
+			keys = append(keys, s.key)
+		}
+	}
+	return keys, found
 }
 
 func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, error) {
@@ -203,7 +314,7 @@ func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, err
 	}{
 		{services, c.handler(c.serviceChanged, nil)},
 		{epSlices, c.handler(c.sliceChanged, nil)},
-		{pods, c.handler(c.podChanged, podUnchanged)},
+		{pods, c.podHandler()},
 	}
 	for _, w := range workloads {
 		handlers = append(handlers, struct {
@@ -232,6 +343,42 @@ func workloadUnchanged(old, cur any) bool {
 	o, ok1 := old.(*record.Workload)
 	n, ok2 := cur.(*record.Workload)
 	return ok1 && ok2 && o.Replicas == n.Replicas && o.Owned == n.Owned && slices.Equal(o.Template, n.Template)
+}
+
+// podHandler keeps the label sets and marks dirty the Services a pod's
+// change may concern (both states of an update), unless the update
+// changes nothing judged.
+func (c *servicesCollector) podHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if p, ok := obj.(*record.Pod); ok {
+				c.labelSets.add(p)
+			}
+			c.podChanged(obj)
+		},
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*record.Pod)
+			n, ok2 := cur.(*record.Pod)
+			if ok1 && ok2 && o.PodShape != n.PodShape {
+				c.labelSets.remove(o)
+				c.labelSets.add(n)
+			}
+			if podUnchanged(old, cur) {
+				return
+			}
+			c.podChanged(old)
+			c.podChanged(cur)
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*record.Pod); ok {
+				c.labelSets.remove(p)
+			}
+			c.podChanged(obj)
+		},
+	}
 }
 
 // handler calls changed with each object an event concerns (both states of
@@ -299,10 +446,11 @@ func newServicesJudge(logger *slog.Logger, cfg Config, services, slices, pods ku
 	c := &servicesCollector{
 		logger: logger, cfg: cfg,
 		services: services, slices: slices, pods: pods,
-		synced:   func() bool { return true },
-		dirty:    map[string]bool{},
-		results:  map[string]*serviceResult{},
-		rendered: collector.NewRendered(metrics.All()...),
+		synced:    func() bool { return true },
+		labelSets: newLabelSets(),
+		dirty:     map[string]bool{},
+		results:   map[string]*serviceResult{},
+		rendered:  collector.NewRendered(metrics.All()...),
 	}
 	c.builder = c.rendered.Builder()
 	return c
@@ -426,31 +574,22 @@ func (c *servicesCollector) workloadsIn(ns string) func() []*record.Workload {
 	}
 }
 
-// candidatePods are the pods a Service's selector may match: those of its
-// rarest indexed selector pair, or, for a selector without one, every pod
-// of its namespace.
+// candidatePods are the pods a Service's selector may match: those of the
+// label sets that its indexed labels match, or, for a selector without
+// one, every pod of its namespace.
 func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	if len(svc.Selector) == 0 {
 		return nil // judged by its endpoints alone
 	}
-	var best []*record.Pod
-	found := false
-	for k, v := range svc.Selector {
-		if slices.Contains(unindexedLabels, k) {
-			continue
-		}
-		pods := kube.Indexed[record.Pod](c.pods, labelIndex, labelPair(svc.Namespace, k, v))
-		if !found || len(pods) < len(best) {
-			best, found = pods, true
-		}
-		if len(best) == 0 {
-			break
-		}
-	}
+	keys, found := c.labelSets.matching(svc.Namespace, svc.Selector)
 	if !found {
 		return kube.InNamespace[record.Pod](c.pods, svc.Namespace)
 	}
-	return best
+	var out []*record.Pod
+	for _, k := range keys {
+		out = append(out, kube.Indexed[record.Pod](c.pods, labelSetIndex, k)...)
+	}
+	return out
 }
 
 // renderService renders one Service's samples into b.
