@@ -1,10 +1,16 @@
 package kube
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -47,5 +53,37 @@ users: [{name: u, user: {token: t}}]
 	t.Setenv("HOME", dir)
 	if _, _, err := LoadConfig(""); err == nil || !strings.Contains(err.Error(), "--kubeconfig") {
 		t.Errorf("nothing anywhere: error %v should say to pass --kubeconfig", err)
+	}
+}
+
+// The informers ask the apiserver for protobuf (JSON accepted, from one
+// that speaks only that), for their lists and watches alike.
+func TestInformersAskForProtobuf(t *testing.T) {
+	accepts := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/pods" {
+			select {
+			case accepts <- r.Header.Get("Accept"):
+			default:
+			}
+		}
+		http.Error(w, "not here", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c, err := NewClient(&rest.Config{Host: srv.URL}, "test", 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Informers.Records(Pods)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Informers.Start(ctx)
+	select {
+	case got := <-accepts:
+		if !strings.HasPrefix(got, "application/vnd.kubernetes.protobuf") || !strings.Contains(got, "application/json") {
+			t.Errorf("the pod informer asked for %q, want protobuf first, JSON accepted", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pod informer sent no request")
 	}
 }
