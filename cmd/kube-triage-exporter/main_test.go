@@ -457,3 +457,26 @@ func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
+
+// The heap of the initial lists is handed back once, when the last
+// informer has listed, and not while the exporter shuts down first.
+func TestAfterSyncRunsOnceWhenListed(t *testing.T) {
+	left := 3
+	calls := 0
+	afterSync(context.Background(), func() []string {
+		if left > 0 {
+			left--
+			return []string{"pods"}
+		}
+		return nil
+	}, time.Millisecond, func() { calls++ })
+	if calls != 1 || left != 0 {
+		t.Errorf("called %d times with %d checks left, want once after the lists", calls, left)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	afterSync(ctx, func() []string { return []string{"pods"} }, time.Millisecond, func() { calls++ })
+	if calls != 1 {
+		t.Error("called although the informers never listed")
+	}
+}
