@@ -12,7 +12,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision
 	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 IMAGE ?= localhost/kube-triage-exporter:$(VERSION)
 
-.PHONY: help build demo test e2e unit bench lint golangci fmt vet promtool bins generate run image image-offline clean
+.PHONY: help build demo test e2e unit bench bench-check lint golangci fmt vet promtool bins generate run image image-offline clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ e2e: bins ## Run only the end-to-end suite (Prometheus, Alertmanager, every scen
 
 bench: bins ## Run the benchmarks and the load harness; ends with one NAME VALUE UNIT line per figure.
 	GO=$(GO) bash hack/bench.sh
+
+bench-check: bins ## make bench, then fail if a figure is more than 20% worse than hack/bench-baseline.txt.
+	@mkdir -p bin
+	GO=$(GO) bash hack/bench.sh > bin/bench.txt || { cat bin/bench.txt; exit 1; }
+	cat bin/bench.txt
+	$(GO) run ./hack/benchcheck -baseline hack/bench-baseline.txt < bin/bench.txt
 
 unit: ## Run the unit tests only (no binaries to build).
 	$(GO) test -count=1 -short ./...

@@ -25,14 +25,6 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
-func heapAlloc() int64 {
-	goruntime.GC()
-	goruntime.GC()
-	var m goruntime.MemStats
-	goruntime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
-
 // BenchmarkBackendsAtScale: 10,000 Services of 3 ready endpoints each at
 // the default schedule and rate. It reports how long a pass over every
 // endpoint takes (s/pass), the CPU of a round's bookkeeping (listing the
@@ -71,7 +63,7 @@ func BenchmarkBackendsAtScale(b *testing.B) {
 	n := c.batch()
 	passSeconds := math.Ceil(float64(len(all))/float64(n)) * defaults.Interval.Seconds()
 
-	before := heapAlloc()
+	before := testenv.HeapAlloc()
 	c.mu.Lock()
 	now := time.Now()
 	for _, t := range all {
@@ -79,7 +71,7 @@ func BenchmarkBackendsAtScale(b *testing.B) {
 	}
 	states, _ := c.judge(all)
 	c.mu.Unlock()
-	perEndpoint := float64(heapAlloc()-before) / float64(len(all))
+	perEndpoint := float64(testenv.HeapAlloc()-before) / float64(len(all))
 	goruntime.KeepAlive(states)
 
 	b.ResetTimer()

@@ -116,14 +116,6 @@ func benchSlice(ns string, svc, i int) *discoveryv1.EndpointSlice {
 	return s
 }
 
-func heapInUse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
-
 func newNamespaceIndexer(more ...cache.Indexers) cache.Indexer {
 	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	for _, m := range more {
@@ -136,7 +128,7 @@ func newNamespaceIndexer(more ...cache.Indexers) cache.Indexer {
 // the heap they hold per object.
 func fill(b *testing.B, idx cache.Indexer, transform cache.TransformFunc, n int, make func(i int) any) float64 {
 	b.Helper()
-	before := heapInUse()
+	before := testenv.HeapAlloc()
 	for i := range n {
 		obj, err := transform(make(i))
 		if err != nil {
@@ -146,7 +138,7 @@ func fill(b *testing.B, idx cache.Indexer, transform cache.TransformFunc, n int,
 			b.Fatal(err)
 		}
 	}
-	held := heapInUse() - before
+	held := testenv.HeapAlloc() - before
 	runtime.KeepAlive(idx) // measured above, so it must still be live there
 	return float64(held) / float64(n)
 }
@@ -181,11 +173,11 @@ func newServicesFixture(b *testing.B, namespaces, services int) *servicesFixture
 	f.c = newServicesJudge(promslog.NewNopLogger(), Config{Interval: time.Second}, svcs, epSlices, pods)
 	// The label sets, as the informer's Add events make them: counted in
 	// the heap per pod.
-	before := heapInUse()
+	before := testenv.HeapAlloc()
 	for _, obj := range pods.List() {
 		f.c.labelSets.add(obj.(*record.Pod))
 	}
-	f.perPod += float64(heapInUse()-before) / float64(len(pods.ListKeys()))
+	f.perPod += float64(testenv.HeapAlloc()-before) / float64(len(pods.ListKeys()))
 	for _, k := range svcs.ListKeys() {
 		f.c.dirty[k] = true
 	}

@@ -134,13 +134,19 @@ func (w *Network) Pod(t testing.TB, name string) *Pod {
 	t.Helper()
 	w.podCount++
 	p := &Pod{Name: name, IP: fmt.Sprintf("10.250.0.%d", 100+w.podCount), NS: testenv.NewNetns(t, name)}
-	veth := fmt.Sprintf("p%d", w.podCount)
-	w.pods.Exec(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", p.NS.Name)
-	w.pods.Exec(t, "ip", "link", "set", veth, "master", "br0", "up")
-	p.NS.Exec(t, "ip", "addr", "add", p.IP+"/24", "dev", "eth0")
-	p.NS.Exec(t, "ip", "link", "set", "eth0", "up")
-	p.NS.Exec(t, "ip", "route", "add", "default", "via", gateway)
+	w.attach(t, p.NS, fmt.Sprintf("p%d", w.podCount), p.IP)
 	return p
+}
+
+// attach plugs ns into the bridge by a veth pair (veth on the bridge's
+// side, eth0 in ns) with the address ip, its default route the gateway.
+func (w *Network) attach(t testing.TB, ns *testenv.Netns, veth, ip string) {
+	t.Helper()
+	w.pods.Exec(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
+	w.pods.Exec(t, "ip", "link", "set", veth, "master", "br0", "up")
+	ns.Exec(t, "ip", "addr", "add", ip+"/24", "dev", "eth0")
+	ns.Exec(t, "ip", "link", "set", "eth0", "up")
+	ns.Exec(t, "ip", "route", "add", "default", "via", gateway)
 }
 
 // Serve runs an HTTP server on the pod's port that answers with the pod's
@@ -228,12 +234,7 @@ func (w *Network) Node(t testing.TB, name string, forward ...string) *Node {
 	t.Helper()
 	w.nodes++
 	n := &Node{Name: name, IP: fmt.Sprintf("10.250.0.%d", 20+w.nodes), NS: testenv.NewNetns(t, name), net: w}
-	veth := fmt.Sprintf("n%d", w.nodes)
-	w.pods.Exec(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", n.NS.Name)
-	w.pods.Exec(t, "ip", "link", "set", veth, "master", "br0", "up")
-	n.NS.Exec(t, "ip", "addr", "add", n.IP+"/24", "dev", "eth0")
-	n.NS.Exec(t, "ip", "link", "set", "eth0", "up")
-	n.NS.Exec(t, "ip", "route", "add", "default", "via", gateway)
+	w.attach(t, n.NS, fmt.Sprintf("n%d", w.nodes), n.IP)
 	apiserver, err := url.Parse(w.cluster.Config.Host)
 	if err != nil {
 		t.Fatal(err)
