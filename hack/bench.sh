@@ -23,8 +23,9 @@ run() {
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $("$GO" version | cut -d' ' -f3)"
 run -bench 'BenchmarkPodInformerMemory' -benchtime 1x ./internal/kube
-run -bench 'BenchmarkScrape$|BenchmarkServicesAtScale|BenchmarkConcurrentScrapes' -benchtime 20x ./collector
-run -bench 'BenchmarkDNSSweep' -benchtime 1x ./collector
+run -bench 'BenchmarkScrape$' -benchtime 20x ./collector
+run -bench 'BenchmarkServicesAtScale|BenchmarkConcurrentScrapes' -benchtime 20x ./collector/services
+run -bench 'BenchmarkDNSSweep' -benchtime 1x ./collector/dns
 run -bench 'BenchmarkProbeQuery$|BenchmarkPlainExchange$' ./internal/dnsprobe
 run -bench 'BenchmarkBackendsAtScale' -benchtime 5x ./collector/backends
 run -bench 'BenchmarkBackendConnection' -benchtime 2000x ./collector/backends

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -25,5 +28,36 @@ func TestCompare(t *testing.T) {
 	bad := run("heap_bytes_per_pod 606 bytes\nlookups_per_second 790 lookups/s\n")
 	if len(bad) != 3 || !strings.Contains(bad[0], "heap_bytes_per_pod: 606") || !strings.Contains(bad[1], "lookups_per_second: 790") || !strings.Contains(bad[2], "scrape_seconds: missing") {
 		t.Errorf("21%% worse and a missing figure: %v", bad)
+	}
+}
+
+// Every benchmark hack/bench.sh runs exists in the package it names: a
+// benchmark moved to another package would otherwise drop its figures
+// from make bench (it did once, when the collectors became packages).
+func TestBenchScriptNamesRealBenchmarks(t *testing.T) {
+	script, err := os.ReadFile("../bench.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := regexp.MustCompile(`(?m)^run -bench '([^']+)' .*(\./\S+)$`).FindAllStringSubmatch(string(script), -1)
+	if len(runs) == 0 {
+		t.Fatal("no `run -bench '...' ./pkg` lines in hack/bench.sh")
+	}
+	for _, r := range runs {
+		files, _ := filepath.Glob(filepath.Join("..", "..", r[2], "*_test.go"))
+		var src strings.Builder
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.Write(b)
+		}
+		for _, name := range strings.Split(r[1], "|") {
+			name = strings.TrimSuffix(name, "$")
+			if !strings.Contains(src.String(), "func "+name+"(b *testing.B)") {
+				t.Errorf("hack/bench.sh runs %s in %s, which has no such benchmark", name, r[2])
+			}
+		}
 	}
 }
