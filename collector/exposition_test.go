@@ -19,6 +19,7 @@ import (
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/collector/collectortest"
+	"github.com/kube-triage/kube-triage-exporter/internal/server"
 )
 
 var (
@@ -215,7 +216,7 @@ func BenchmarkScrape(b *testing.B) {
 func BenchmarkScrapeWithRuntime(b *testing.B) {
 	e := newRenderingExporter(b, benchSeries(3600))
 	runtimeRegistry := prometheus.NewRegistry()
-	runtimeRegistry.MustRegister(versioncollector.NewCollector("kube_triage"), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runtimeRegistry.MustRegister(versioncollector.NewCollector("kube_triage"), collectors.NewGoCollector(), server.ProcessCollector())
 	for _, c := range []struct {
 		name string
 		reg  *prometheus.Registry

@@ -68,7 +68,7 @@ func run(f *flags, logOut io.Writer) error {
 	registry.MustRegister(
 		versioncollector.NewCollector("kube_triage"),
 		promcollectors.NewGoCollector(),
-		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}),
+		server.ProcessCollector(),
 	)
 	handler, err := server.New(exp, registry, server.Options{
 		TelemetryPath:  f.telemetryPath,
