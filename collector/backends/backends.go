@@ -132,6 +132,15 @@ type backendsCollector struct {
 	schedule        prober.Schedule
 	services, slice kube.Cache
 	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
+	// changes counts the caches' events; nil: not followed, the targets
+	// are listed every round.
+	changes *atomic.Uint64
+
+	// Kept by the rounds alone (one at a time): the targets as last listed,
+	// and the count of changes then.
+	listed     []target
+	listedAt   uint64
+	listedOnce bool
 
 	mu      sync.Mutex
 	cursor  string                          // the key of the next target to probe
@@ -192,6 +201,20 @@ func newBackendsCollector(cfg Config, d collector.Deps) (*backendsCollector, err
 		return nil, err
 	}
 	c := newProber(d.Logger, cfg, d.Schedule, services.Cache(), slices.Cache())
+	// Any change to a Service or an EndpointSlice lists the targets again;
+	// a round without one reuses them (listing and keying 30,000 endpoints
+	// is most of a round's bookkeeping).
+	c.changes = &atomic.Uint64{}
+	changed := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.changes.Add(1) },
+		UpdateFunc: func(any, any) { c.changes.Add(1) },
+		DeleteFunc: func(any) { c.changes.Add(1) },
+	}
+	for _, i := range []kube.Informer{services, slices} {
+		if err := i.AddEventHandler(changed); err != nil {
+			return nil, err
+		}
+	}
 	c.Runner, err = c.runner([]cache.InformerSynced{services.HasSynced, slices.HasSynced})
 	return c, err
 }
@@ -237,6 +260,18 @@ func (c *backendsCollector) inScope(svc *record.Service) bool {
 // that gets no answer proves nothing (the DNS collector resolves through
 // the DNS Service's endpoints; its TCP port is probed here).
 func (c *backendsCollector) targets() []target {
+	if c.changes == nil {
+		return c.listTargets()
+	}
+	n := c.changes.Load() // before listing: a change while it lists, lists again next round
+	if !c.listedOnce || n != c.listedAt {
+		c.listed, c.listedAt, c.listedOnce = c.listTargets(), n, true
+	}
+	return c.listed
+}
+
+// listTargets lists the targets from the caches.
+func (c *backendsCollector) listTargets() []target {
 	var out []target
 	seen := map[string]bool{}
 	for _, svc := range kube.All[record.Service](c.services) {
