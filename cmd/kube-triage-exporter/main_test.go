@@ -469,14 +469,20 @@ func TestAfterSyncRunsOnceWhenListed(t *testing.T) {
 			return []string{"pods"}
 		}
 		return nil
-	}, time.Millisecond, func() { calls++ })
+	}, time.Millisecond, time.Hour, func() { calls++ })
 	if calls != 1 || left != 0 {
 		t.Errorf("called %d times with %d checks left, want once after the lists", calls, left)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	afterSync(ctx, func() []string { return []string{"pods"} }, time.Millisecond, func() { calls++ })
+	afterSync(ctx, func() []string { return []string{"pods"} }, time.Millisecond, time.Hour, func() { calls++ })
 	if calls != 1 {
-		t.Error("called although the informers never listed")
+		t.Error("called though the exporter is shutting down")
+	}
+	// An informer that never lists (no RBAC for it) delays it by maxWait
+	// at most.
+	afterSync(context.Background(), func() []string { return []string{"deployments"} }, time.Millisecond, 20*time.Millisecond, func() { calls++ })
+	if calls != 2 {
+		t.Error("not called after maxWait with an informer that never lists")
 	}
 }

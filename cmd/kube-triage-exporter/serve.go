@@ -107,7 +107,7 @@ func run(f *flags, logOut io.Writer) error {
 	// The initial lists' garbage is most of the heap the process ever
 	// grows; the Go runtime hands it back to the OS only slowly, and the
 	// working set that the memory limit is sized by would keep it.
-	go afterSync(ctx, kc.Informers.Pending, time.Second, func() {
+	go afterSync(ctx, kc.Informers.Pending, time.Second, 10*time.Minute, func() {
 		debug.FreeOSMemory()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
@@ -157,18 +157,23 @@ func listen(w *web.FlagConfig) ([]net.Listener, error) {
 }
 
 // afterSync calls do once, when pending (the informers whose first list
-// has not completed) is first empty, checking every period until ctx ends.
-func afterSync(ctx context.Context, pending func() []string, period time.Duration, do func()) {
+// has not completed) is first empty, checking every period; or after
+// maxWait, for an informer that never lists (the workloads without their
+// RBAC): the others have long listed. Not once ctx has ended.
+func afterSync(ctx context.Context, pending func() []string, period, maxWait time.Duration, do func()) {
 	t := time.NewTicker(period)
 	defer t.Stop()
-	for len(pending()) > 0 {
+	deadline := time.Now().Add(maxWait)
+	for len(pending()) > 0 && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
-	do()
+	if ctx.Err() == nil {
+		do()
+	}
 }
 
 // ready is /readyz: ready once every informer has completed its first list.

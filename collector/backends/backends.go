@@ -211,7 +211,7 @@ func newBackendsCollector(cfg Config, d collector.Deps) (*backendsCollector, err
 		DeleteFunc: func(any) { c.changes.Add(1) },
 	}
 	for _, i := range []kube.Informer{services, slices} {
-		if err := i.AddEventHandler(changed); err != nil {
+		if _, err := i.AddEventHandler(changed); err != nil {
 			return nil, err
 		}
 	}

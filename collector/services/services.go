@@ -121,6 +121,9 @@ type servicesCollector struct {
 	synced    func() bool
 
 	labelSets *labelSets // the pods' label sets, for candidatePods
+	// podsHandled says whether the pods' handler has been handed the
+	// initial list, and the label sets hold it; nil: they do.
+	podsHandled func() bool
 
 	mu    sync.Mutex
 	dirty map[string]bool // Services (namespace/name) to judge again
@@ -323,8 +326,12 @@ func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, err
 		}{w, c.handler(c.workloadChanged, workloadUnchanged)})
 	}
 	for _, h := range handlers {
-		if err := h.i.AddEventHandler(h.h); err != nil {
+		synced, err := h.i.AddEventHandler(h.h)
+		if err != nil {
 			return nil, err
+		}
+		if h.i == pods {
+			c.podsHandled = synced
 		}
 	}
 	return c, nil
@@ -580,6 +587,11 @@ func (c *servicesCollector) workloadsIn(ns string) func() []*record.Workload {
 func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	if len(svc.Selector) == 0 {
 		return nil // judged by its endpoints alone
+	}
+	if c.podsHandled != nil && !c.podsHandled() {
+		// The cache has listed, its handler not yet caught up: the label
+		// sets would miss pods.
+		return kube.InNamespace[record.Pod](c.pods, svc.Namespace)
 	}
 	keys, found := c.labelSets.matching(svc.Namespace, svc.Selector)
 	if !found {

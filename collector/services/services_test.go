@@ -455,12 +455,48 @@ func TestServicesRejudgedUntilWorkloadsListed(t *testing.T) {
 // unlisted is an informer whose initial list has not completed.
 type unlisted struct{}
 
-func (unlisted) Cache() kube.Cache                                { return newNamespaceIndexer() }
-func (unlisted) HasSynced() bool                                  { return false }
-func (unlisted) AddEventHandler(cache.ResourceEventHandler) error { return nil }
-func (unlisted) AddIndexers(cache.Indexers) error                 { return nil }
+func (unlisted) Cache() kube.Cache { return newNamespaceIndexer() }
+func (unlisted) HasSynced() bool   { return false }
+func (unlisted) AddEventHandler(cache.ResourceEventHandler) (func() bool, error) {
+	return func() bool { return false }, nil
+}
+func (unlisted) AddIndexers(cache.Indexers) error { return nil }
 
 func scrapeOnce(t testing.TB, c *servicesCollector) prometheus.Gatherer {
 	t.Helper()
 	return collectortest.ScrapeOnce(t, "services", c.Collector())
+}
+
+// Until the pods' handler has been handed the initial list, the label
+// sets lag the cache: a Service is then judged from its namespace's pods,
+// not from sets that would miss some (a false selector_matches_nothing).
+func TestServicesJudgedFromTheCacheWhileTheHandlerCatchesUp(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	pods := newNamespaceIndexer(servicesIndexers.pods)
+	services := newNamespaceIndexer(servicesIndexers.services)
+	transform := kube.NewTransform()
+	for _, obj := range []runtime.Object{svc("web", web), pod("web-1", web, true)} {
+		rec, err := transform(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := services
+		if _, ok := rec.(*record.Pod); ok {
+			idx = pods
+		}
+		if err := idx.Add(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newServicesJudge(promslog.NewNopLogger(), Config{Interval: time.Second}, services, newNamespaceIndexer(servicesIndexers.slices), pods)
+	handled := false
+	c.podsHandled = func() bool { return handled }
+	s, _ := kube.Get[record.Service](services, testNS+"/web")
+	if got := len(c.candidatePods(s)); got != 1 {
+		t.Errorf("before the handler caught up: %d candidates, want the 1 pod in the cache", got)
+	}
+	handled = true // but the sets were never filled: what the fallback saves
+	if got := len(c.candidatePods(s)); got != 0 {
+		t.Errorf("from empty label sets: %d candidates", got)
+	}
 }

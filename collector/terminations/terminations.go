@@ -145,7 +145,7 @@ func newTerminationsCollector(cfg Config, d collector.Deps) (*terminationsCollec
 	// or after it was created), whose past restarts happened before we
 	// watched. A relist after a broken watch comes as updates from the
 	// cached state, so what happened meanwhile is counted once.
-	err = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if p, ok := obj.(*record.Pod); ok {
 				c.trackWaiting(p, false)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -38,8 +39,8 @@ func Parse(r io.Reader) (map[string]Figure, error) {
 			continue
 		}
 		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			continue // "NAME missing UNIT", or prose
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			continue // "NAME missing UNIT", or prose; a figure that is not a number is missing
 		}
 		out[f[0]] = Figure{Name: f[0], Value: v, Unit: f[2], Higher: len(f) == 4 && f[3] == "higher"}
 	}
@@ -56,6 +57,8 @@ func Compare(baseline, got map[string]Figure, tolerance float64) []string {
 		switch {
 		case !ok:
 			bad = append(bad, fmt.Sprintf("%s: missing from this run (baseline %g %s)", name, b.Value, b.Unit))
+		case g.Unit != b.Unit:
+			bad = append(bad, fmt.Sprintf("%s: in %s, the baseline in %s", name, g.Unit, b.Unit))
 		case b.Higher && g.Value < b.Value*(1-tolerance):
 			bad = append(bad, fmt.Sprintf("%s: %g %s, baseline %g (%.0f%% lower)", name, g.Value, b.Unit, b.Value, 100*(1-g.Value/b.Value)))
 		case !b.Higher && g.Value > b.Value*(1+tolerance):

@@ -25,6 +25,9 @@ func TestCompare(t *testing.T) {
 	if bad := run("heap_bytes_per_pod 600 bytes\nlookups_per_second 800 lookups/s\nscrape_seconds 0.0009 seconds\n"); len(bad) != 0 {
 		t.Errorf("within 20%%: %v", bad)
 	}
+	if bad := run("heap_bytes_per_pod 500 MiB\nlookups_per_second NaN lookups/s\nscrape_seconds 0.001 seconds\n"); len(bad) != 2 {
+		t.Errorf("another unit and a NaN: %v", bad)
+	}
 	bad := run("heap_bytes_per_pod 606 bytes\nlookups_per_second 790 lookups/s\n")
 	if len(bad) != 3 || !strings.Contains(bad[0], "heap_bytes_per_pod: 606") || !strings.Contains(bad[1], "lookups_per_second: 790") || !strings.Contains(bad[2], "scrape_seconds: missing") {
 		t.Errorf("21%% worse and a missing figure: %v", bad)

@@ -54,7 +54,10 @@ type tracked struct {
 type Informer interface {
 	Cache() Cache
 	HasSynced() bool
-	AddEventHandler(cache.ResourceEventHandler) error
+	// AddEventHandler adds h; synced reports, once the informer has
+	// synced, whether h has been handed every object of the initial list
+	// (a handler's own state lags the cache until then).
+	AddEventHandler(h cache.ResourceEventHandler) (synced func() bool, err error)
 	AddIndexers(cache.Indexers) error
 }
 
@@ -79,13 +82,23 @@ func (in *informer) HasSynced() bool {
 	return !slices.ContainsFunc(in.parts, func(p cache.SharedIndexInformer) bool { return !p.HasSynced() })
 }
 
-func (in *informer) AddEventHandler(h cache.ResourceEventHandler) error {
+func (in *informer) AddEventHandler(h cache.ResourceEventHandler) (func() bool, error) {
+	var regs []cache.ResourceEventHandlerRegistration
 	for _, p := range in.parts {
-		if _, err := p.AddEventHandler(h); err != nil {
-			return err
+		reg, err := p.AddEventHandler(h)
+		if err != nil {
+			return nil, err
 		}
+		regs = append(regs, reg)
 	}
-	return nil
+	return func() bool {
+		for _, r := range regs {
+			if !r.HasSynced() {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 func (in *informer) AddIndexers(indexers cache.Indexers) error {

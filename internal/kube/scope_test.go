@@ -126,7 +126,7 @@ func TestScopeOnRealAPIServer(t *testing.T) {
 		t.Errorf("%s/svc is cached though its namespace is not included", nss[2])
 	}
 	added := make(chan string, 10)
-	if err := included.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+	if _, err := included.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		if s, ok := obj.(*record.Service); ok {
 			added <- s.Namespace + "/" + s.Name
 		}
@@ -191,7 +191,7 @@ func TestInformerOverTwoNamespaces(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var added []string
-	if err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+	if _, err := services.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		mu.Lock()
 		defer mu.Unlock()
 		added = append(added, obj.(*record.Service).Namespace)

@@ -11,7 +11,8 @@ import (
 // reads /proc/self/stat, the fd directory, limits and the network
 // counters of /proc/self/net/netstat each scrape, most of a scrape's time
 // (BenchmarkScrapeWithRuntime); this one reads the stat file and counts
-// the fds, takes the limits once (the exporter never changes them), and
+// the fds, takes the limits and the start time (which needs /proc/stat's
+// boot time) once, and
 // leaves out process_network_*, whose counters are the network
 // namespace's, the whole pod's, not the process's. Where /proc cannot be
 // read (not Linux), client_golang's.
@@ -23,7 +24,12 @@ func ProcessCollector() prometheus.Collector {
 	if _, err := p.Stat(); err != nil {
 		return collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
 	}
-	c := &processCollector{proc: p, maxFDs: -1, maxVsize: -1}
+	c := &processCollector{proc: p, maxFDs: -1, maxVsize: -1, start: -1}
+	if stat, err := p.Stat(); err == nil {
+		if start, err := stat.StartTime(); err == nil { // it reads /proc/stat for the boot time: once
+			c.start = start
+		}
+	}
 	if l, err := p.Limits(); err == nil {
 		c.maxFDs, c.maxVsize = float64(l.OpenFiles), float64(l.AddressSpace)
 	}
@@ -31,8 +37,8 @@ func ProcessCollector() prometheus.Collector {
 }
 
 type processCollector struct {
-	proc             procfs.Proc
-	maxFDs, maxVsize float64 // -1: unknown
+	proc                    procfs.Proc
+	maxFDs, maxVsize, start float64 // -1: unknown
 }
 
 var (
@@ -56,9 +62,9 @@ func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(procCPU, prometheus.CounterValue, stat.CPUTime())
 		ch <- prometheus.MustNewConstMetric(procVsize, prometheus.GaugeValue, float64(stat.VirtualMemory()))
 		ch <- prometheus.MustNewConstMetric(procRSS, prometheus.GaugeValue, float64(stat.ResidentMemory()))
-		if start, err := stat.StartTime(); err == nil {
-			ch <- prometheus.MustNewConstMetric(procStartTime, prometheus.GaugeValue, start)
-		}
+	}
+	if c.start >= 0 {
+		ch <- prometheus.MustNewConstMetric(procStartTime, prometheus.GaugeValue, c.start)
 	}
 	if n, err := c.proc.FileDescriptorsLen(); err == nil {
 		ch <- prometheus.MustNewConstMetric(procOpenFDs, prometheus.GaugeValue, float64(n))
