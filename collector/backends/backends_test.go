@@ -29,6 +29,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 	"github.com/kube-triage/kube-triage-exporter/internal/netguard"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 const ns = "shop"
@@ -96,13 +97,7 @@ func listening(t *testing.T) string {
 // closed is a loopback address nothing listens on: it refuses.
 func closed(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return testenv.RefusingAddr(t)
 }
 
 func newTestCollector(t *testing.T, cfg Config, s prober.Schedule, objs []runtime.Object) (*backendsCollector, *fake.Clientset) {

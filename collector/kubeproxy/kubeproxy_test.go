@@ -21,6 +21,7 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/collector/collectortest"
 	"github.com/kube-triage/kube-triage-exporter/internal/kube"
 	"github.com/kube-triage/kube-triage-exporter/internal/prober"
+	"github.com/kube-triage/kube-triage-exporter/internal/testbed/testenv"
 )
 
 // fakeKubeProxy serves kube-proxy's health and metrics endpoints. stale
@@ -73,12 +74,8 @@ func TestKubeproxyProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vip.Close()
-	dead, err := net.Listen("tcp", "127.0.0.1:0") // one whose rules are missing
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead.Close()
-	closedURL := "http://" + dead.Addr().String()
+	dead := testenv.RefusingAddr(t) // one whose rules are missing
+	closedURL := "http://" + dead
 
 	for _, tc := range []struct {
 		name     string
@@ -100,7 +97,7 @@ func TestKubeproxyProbe(t *testing.T) {
 			"kube_triage_kubeproxy_reachable": 0, "kube_triage_kubeproxy_probe_http_status_code|healthz": 0}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTestKubeproxy(t, tc.url, []string{vip.Addr().String(), dead.Addr().String()}, 300*time.Millisecond)
+			c := newTestKubeproxy(t, tc.url, []string{vip.Addr().String(), dead}, 300*time.Millisecond)
 			start := time.Now()
 			c.Record(c.probeAll(context.Background()))
 			if took := time.Since(start); took > 1500*time.Millisecond {
@@ -120,7 +117,7 @@ func TestKubeproxyProbe(t *testing.T) {
 			if _, ok := collectortest.Sample(t, g, "kube_triage_kubeproxy_info", map[string]string{"proxy_mode": "nftables"}); ok != tc.wantMode {
 				t.Errorf("proxy mode reported %v, want %v", ok, tc.wantMode)
 			}
-			for target, want := range map[string]float64{vip.Addr().String(): 1, dead.Addr().String(): 0} {
+			for target, want := range map[string]float64{vip.Addr().String(): 1, dead: 0} {
 				if v, ok := collectortest.Sample(t, g, "kube_triage_kubeproxy_service_vip_reachable", map[string]string{"target": target}); !ok || v != want {
 					t.Errorf("VIP %s reachable = %v (present %v), want %v", target, v, ok, want)
 				}

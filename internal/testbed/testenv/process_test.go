@@ -1,6 +1,11 @@
 package testenv
 
-import "testing"
+import (
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+)
 
 // An exporter that would dial pod IPs never starts in the host's network
 // namespace.
@@ -23,5 +28,20 @@ func TestHostUnsafe(t *testing.T) {
 		if got := HostUnsafe(c.bin, c.args) != ""; got != c.unsafe {
 			t.Errorf("HostUnsafe(%s %v) = %v, want %v", c.bin, c.args, got, c.unsafe)
 		}
+	}
+}
+
+// A refusing address refuses, and no listener can take its port.
+func TestRefusingAddr(t *testing.T) {
+	addr := RefusingAddr(t)
+	if c, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("dialling %s: %v, want connection refused", addr, err)
+	}
+	if l, err := net.Listen("tcp", addr); err == nil {
+		l.Close()
+		t.Errorf("a listener took %s", addr)
 	}
 }
