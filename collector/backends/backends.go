@@ -101,16 +101,18 @@ func (c *Config) Flags() []collector.Flag {
 
 func parseRate(s string) (float64, error) {
 	r, err := strconv.ParseFloat(s, 64)
-	if err != nil || r <= 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+	if err != nil || !validRate(r) {
 		return 0, fmt.Errorf("want connections per second, a positive number: %q", s)
 	}
 	return r, nil
 }
 
+func validRate(r float64) bool { return r > 0 && !math.IsInf(r, 0) }
+
 // Check wants a positive rate (a value the flag did not parse).
 func (c *Config) Check(collector.Role) error {
-	if _, err := parseRate(strconv.FormatFloat(c.Rate, 'g', -1, 64)); err != nil {
-		return fmt.Errorf("--collector.backends.rate: %w", err)
+	if !validRate(c.Rate) {
+		return fmt.Errorf("--collector.backends.rate=%g: want connections per second, a positive number", c.Rate)
 	}
 	return nil
 }
@@ -136,11 +138,10 @@ type backendsCollector struct {
 	// are listed every round.
 	changes *atomic.Uint64
 
-	// Kept by the rounds alone (one at a time): the targets as last listed,
-	// and the count of changes then.
-	listed     []target
-	listedAt   uint64
-	listedOnce bool
+	// Kept by the rounds alone (one at a time): the targets as last listed
+	// (nil: not yet), and the count of changes then.
+	listed   []target
+	listedAt uint64
 
 	mu      sync.Mutex
 	cursor  string                          // the key of the next target to probe
@@ -263,9 +264,9 @@ func (c *backendsCollector) targets() []target {
 	if c.changes == nil {
 		return c.listTargets()
 	}
-	n := c.changes.Load() // before listing: a change while it lists, lists again next round
-	if !c.listedOnce || n != c.listedAt {
-		c.listed, c.listedAt, c.listedOnce = c.listTargets(), n, true
+	n := c.changes.Load()                   // before listing: a change while it lists, lists again next round
+	if c.listed == nil || n != c.listedAt { // none listed is listed again: that costs nothing
+		c.listed, c.listedAt = c.listTargets(), n
 	}
 	return c.listed
 }

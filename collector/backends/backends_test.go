@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -452,5 +453,20 @@ func TestBackendsRoundWithinItsBound(t *testing.T) {
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 	if p := c.probeBatch(ctx); len(p.probed) != 0 {
 		t.Errorf("probes cut short by the round's end were recorded: %+v", p.probed)
+	}
+}
+
+// A rate that is not a positive number stops start-up, naming the flag.
+func TestBackendsRateChecked(t *testing.T) {
+	for _, r := range []float64{0, -1} {
+		if err := (&Config{Rate: r}).Check(collector.RoleCluster); err == nil || !strings.Contains(err.Error(), "--collector.backends.rate") {
+			t.Errorf("rate %v: %v", r, err)
+		}
+	}
+	if _, err := parseRate("NaN"); err == nil {
+		t.Error("NaN accepted as a rate")
+	}
+	if err := (&Config{Rate: 50}).Check(collector.RoleCluster); err != nil {
+		t.Error(err)
 	}
 }
