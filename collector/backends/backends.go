@@ -138,26 +138,48 @@ type backendsCollector struct {
 	// are listed every round.
 	changes *atomic.Uint64
 
-	// Kept by the rounds alone (one at a time): the targets as last listed
-	// (nil: not yet), and the count of changes then.
-	listed   []target
+	mu sync.Mutex
+	// all are the targets as last listed, in order (nil: none yet), and
+	// results the last probe of each (same index; none: not yet probed);
+	// listedAt is the count of changes when they were listed. Only the
+	// rounds (one at a time) list and probe.
+	all      []target
+	results  []result
 	listedAt uint64
-
-	mu      sync.Mutex
-	cursor  string                          // the key of the next target to probe
-	results map[string]result               // by target key, the last probe of each
-	counts  map[guide.BackendResult]float64 // probes since the start
-	failing map[string]guide.BackendVerdict // the Services failing at the last summary
+	cursor   target                          // the next target to probe
+	counts   map[guide.BackendResult]float64 // probes since the start
+	failing  map[string]guide.BackendVerdict // the Services failing at the last summary
 }
 
-// target is one ready endpoint of one Service port.
+// target is one ready endpoint of one Service port: 40 bytes, for there are
+// as many as the cluster has ready pods.
 type target struct {
-	key     string // namespace/service/port/addr: the order of a pass
+	*servicePort
+	addr netip.AddrPort
+}
+
+// servicePort is what the targets of one Service port share.
+type servicePort struct {
 	service string // namespace/name
 	port    string
-	addr    netip.AddrPort
 	// scheme is http or https for an HTTP GET of path; "" connects only.
 	scheme, path string
+}
+
+// compare orders targets by Service, port and address: the order of a
+// pass, and a Service's targets together.
+func (t target) compare(u target) int {
+	if t.servicePort == nil || u.servicePort == nil { // the zero cursor comes first
+		return cmp.Compare(b2i(t.servicePort != nil), b2i(u.servicePort != nil))
+	}
+	return cmp.Or(strings.Compare(t.service, u.service), strings.Compare(t.port, u.port), t.addr.Compare(u.addr))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type result struct {
@@ -225,8 +247,8 @@ func newBackendsCollector(cfg Config, d collector.Deps) (*backendsCollector, err
 func newProber(logger *slog.Logger, cfg Config, s prober.Schedule, services, slices kube.Cache) *backendsCollector {
 	return &backendsCollector{
 		logger: logger, cfg: cfg, schedule: s, services: services, slice: slices,
-		dial:    guardedDial,
-		results: map[string]result{}, counts: map[guide.BackendResult]float64{}, failing: map[string]guide.BackendVerdict{},
+		dial:   guardedDial,
+		counts: map[guide.BackendResult]float64{}, failing: map[string]guide.BackendVerdict{},
 	}
 }
 
@@ -256,25 +278,44 @@ func (c *backendsCollector) inScope(svc *record.Service) bool {
 	return true
 }
 
-// targets lists every ready endpoint of the TCP ports of the Services in
-// scope, sorted by key. UDP and SCTP ports are not dialled: a UDP probe
-// that gets no answer proves nothing (the DNS collector resolves through
-// the DNS Service's endpoints; its TCP port is probed here).
-func (c *backendsCollector) targets() []target {
-	if c.changes == nil {
-		return c.listTargets()
+// targets lists the targets again when a Service or EndpointSlice changed
+// since they were last listed (always, without an event counter), keeping
+// the last result of each that is still there. c.mu is held.
+func (c *backendsCollector) targets() {
+	var n uint64
+	if c.changes != nil {
+		n = c.changes.Load() // before listing: a change while it lists, lists again next round
+		if c.all != nil && n == c.listedAt {
+			return
+		}
 	}
-	n := c.changes.Load()                   // before listing: a change while it lists, lists again next round
-	if c.listed == nil || n != c.listedAt { // none listed is listed again: that costs nothing
-		c.listed, c.listedAt = c.listTargets(), n
+	all := c.listTargets()
+	results := make([]result, len(all))
+	// Both lists are in order: one walk finds the targets still there.
+	for i, j := 0, 0; i < len(all) && j < len(c.all); {
+		switch d := all[i].compare(c.all[j]); {
+		case d < 0:
+			i++
+		case d > 0:
+			j++
+		default:
+			results[i] = c.results[j]
+			i, j = i+1, j+1
+		}
 	}
-	return c.listed
+	if all == nil {
+		all = []target{} // listed: none
+	}
+	c.all, c.results, c.listedAt = all, results, n
 }
 
-// listTargets lists the targets from the caches.
+// listTargets lists every ready endpoint of the TCP ports of the Services
+// in scope, from the caches, in order. UDP and SCTP ports are not dialled:
+// a UDP probe that gets no answer proves nothing (the DNS collector
+// resolves through the DNS Service's endpoints; its TCP port is probed
+// here).
 func (c *backendsCollector) listTargets() []target {
 	var out []target
-	seen := map[string]bool{}
 	for _, svc := range kube.All[record.Service](c.services) {
 		if !c.inScope(svc) {
 			continue
@@ -284,25 +325,22 @@ func (c *backendsCollector) listTargets() []target {
 			if sp.Protocol != corev1.ProtocolTCP && sp.Protocol != "" {
 				continue
 			}
-			scheme, path := httpOf(sp.AppProtocol, svc.ProbePath)
+			port := &servicePort{service: key, port: sp.Name}
+			port.scheme, port.path = httpOf(sp.AppProtocol, svc.ProbePath)
 			for _, s := range kube.Indexed[record.EndpointSlice](c.slice, kube.SliceServiceIndex, key) {
 				i := slices.IndexFunc(s.Ports, func(p record.SlicePort) bool { return p.Name == sp.Name })
 				if i < 0 || s.Ports[i].Port <= 0 || s.Ports[i].Port > math.MaxUint16 {
 					continue
 				}
 				for _, a := range s.Addrs() {
-					t := target{service: key, port: sp.Name, addr: netip.AddrPortFrom(a, uint16(s.Ports[i].Port)), scheme: scheme, path: path}
-					t.key = key + "/" + sp.Name + "/" + t.addr.String()
-					if !seen[t.key] {
-						seen[t.key] = true
-						out = append(out, t)
-					}
+					out = append(out, target{port, netip.AddrPortFrom(a, uint16(s.Ports[i].Port))})
 				}
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b target) int { return strings.Compare(a.key, b.key) })
-	return out
+	slices.SortFunc(out, target.compare)
+	// An address in two slices of a Service (during a handover) is one target.
+	return slices.CompactFunc(out, func(a, b target) bool { return a.compare(b) == 0 })
 }
 
 // httpOf is how a port is probed: an HTTP GET where its appProtocol says
@@ -342,26 +380,27 @@ const retryShare = 4 // a quarter of the batch
 // round's bound, and returns the pass as it stands.
 func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	start := time.Now()
-	all := c.targets()
 	n := c.batch()
 	c.mu.Lock()
-	from, _ := slices.BinarySearchFunc(all, c.cursor, func(t target, key string) int { return strings.Compare(t.key, key) })
-	var batch []target
-	inBatch := map[string]bool{}
-	for _, t := range all {
+	c.targets()
+	all, results := c.all, c.results
+	from, _ := slices.BinarySearchFunc(all, c.cursor, target.compare)
+	var batch []int // indexes in all
+	inBatch := map[int]bool{}
+	for i, r := range results {
 		if len(batch) == n/retryShare {
 			break
 		}
-		if r, ok := c.results[t.key]; ok && r.result != guide.BackendAnswering {
-			batch = append(batch, t)
-			inBatch[t.key] = true
+		if r.result != "" && r.result != guide.BackendAnswering {
+			batch = append(batch, i)
+			inBatch[i] = true
 		}
 	}
 	retries := len(batch)
 	c.mu.Unlock()
-	for i := 0; i < len(all) && len(batch) < n; i++ {
-		if t := all[(from+i)%len(all)]; !inBatch[t.key] {
-			batch = append(batch, t)
+	for k := 0; k < len(all) && len(batch) < n; k++ {
+		if i := (from + k) % len(all); !inBatch[i] {
+			batch = append(batch, i)
 		}
 	}
 	probed := make([]probe, len(batch))
@@ -374,7 +413,8 @@ func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	// Enough workers that connections timing out do not slow the rate.
 	workers := int(math.Ceil(c.cfg.Rate*c.schedule.Timeout.Seconds())) + 1
 	prober.Pace(ctx, len(batch), spread, workers, func(ctx context.Context, i int) {
-		probed[i] = probe{batch[i], c.probe(ctx, batch[i])}
+		t := all[batch[i]]
+		probed[i] = probe{t, c.probe(ctx, t)}
 	})
 	p := &pass{targets: len(all), duration: time.Since(start)}
 	c.mu.Lock()
@@ -386,7 +426,7 @@ func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 		if pr.result.result == "" {
 			continue // not dialled, or cut short: the round ended
 		}
-		c.results[pr.key] = pr.result
+		results[batch[i]] = pr.result // the rounds alone list again: all and results are still c's
 		c.counts[pr.result.result]++
 		p.probed = append(p.probed, pr)
 		if i >= retries {
@@ -395,28 +435,26 @@ func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	}
 	switch {
 	case next < len(batch):
-		c.cursor = batch[next].key
+		c.cursor = all[batch[next]]
 	case len(all) > 0:
-		c.cursor = all[(from+len(batch)-retries)%len(all)].key
+		c.cursor = all[(from+len(batch)-retries)%len(all)]
 	}
 	passes := math.Ceil(float64(len(all)) / float64(n-retries)) // retries take a quarter at most
 	p.seconds = max(1, passes) * c.schedule.Interval.Seconds()
-	p.services, p.cutOff = c.judge(all)
+	p.services, p.cutOff = c.judge()
 	return p
 }
 
 // judge counts each Service's ports from the last result of each of its
-// endpoints, forgetting the results of endpoints no longer there; cutOff
-// says that none of three or more answered or refused, in at least two
-// Services: the exporter reaches no endpoint at all. c.mu is held.
-func (c *backendsCollector) judge(all []target) (states map[string]*serviceState, cutOff bool) {
+// endpoints; cutOff says that none of three or more answered or refused,
+// in at least two Services: the exporter reaches no endpoint at all. c.mu
+// is held.
+func (c *backendsCollector) judge() (states map[string]*serviceState, cutOff bool) {
 	out := map[string]*serviceState{}
 	results, reached := 0, false
-	current := make(map[string]bool, len(all))
-	for _, t := range all {
-		current[t.key] = true
-		r, ok := c.results[t.key]
-		if !ok {
+	for i, t := range c.all {
+		r := c.results[i]
+		if r.result == "" {
 			continue
 		}
 		s := out[t.service]
@@ -432,7 +470,6 @@ func (c *backendsCollector) judge(all []target) (states map[string]*serviceState
 		results++
 		reached = reached || (r.result != guide.BackendTimeout && r.result != guide.BackendUnreachable)
 	}
-	maps.DeleteFunc(c.results, func(key string, _ result) bool { return !current[key] })
 	for key, s := range out {
 		svc, _ := kube.Get[record.Service](c.services, key)
 		reachable := svc != nil && svc.ProbeBackends == "true"
@@ -663,18 +700,21 @@ func (c *backendsCollector) Backends(namespace, name string) (verdict guide.Back
 	if _, ok, _ := c.Last(); !ok {
 		return "", nil, false // none yet, or stale
 	}
-	prefix := namespace + "/" + name + "/"
+	key := namespace + "/" + name
 	ports := map[string]guide.BackendCounts{}
 	c.mu.Lock()
-	for key, r := range c.results {
-		if rest, found := strings.CutPrefix(key, prefix); found {
-			port, addr, _ := strings.Cut(rest, "/")
-			endpoints = append(endpoints, guide.BackendEndpoint{Port: port, Addr: addr, Result: r.result, Err: r.err, At: r.at})
-			if ports[port] == nil {
-				ports[port] = guide.BackendCounts{}
-			}
-			ports[port][r.result]++
+	// A Service's targets are together, in order.
+	first, _ := slices.BinarySearchFunc(c.all, key, func(t target, key string) int { return strings.Compare(t.service, key) })
+	for i := first; i < len(c.all) && c.all[i].service == key; i++ {
+		t, r := c.all[i], c.results[i]
+		if r.result == "" {
+			continue
 		}
+		endpoints = append(endpoints, guide.BackendEndpoint{Port: t.port, Addr: t.addr.String(), Result: r.result, Err: r.err, At: r.at})
+		if ports[t.port] == nil {
+			ports[t.port] = guide.BackendCounts{}
+		}
+		ports[t.port][r.result]++
 	}
 	c.mu.Unlock()
 	svc, _ := kube.Get[record.Service](c.services, namespace+"/"+name)

@@ -29,7 +29,8 @@ import (
 // the default schedule and rate. It reports how long a pass over every
 // endpoint takes (s/pass), the CPU of a round's bookkeeping (listing the
 // targets and counting every Service's results; the connections apart),
-// and the heap the results of a whole pass hold per endpoint.
+// and the heap the targets and the results of a whole pass hold per
+// endpoint.
 func BenchmarkBackendsAtScale(b *testing.B) {
 	const services, perService = 10000, 3
 	objs := make([]runtime.Object, 0, 2*services)
@@ -56,30 +57,30 @@ func BenchmarkBackendsAtScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	collectortest.StartInformers(b, kc)
-	all := c.targets()
+	before := testenv.HeapAlloc()
+	c.mu.Lock()
+	c.targets()
+	all := c.all
+	now := time.Now()
+	for i := range c.results {
+		c.results[i] = result{result: guide.BackendAnswering, at: now}
+	}
+	states, _ := c.judge()
+	c.mu.Unlock()
+	perEndpoint := float64(testenv.HeapAlloc()-before) / float64(len(all))
+	goruntime.KeepAlive(states)
 	if len(all) != services*perService {
 		b.Fatalf("%d targets, want %d", len(all), services*perService)
 	}
 	n := c.batch()
 	passSeconds := math.Ceil(float64(len(all))/float64(n)) * defaults.Interval.Seconds()
 
-	before := testenv.HeapAlloc()
-	c.mu.Lock()
-	now := time.Now()
-	for _, t := range all {
-		c.results[t.key] = result{result: guide.BackendAnswering, at: now}
-	}
-	states, _ := c.judge(all)
-	c.mu.Unlock()
-	perEndpoint := float64(testenv.HeapAlloc()-before) / float64(len(all))
-	goruntime.KeepAlive(states)
-
 	b.ResetTimer()
 	cpu := testenv.ProcessCPU()
 	for range b.N {
-		targets := c.targets()
 		c.mu.Lock()
-		c.judge(targets)
+		c.targets()
+		c.judge()
 		c.mu.Unlock()
 	}
 	b.ReportMetric(float64((testenv.ProcessCPU()-cpu).Milliseconds())/float64(b.N), "cpu-ms/round")
@@ -108,7 +109,7 @@ func BenchmarkBackendConnection(b *testing.B) {
 		}
 	}()
 	c := newProber(promslog.NewNopLogger(), Config{Rate: 50}, Spec.Probe.Schedule, nil, nil)
-	t := target{addr: netip.MustParseAddrPort(l.Addr().String())}
+	t := target{&servicePort{}, netip.MustParseAddrPort(l.Addr().String())}
 	b.ResetTimer()
 	cpu := testenv.ProcessCPU()
 	for range b.N {
