@@ -470,3 +470,27 @@ func TestBackendsRateChecked(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// When the targets are listed again (a Service went), those still there
+// keep their last result: the rotation does not start them over.
+func TestBackendsKeepResultsWhenListedAgain(t *testing.T) {
+	c, cs := newTestCollector(t, Config{}, quick, append(objects(service("cart", nil, tcp("tcp")), endpoints("cart", "tcp", true, listening(t))),
+		objects(service("till", nil, tcp("tcp")), endpoints("till", "tcp", true, closed(t)))...))
+	if p := round(c); len(p.probed) != 2 {
+		t.Fatalf("probed %d endpoints, want 2", len(p.probed))
+	}
+	if err := cs.CoreV1().Services(ns).Delete(context.Background(), "cart", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the targets listed again without cart", 5*time.Second, func() (bool, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.targets()
+		return len(c.all) == 1, nil
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.all[0].service != "shop/till" || c.results[0].result != guide.BackendRefused {
+		t.Errorf("after listing again: %s with result %q, want shop/till still refused", c.all[0].service, c.results[0].result)
+	}
+}
