@@ -32,6 +32,7 @@ run -bench 'BenchmarkBackendsAtScale' -benchtime 5x ./collector/backends
 run -bench 'BenchmarkBackendConnection' -benchtime 2000x ./collector/backends
 run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exporter
 run -bench 'BenchmarkTriageServiceAt1000Pods' -benchtime 5x ./cmd/kube-triage-exporter
+run -bench 'BenchmarkClusterRole' -benchtime 1x ./cmd/kube-triage-exporter
 
 # figure NAME UNIT BENCHMARK METRIC [SCALE]: the value before METRIC on the
 # line of BENCHMARK (a regular expression on its name), times SCALE.
@@ -56,6 +57,12 @@ figure scrape_concurrent50_p99_seconds seconds 'BenchmarkConcurrentScrapes' p99-
 figure node_agent_heap_bytes_0_services bytes 'BenchmarkNodeAgentAt10kServices' heap-B/0-services
 figure node_agent_heap_bytes_10k_services bytes 'BenchmarkNodeAgentAt10kServices' heap-B/10k-services
 figure node_agent_heap_bytes_10k_services_all_watched bytes 'BenchmarkNodeAgentAt10kServices' heap-B/10k-services-all-watched
+figure cluster_heap_bytes_per_pod bytes 'BenchmarkClusterRole' heap-B/pod
+figure cluster_full_data_seconds_50k seconds 'BenchmarkClusterRole' s/full-data
+figure cluster_sync_cpu_seconds_per_10k_pods seconds 'BenchmarkClusterRole' sync-cpu-s/10k-pods
+figure cluster_update_cpu_us_per_pod_update us 'BenchmarkClusterRole' cpu-us/pod-update
+figure scrape_us_cluster_50k us 'BenchmarkClusterRole' scrape-us
+figure scrape_us_cluster_50k_gzip us 'BenchmarkClusterRole' scrape-gzip-us
 figure cpu_seconds_per_pod_update seconds 'BenchmarkServicesAtScale/pods-per-namespace=1000' cpu-s/pod-update
 figure cpu_seconds_per_pod_update_10x_namespace seconds 'BenchmarkServicesAtScale/pods-per-namespace=10000' cpu-s/pod-update
 figure dns_sweep_lookups_per_second_333 lookups/s 'BenchmarkDNSSweep/rate=333' lookups/s

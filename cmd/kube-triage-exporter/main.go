@@ -129,13 +129,15 @@ func main() {
 	if err := f.validate(); err != nil {
 		f.app.Fatalf("%s", oneLine(err))
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	if strings.HasPrefix(command, "triage ") {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		code := runTriage(ctx, f, command, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
-	if err := run(f, os.Stderr); err != nil {
+	err = run(ctx, f, os.Stderr)
+	stop()
+	if err != nil {
 		f.app.Fatalf("%s", oneLine(err))
 	}
 }

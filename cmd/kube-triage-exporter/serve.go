@@ -6,11 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +23,10 @@ import (
 	"github.com/kube-triage/kube-triage-exporter/internal/server"
 )
 
-// run starts the exporter and serves until SIGTERM or SIGINT. Errors it
-// returns are start-up errors; run-time failures become metrics and logs.
-func run(f *flags, logOut io.Writer) error {
+// run starts the exporter and serves until ctx ends (main's ends on SIGTERM
+// or SIGINT). Errors it returns are start-up errors; run-time failures
+// become metrics and logs.
+func run(ctx context.Context, f *flags, logOut io.Writer) error {
 	f.log.Writer = logOut
 	logger := promslog.New(&f.log)
 	role := collector.Role(f.role)
@@ -83,7 +82,7 @@ func run(f *flags, logOut io.Writer) error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 
 	logger.Info("starting "+program, "version", version.Info(), "role", role, "node", f.nodeName,
