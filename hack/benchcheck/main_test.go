@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,34 @@ func TestBenchScriptNamesRealBenchmarks(t *testing.T) {
 				t.Errorf("hack/bench.sh runs %s in %s, which has no such benchmark", name, r[2])
 			}
 		}
+	}
+}
+
+// Every figure hack/bench.sh prints is described in the README's
+// performance section, by its name or by a prefix ending in * (as
+// `dns_seconds_per_*`).
+func TestFiguresDocumentedInREADME(t *testing.T) {
+	script, err := os.ReadFile("../bench.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prefixes []string
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+)\\*`").FindAllStringSubmatch(string(readme), -1) {
+		prefixes = append(prefixes, m[1])
+	}
+	figures := regexp.MustCompile(`(?m)^figure (\S+) `).FindAllStringSubmatch(string(script), -1)
+	if len(figures) < 10 {
+		t.Fatalf("found %d figure lines in hack/bench.sh", len(figures))
+	}
+	for _, f := range figures {
+		name := f[1]
+		if strings.Contains(string(readme), "`"+name+"`") || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		t.Errorf("make bench prints %s, which the README's performance section does not describe", name)
 	}
 }
