@@ -310,13 +310,13 @@ func (c *terminationsCollector) observe(old, cur *record.Pod) {
 	if cur.Reason == "Evicted" && old.Reason != "Evicted" {
 		c.add(terminationKey{cur.Namespace, kind, workload, "", "pod", "Evicted", "", ""}, 1, cur, nil)
 	}
-	before := map[string]record.ContainerStatus{}
-	for _, cs := range old.Containers {
-		before[cs.Type+"/"+cs.Name] = cs
-	}
 	for _, cs := range cur.Containers {
-		prev, seen := before[cs.Type+"/"+cs.Name]
-		for _, t := range deaths(prev, cs, seen) {
+		var prev record.ContainerStatus
+		i := slices.IndexFunc(old.Containers, func(o record.ContainerStatus) bool { return *o.Container == *cs.Container })
+		if i >= 0 {
+			prev = old.Containers[i]
+		}
+		for _, t := range deaths(prev, cs, i >= 0) {
 			c.add(terminationKey{cur.Namespace, kind, workload, cs.Name, cs.Type, guide.ReasonLabel(t.term.Reason), guide.ExitCodeLabel(t.term.ExitCode), guide.SignalLabel(t.term)}, float64(t.n), cur, t.term)
 		}
 	}

@@ -35,10 +35,10 @@ func term(reason string, code int32, finished int64) *record.Termination {
 
 func TestDeaths(t *testing.T) {
 	running := func(restarts int32, last *record.Termination) record.ContainerStatus {
-		return record.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, LastTerminated: last}
+		return record.ContainerStatus{Container: &record.Container{Name: "app", Type: "regular"}, RestartCount: restarts, LastTerminated: last}
 	}
 	exited := func(restarts int32, now, last *record.Termination) record.ContainerStatus {
-		return record.ContainerStatus{Name: "app", Type: "regular", RestartCount: restarts, Terminated: now, LastTerminated: last}
+		return record.ContainerStatus{Container: &record.Container{Name: "app", Type: "regular"}, RestartCount: restarts, Terminated: now, LastTerminated: last}
 	}
 	oom := term("OOMKilled", 137, 100)
 	cases := []struct {
@@ -178,7 +178,7 @@ func TestWaitingPodsPerWorkload(t *testing.T) {
 	pod := func(name string, waiting ...string) *record.Pod {
 		p := &record.Pod{Meta: record.Meta{Name: name, Namespace: "shop"}, PodShape: &record.PodShape{Labels: record.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
 		for i, w := range waiting {
-			p.Containers = append(p.Containers, record.ContainerStatus{Name: "c" + strconv.Itoa(i), Type: "regular", Waiting: w})
+			p.Containers = append(p.Containers, record.ContainerStatus{Container: &record.Container{Name: "c" + strconv.Itoa(i), Type: "regular"}, Waiting: w})
 		}
 		return p
 	}
@@ -267,7 +267,7 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 	c.now = func() time.Time { return now }
 	pod := func(name, ownerKind, owner string) *record.Pod {
 		return &record.Pod{Meta: record.Meta{Name: name, Namespace: "batch"}, PodShape: &record.PodShape{OwnerKind: ownerKind, OwnerName: owner},
-			Containers: []record.ContainerStatus{{Name: "main", Type: "regular"}}}
+			Containers: []record.ContainerStatus{{Container: &record.Container{Name: "main", Type: "regular"}}}}
 	}
 	// A pod runs, its container exits (a termination), then it is deleted
 	// (or, with keep, stays).
@@ -276,7 +276,7 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := *p
-		done.Containers = []record.ContainerStatus{{Name: "main", Type: "regular", Terminated: term("Error", 1, now.Unix())}}
+		done.Containers = []record.ContainerStatus{{Container: &record.Container{Name: "main", Type: "regular"}, Terminated: term("Error", 1, now.Unix())}}
 		c.observe(p, &done)
 		if !keep {
 			if err := pods.Delete(p); err != nil {

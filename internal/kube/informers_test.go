@@ -126,7 +126,8 @@ func TestResourceOf(t *testing.T) {
 	}
 }
 
-// Pods of one controller share one shape; a record keys and indexes like
+// Pods of one controller share one shape, and pods their containers'
+// names; a record keys and indexes like
 // the object it came from.
 func TestPodRecords(t *testing.T) {
 	in := newInterner()
@@ -150,6 +151,9 @@ func TestPodRecords(t *testing.T) {
 	}
 	if a.PodShape == c.PodShape {
 		t.Error("pods with different labels share a shape")
+	}
+	if a.Containers[0].Container != c.Containers[0].Container || *a.Containers[0].Container != (record.Container{Name: "app", Type: "regular"}) {
+		t.Errorf("pods' container %+v and %+v: want one shared copy of app, regular", a.Containers[0].Container, c.Containers[0].Container)
 	}
 	if want := (record.Labels{"app", "web", "pod-template-hash", "abc"}); !slices.Equal(a.Labels, want) {
 		t.Errorf("labels %q, want %q sorted by key", a.Labels, want)

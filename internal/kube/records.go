@@ -21,13 +21,14 @@ import (
 // interner shares one copy of strings that repeat across objects
 // (namespaces, label keys and values, port names) and of pod shapes.
 type interner struct {
-	mu     sync.Mutex
-	m      map[string]string
-	shapes map[string]*record.PodShape
+	mu         sync.Mutex
+	m          map[string]string
+	shapes     map[string]*record.PodShape
+	containers map[record.Container]*record.Container
 }
 
 func newInterner() *interner {
-	return &interner{m: map[string]string{}, shapes: map[string]*record.PodShape{}}
+	return &interner{m: map[string]string{}, shapes: map[string]*record.PodShape{}, containers: map[record.Container]*record.Container{}}
 }
 
 // maxInterned bounds each table: label values such as pod-template-hash
@@ -40,6 +41,13 @@ func (in *interner) get(s string) string {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	return in.getLocked(s)
+}
+
+func (in *interner) getLocked(s string) string {
+	if s == "" {
+		return ""
+	}
 	if v, ok := in.m[s]; ok {
 		return v
 	}
@@ -59,6 +67,21 @@ func (in *interner) labels(m map[string]string) map[string]string {
 		out[in.get(k)] = in.get(v)
 	}
 	return out
+}
+
+// container returns the one shared copy of c.
+func (in *interner) container(c record.Container) *record.Container {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.containers[c]; ok {
+		return v
+	}
+	if len(in.containers) >= maxInterned {
+		clear(in.containers)
+	}
+	c.Name = in.getLocked(c.Name)
+	in.containers[c] = &c
+	return &c
 }
 
 // shape returns the one shared copy of s.
@@ -120,7 +143,7 @@ func (in *interner) pod(p *corev1.Pod) *record.Pod {
 		statuses []corev1.ContainerStatus
 	}{{"init", p.Status.InitContainerStatuses}, {"regular", p.Status.ContainerStatuses}, {"ephemeral", p.Status.EphemeralContainerStatuses}} {
 		for _, cs := range group.statuses {
-			c := record.ContainerStatus{Name: in.get(cs.Name), Type: group.typ, RestartCount: cs.RestartCount,
+			c := record.ContainerStatus{Container: in.container(record.Container{Name: cs.Name, Type: group.typ}), RestartCount: cs.RestartCount,
 				Terminated: in.termination(cs.State.Terminated), LastTerminated: in.termination(cs.LastTerminationState.Terminated)}
 			if cs.State.Waiting != nil {
 				c.Waiting = in.get(cs.State.Waiting.Reason)
