@@ -93,9 +93,9 @@ func (c Cluster) Pod(i int) *corev1.Pod {
 				UID: types.UID(fmt.Sprintf("rs-%08d", svc)), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{
 				{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &epoch,
-					FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(specFields)}},
+					FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(specFields)},
 				{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &started,
-					FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(statusFields)}, Subresource: "status"},
+					FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(statusFields), Subresource: "status"},
 			},
 		},
 		Spec: corev1.PodSpec{
@@ -250,7 +250,7 @@ func (c Cluster) ReplicaSet(svc int) *appsv1.ReplicaSet {
 		ObjectMeta: metav1.ObjectMeta{Name: app(svc) + "-" + hash(svc), Namespace: c.Namespace(svc), UID: types.UID(fmt.Sprintf("rs-%08d", svc)),
 			ResourceVersion: "11", Generation: 1, CreationTimestamp: epoch, Labels: map[string]string{"app": app(svc), "pod-template-hash": hash(svc)},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: app(svc), UID: types.UID(fmt.Sprintf("deploy-%08d", svc)), Controller: ptr.To(true)}}},
-		Spec: appsv1.ReplicaSetSpec{Replicas: &n, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app(svc), "pod-template-hash": hash(svc)}}},
+		Spec:   appsv1.ReplicaSetSpec{Replicas: &n, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app(svc), "pod-template-hash": hash(svc)}}},
 		Status: appsv1.ReplicaSetStatus{Replicas: n, ReadyReplicas: n, AvailableReplicas: n, ObservedGeneration: 1},
 	}
 }
@@ -279,7 +279,7 @@ func (c Cluster) Slices(svc int) []*discoveryv1.EndpointSlice {
 			TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", app(svc), first/slicePods), Namespace: c.Namespace(svc),
 				ResourceVersion: "13", CreationTimestamp: epoch,
-				Labels: map[string]string{discoveryv1.LabelServiceName: app(svc), discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"},
+				Labels:          map[string]string{discoveryv1.LabelServiceName: app(svc), discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: app(svc), UID: types.UID(fmt.Sprintf("svc-%08d", svc)), Controller: ptr.To(true)}}},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)}},
@@ -317,8 +317,8 @@ func (c Cluster) Node(i int) *corev1.Node {
 				{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, LastHeartbeatTime: epoch, LastTransitionTime: epoch, Reason: "KubeletHasSufficientPID"},
 				{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: epoch, LastTransitionTime: epoch, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
 			},
-			Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("127.0.%d.%d", i/256, i%256+1)}, {Type: corev1.NodeHostName, Address: name}},
-			NodeInfo:    corev1.NodeSystemInfo{KubeletVersion: "v1.35.0", ContainerRuntimeVersion: "containerd://2.1.4", OSImage: "Debian GNU/Linux 13", Architecture: "amd64", OperatingSystem: "linux"},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("127.0.%d.%d", i/256, i%256+1)}, {Type: corev1.NodeHostName, Address: name}},
+			NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.35.0", ContainerRuntimeVersion: "containerd://2.1.4", OSImage: "Debian GNU/Linux 13", Architecture: "amd64", OperatingSystem: "linux"},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 		},
 	}
