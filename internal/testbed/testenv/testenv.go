@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -101,6 +103,27 @@ func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Resident is process pid's resident memory (what a container's memory
+// limit is measured against), all of it and the anonymous part (the heap,
+// stacks, the runtime's own; the rest is the binary's pages), from
+// /proc/pid/smaps_rollup; zeros where /proc does not say.
+func Resident(pid int) (rss, anon int64) {
+	rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0
+	}
+	kb := func(field string) int64 {
+		for line := range strings.Lines(string(rollup)) {
+			if rest, ok := strings.CutPrefix(line, field+":"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				return n << 10
+			}
+		}
+		return 0
+	}
+	return kb("Rss"), kb("Anonymous")
 }
 
 // HeapAlloc is the live heap after two garbage collections: what the
