@@ -169,7 +169,10 @@ type servicePort struct {
 // compare orders targets by Service, port and address: the order of a
 // pass, and a Service's targets together.
 func (t target) compare(u target) int {
-	if t.servicePort == nil || u.servicePort == nil { // the zero cursor comes first
+	switch {
+	case t.servicePort == u.servicePort: // of one listing's Service port (or both the zero cursor)
+		return t.addr.Compare(u.addr)
+	case t.servicePort == nil || u.servicePort == nil: // the zero cursor comes first
 		return cmp.Compare(b2i(t.servicePort != nil), b2i(u.servicePort != nil))
 	}
 	return cmp.Or(strings.Compare(t.service, u.service), strings.Compare(t.port, u.port), t.addr.Compare(u.addr))
@@ -278,10 +281,13 @@ func (c *backendsCollector) inScope(svc *record.Service) bool {
 	return true
 }
 
-// targets lists the targets again when a Service or EndpointSlice changed
+// relist lists the targets again when a Service or EndpointSlice changed
 // since they were last listed (always, without an event counter), keeping
-// the last result of each that is still there. c.mu is held.
-func (c *backendsCollector) targets() {
+// the last result of each that is still there. Only the rounds, one at a
+// time, call it and write the targets: it reads them without c.mu and
+// takes it only to swap the new ones in, so that a scrape does not wait
+// for a listing.
+func (c *backendsCollector) relist() {
 	var n uint64
 	if c.changes != nil {
 		n = c.changes.Load() // before listing: a change while it lists, lists again next round
@@ -306,7 +312,9 @@ func (c *backendsCollector) targets() {
 	if all == nil {
 		all = []target{} // listed: none
 	}
+	c.mu.Lock()
 	c.all, c.results, c.listedAt = all, results, n
+	c.mu.Unlock()
 }
 
 // listTargets lists every ready endpoint of the TCP ports of the Services
@@ -381,26 +389,26 @@ const retryShare = 4 // a quarter of the batch
 func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	start := time.Now()
 	n := c.batch()
-	c.mu.Lock()
-	c.targets()
-	all, results := c.all, c.results
+	c.relist()
+	all, results := c.all, c.results // this round alone writes them
 	from, _ := slices.BinarySearchFunc(all, c.cursor, target.compare)
+	// The failing ones first, from the cursor on: when more than the share
+	// fail, each is retried in turn.
 	var batch []int // indexes in all
 	inBatch := map[int]bool{}
-	for i, r := range results {
-		if len(batch) == n/retryShare {
-			break
-		}
-		if r.result != "" && r.result != guide.BackendAnswering {
+	for k := 0; k < len(all) && len(batch) < n/retryShare; k++ {
+		i := (from + k) % len(all)
+		if r := results[i]; r.result != "" && r.result != guide.BackendAnswering {
 			batch = append(batch, i)
 			inBatch[i] = true
 		}
 	}
 	retries := len(batch)
-	c.mu.Unlock()
+	end := from // where the rotation stops: after the last target it took
 	for k := 0; k < len(all) && len(batch) < n; k++ {
 		if i := (from + k) % len(all); !inBatch[i] {
 			batch = append(batch, i)
+			end = (i + 1) % len(all)
 		}
 	}
 	probed := make([]probe, len(batch))
@@ -437,7 +445,7 @@ func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	case next < len(batch):
 		c.cursor = all[batch[next]]
 	case len(all) > 0:
-		c.cursor = all[(from+len(batch)-retries)%len(all)]
+		c.cursor = all[end]
 	}
 	passes := math.Ceil(float64(len(all)) / float64(n-retries)) // retries take a quarter at most
 	p.seconds = max(1, passes) * c.schedule.Interval.Seconds()
@@ -720,10 +728,7 @@ func (c *backendsCollector) Backends(namespace, name string) (verdict guide.Back
 	svc, _ := kube.Get[record.Service](c.services, namespace+"/"+name)
 	// The verdict of the results listed, as judge gives it.
 	verdict, ok = guide.JudgeBackends(slices.Collect(maps.Values(ports)), svc != nil && svc.ProbeBackends == "true")
-	slices.SortFunc(endpoints, func(a, b guide.BackendEndpoint) int {
-		return cmp.Or(strings.Compare(a.Port, b.Port), strings.Compare(a.Addr, b.Addr))
-	})
-	return verdict, endpoints, ok
+	return verdict, endpoints, ok // in the targets' order: by port, then address
 }
 
 // BackendServices counts the Services with a backend verdict, by verdict:

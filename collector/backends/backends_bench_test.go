@@ -28,7 +28,8 @@ import (
 // BenchmarkBackendsAtScale: 10,000 Services of 3 ready endpoints each at
 // the default schedule and rate. It reports how long a pass over every
 // endpoint takes (s/pass), the CPU of a round's bookkeeping (listing the
-// targets and counting every Service's results; the connections apart),
+// targets again, as a change anywhere makes a round do, and counting every
+// Service's results; the connections apart),
 // and the heap the targets and the results of a whole pass hold per
 // endpoint.
 func BenchmarkBackendsAtScale(b *testing.B) {
@@ -58,8 +59,8 @@ func BenchmarkBackendsAtScale(b *testing.B) {
 	}
 	collectortest.StartInformers(b, kc)
 	before := testenv.HeapAlloc()
+	c.relist()
 	c.mu.Lock()
-	c.targets()
 	all := c.all
 	now := time.Now()
 	for i := range c.results {
@@ -78,8 +79,9 @@ func BenchmarkBackendsAtScale(b *testing.B) {
 	b.ResetTimer()
 	cpu := testenv.ProcessCPU()
 	for range b.N {
+		c.changes.Add(1) // a change every round, as in a busy cluster: listed again
+		c.relist()
 		c.mu.Lock()
-		c.targets()
 		c.judge()
 		c.mu.Unlock()
 	}

@@ -483,9 +483,9 @@ func TestBackendsKeepResultsWhenListedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "the targets listed again without cart", 5*time.Second, func() (bool, error) {
+		c.relist()
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.targets()
 		return len(c.all) == 1, nil
 	})
 	c.mu.Lock()
