@@ -53,8 +53,12 @@ func (c Cluster) Namespace(svc int) string { return fmt.Sprintf("team-%02d", svc
 func app(svc int) string  { return fmt.Sprintf("app-%03d", svc) }
 func hash(svc int) string { return fmt.Sprintf("%08x", uint32(svc)*2654435761)[:8] + "c" }
 
-// PodIP is the address of pod i: loopback, unique for up to 65,536 pods.
-func PodIP(i int) string { return fmt.Sprintf("127.1.%d.%d", i/256%256, i%256) }
+// PodIP is the address of pod i: loopback, unique for up to 65,536 pods
+// (Pod refuses more).
+func PodIP(i int) string { return fmt.Sprintf("127.1.%d.%d", i/256, i%256) }
+
+// NodeIP is the address of node i, loopback too (127.0.0.1 is the first).
+func NodeIP(i int) string { return fmt.Sprintf("127.0.%d.%d", (i+1)/256, (i+1)%256) }
 
 // servicePods is how many pods Service svc's Deployment has.
 func (c Cluster) servicePods(svc int) int {
@@ -67,6 +71,9 @@ func (c Cluster) servicePods(svc int) int {
 
 // Pod is pod i: the (i/Services)th replica of Service i%Services.
 func (c Cluster) Pod(i int) *corev1.Pod {
+	if i >= 1<<16 || c.Nodes >= 1<<16-1 {
+		panic(fmt.Sprintf("clustergen: pod %d of a cluster of %d nodes: addresses for 65,536 pods and 65,534 nodes at most", i, c.Nodes))
+	}
 	svc, replica := i%c.Services, i/c.Services
 	ns, name := c.Namespace(svc), fmt.Sprintf("%s-%s-%05d", app(svc), hash(svc), replica)
 	labels := map[string]string{
@@ -158,8 +165,8 @@ func (c Cluster) Pod(i int) *corev1.Pod {
 		},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodRunning, QOSClass: corev1.PodQOSBurstable, StartTime: &started,
-			HostIP: fmt.Sprintf("127.0.%d.%d", i%max(c.Nodes, 1)/256, i%max(c.Nodes, 1)%256+1), PodIP: PodIP(i),
-			HostIPs: []corev1.HostIP{{IP: fmt.Sprintf("127.0.%d.%d", i%max(c.Nodes, 1)/256, i%max(c.Nodes, 1)%256+1)}}, PodIPs: []corev1.PodIP{{IP: PodIP(i)}},
+			HostIP: NodeIP(i % max(c.Nodes, 1)), PodIP: PodIP(i),
+			HostIPs: []corev1.HostIP{{IP: NodeIP(i % max(c.Nodes, 1))}}, PodIPs: []corev1.PodIP{{IP: PodIP(i)}},
 			ContainerStatuses: []corev1.ContainerStatus{{
 				Name: "app", Image: "registry.example.com/shop/" + app(svc) + ":1.4.2", Started: ptr.To(true), Ready: true,
 				ImageID:     "registry.example.com/shop/" + app(svc) + "@sha256:" + strings.Repeat("0123456789abcdef", 4),
@@ -317,7 +324,7 @@ func (c Cluster) Node(i int) *corev1.Node {
 				{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, LastHeartbeatTime: epoch, LastTransitionTime: epoch, Reason: "KubeletHasSufficientPID"},
 				{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: epoch, LastTransitionTime: epoch, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
 			},
-			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("127.0.%d.%d", i/256, i%256+1)}, {Type: corev1.NodeHostName, Address: name}},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: NodeIP(i)}, {Type: corev1.NodeHostName, Address: name}},
 			NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.35.0", ContainerRuntimeVersion: "containerd://2.1.4", OSImage: "Debian GNU/Linux 13", Architecture: "amd64", OperatingSystem: "linux"},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 		},

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -66,7 +67,9 @@ func New(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{file: f, w: bufio.NewWriterSize(f, 1<<20), collections: map[string]*collection{}, rv: 1}
+	// Bookmarks' resource versions are above the generated objects' and
+	// below the events' a benchmark publishes (clustergen's conventions).
+	s := &Server{file: f, w: bufio.NewWriterSize(f, 1<<20), collections: map[string]*collection{}, rv: 9_000_000}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -173,12 +176,16 @@ func (s *Server) encode(t watch.EventType, n int, obj func(i int) runtime.Object
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c := s.collections[r.URL.Path]
-	watching := r.URL.Query().Get("watch") == "true"
-	initial := r.URL.Query().Get("sendInitialEvents") == "true"
-	if c == nil || !watching {
-		s.unexpected = append(s.unexpected, r.Method+" "+r.URL.String())
+	q := r.URL.Query()
+	// What it cannot answer as an apiserver would is refused and recorded:
+	// anything but a watch-list of a whole registered collection in
+	// protobuf (no selectors; a resumed watch would miss the events
+	// published since).
+	if c == nil || q.Get("watch") != "true" || q.Get("sendInitialEvents") != "true" || q.Get("labelSelector") != "" || q.Get("fieldSelector") != "" ||
+		!strings.Contains(r.Header.Get("Accept"), runtime.ContentTypeProtobuf) {
+		s.unexpected = append(s.unexpected, r.Method+" "+r.URL.String()+" Accept: "+r.Header.Get("Accept"))
 		s.mu.Unlock()
-		http.Error(w, "fakeapi: serves only registered collections, as watch-list streams", http.StatusNotFound)
+		http.Error(w, "fakeapi: serves only registered collections, whole, as protobuf watch-list streams", http.StatusNotFound)
 		return
 	}
 	s.rv++
@@ -189,18 +196,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf;stream=watch")
 	w.WriteHeader(http.StatusOK)
 	flusher := w.(http.Flusher)
-	if initial {
-		if _, err := io.Copy(w, io.NewSectionReader(s.file, c.initial.off, c.initial.n)); err != nil {
-			return
-		}
-		// The bookmark that ends the initial events.
-		bookmark := c.example.DeepCopyObject()
-		m, _ := meta.Accessor(bookmark)
-		m.SetResourceVersion(rv)
-		m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
-		if err := newEventEncoder(w).Encode(&watch.Event{Type: watch.Bookmark, Object: bookmark}); err != nil {
-			return
-		}
+	if _, err := io.Copy(w, io.NewSectionReader(s.file, c.initial.off, c.initial.n)); err != nil {
+		return
+	}
+	// The bookmark that ends the initial events.
+	bookmark := c.example.DeepCopyObject()
+	m, _ := meta.Accessor(bookmark)
+	m.SetResourceVersion(rv)
+	m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+	if err := newEventEncoder(w).Encode(&watch.Event{Type: watch.Bookmark, Object: bookmark}); err != nil {
+		return
 	}
 	flusher.Flush()
 	for {

@@ -2,6 +2,7 @@ package fakeapi
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,15 @@ func TestInformerSyncsAndWatches(t *testing.T) {
 	if _, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
 		t.Error("a list of what is not served succeeded")
 	}
-	if got := s.Unexpected(); len(got) != 1 || !strings.HasPrefix(got[0], "GET /api/v1/services") {
-		t.Errorf("unexpected requests %q, want the services list", got)
+	// A selector it would not apply is refused too.
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/pods?watch=true&sendInitialEvents=true&labelSelector=app%3Dweb", nil)
+	req.Header.Set("Accept", runtime.ContentTypeProtobuf)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a watch with a label selector: %v %v, want 404", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if got := s.Unexpected(); len(got) != 2 || !strings.HasPrefix(got[0], "GET /api/v1/pods?watch=true&sendInitialEvents=true&labelSelector") || !strings.HasPrefix(got[1], "GET /api/v1/services") {
+		t.Errorf("unexpected requests %q, want the selector's watch and the services list", got)
 	}
 }
