@@ -33,6 +33,7 @@ run -bench 'BenchmarkBackendConnection' -benchtime 2000x ./collector/backends
 run -bench 'BenchmarkNodeAgentAt10kServices' -benchtime 1x ./cmd/kube-triage-exporter
 run -bench 'BenchmarkTriageServiceAt1000Pods' -benchtime 5x ./cmd/kube-triage-exporter
 run -bench 'BenchmarkClusterRole' -benchtime 1x ./cmd/kube-triage-exporter
+run -bench 'BenchmarkAgainstKubeStateMetrics' -benchtime 1x ./cmd/kube-triage-exporter
 
 # figure NAME UNIT BENCHMARK METRIC [SCALE]: the value before METRIC on the
 # line of BENCHMARK (a regular expression on its name), times SCALE.
@@ -65,6 +66,11 @@ figure cluster_sync_cpu_seconds_per_10k_pods seconds 'BenchmarkClusterRole' sync
 figure cluster_update_cpu_us_per_pod_update us 'BenchmarkClusterRole' cpu-us/pod-update
 figure scrape_us_cluster_50k us 'BenchmarkClusterRole' scrape-us
 figure scrape_us_cluster_50k_gzip us 'BenchmarkClusterRole' scrape-gzip-us
+figure ksm_over_ours_full_data_seconds ratio 'BenchmarkAgainstKubeStateMetrics' ksm/ours-s/full-data
+figure ksm_over_ours_sync_cpu_seconds ratio 'BenchmarkAgainstKubeStateMetrics' ksm/ours-sync-cpu-s
+figure ksm_over_ours_cpu_per_restart ratio 'BenchmarkAgainstKubeStateMetrics' ksm/ours-cpu-us/restart
+figure ksm_over_ours_rss ratio 'BenchmarkAgainstKubeStateMetrics' ksm/ours-rss-MiB
+figure ksm_over_ours_scrape ratio 'BenchmarkAgainstKubeStateMetrics' ksm/ours-scrape-ms
 figure cpu_seconds_per_pod_update seconds 'BenchmarkServicesAtScale/pods-per-namespace=1000' cpu-s/pod-update
 figure cpu_seconds_per_pod_update_10x_namespace seconds 'BenchmarkServicesAtScale/pods-per-namespace=10000' cpu-s/pod-update
 figure dns_sweep_lookups_per_second_333 lookups/s 'BenchmarkDNSSweep/rate=333' lookups/s

@@ -79,6 +79,10 @@ describe() {
       WRAPPER="${TOOLS}/alertmanager" PKG="github.com/prometheus/alertmanager/cmd/alertmanager" VERSION="${ALERTMANAGER_VERSION}"
       VERSION_MOD="github.com/prometheus/alertmanager"
       LDFLAGS+=" -X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" ;;
+    kube-state-metrics)
+      # make bench's comparison only: not in DEFAULT_NAMES.
+      WRAPPER="${TOOLS}/kube-state-metrics" PKG="k8s.io/kube-state-metrics/v2" VERSION="${KUBE_STATE_METRICS_VERSION}"
+      VERSION_MOD="k8s.io/kube-state-metrics/v2" ;;
     *) return 1 ;;
   esac
 }

@@ -152,6 +152,13 @@ func serveCluster(b *testing.B, c clustergen.Cluster) *fakeapi.Server {
 	components := []string{"kube-scheduler", "kube-controller-manager"}
 	s.Serve(b, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", &coordinationv1.Lease{}, len(components),
 		func(i int) runtime.Object { return clustergen.ControlPlaneLease(components[i], now) })
+	// Every namespace's, for kube-state-metrics (BenchmarkAgainstKubeStateMetrics).
+	s.Serve(b, "/apis/coordination.k8s.io/v1/leases", &coordinationv1.Lease{}, c.Nodes+len(components), func(i int) runtime.Object {
+		if i < c.Nodes {
+			return c.Lease(i, now)
+		}
+		return clustergen.ControlPlaneLease(components[i-c.Nodes], now)
+	})
 	s.Serve(b, "/apis/apps/v1/deployments", &appsv1.Deployment{}, c.Services, func(i int) runtime.Object { return c.Deployment(i) })
 	s.Serve(b, "/apis/apps/v1/replicasets", &appsv1.ReplicaSet{}, c.Services, func(i int) runtime.Object { return c.ReplicaSet(i) })
 	s.Serve(b, "/apis/apps/v1/statefulsets", &appsv1.StatefulSet{}, 0, nil)
@@ -227,14 +234,24 @@ func startClusterRole(b *testing.B, api *fakeapi.Server, c clustergen.Cluster) (
 // reading the text line by line (the waits of the benchmark are scrapes,
 // and their CPU is in what it measures).
 func (e *clusterRole) samples(b *testing.B, names ...string) (sums map[string]float64, counts map[string]int) {
-	resp, err := http.Get(e.url + "/metrics")
+	sums, counts, err := readSamples(e.url+"/metrics", names...)
 	if err != nil {
 		b.Fatal(err)
+	}
+	return sums, counts
+}
+
+// readSamples scrapes url and sums, and counts, the samples of each family
+// named.
+func readSamples(url string, names ...string) (sums map[string]float64, counts map[string]int, err error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		b.Fatal(err)
+		return nil, nil, err
 	}
 	sums, counts = map[string]float64{}, map[string]int{}
 	for line := range bytes.Lines(body) {
@@ -245,13 +262,13 @@ func (e *clusterRole) samples(b *testing.B, names ...string) (sums map[string]fl
 			}
 			v, err := strconv.ParseFloat(string(bytes.TrimSpace(rest[bytes.LastIndexByte(rest, ' ')+1:])), 64)
 			if err != nil {
-				b.Fatalf("%s: %v", line, err)
+				return nil, nil, fmt.Errorf("%s: %w", line, err)
 			}
 			sums[name] += v
 			counts[name]++
 		}
 	}
-	return sums, counts
+	return sums, counts, nil
 }
 
 // terminations is the sum of the container terminations counted.

@@ -174,6 +174,11 @@ func (s *Server) encode(t watch.EventType, n int, obj func(i int) runtime.Object
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/version" { // clients that check the server first (kube-state-metrics)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"major":"1","minor":"37","gitVersion":"v1.37.2-fakeapi","platform":"linux/amd64"}`)
+		return
+	}
 	s.mu.Lock()
 	c := s.collections[r.URL.Path]
 	q := r.URL.Query()

@@ -105,6 +105,24 @@ func ProcessCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// CPUOf is the CPU time (user and system) process pid has used, from
+// /proc/pid/stat (in clock ticks of 10ms), or 0 where /proc does not say.
+func CPUOf(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command (field 2) is in parentheses and may hold spaces.
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	f := strings.Fields(rest) // from field 3, the state
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // Resident is process pid's resident memory (what a container's memory
 // limit is measured against), all of it and the anonymous part (the heap,
 // stacks, the runtime's own; the rest is the binary's pages), from
