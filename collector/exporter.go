@@ -174,15 +174,22 @@ func (e *Exporter) Kube() *kube.Client { return e.kube }
 // Logger is the exporter's logger.
 func (e *Exporter) Logger() *slog.Logger { return e.logger }
 
+// TextAppender appends families kept as exposition text of their own
+// (the process's: internal/selfmetrics), in the text format or
+// OpenMetrics, without OpenMetrics' # EOF.
+type TextAppender interface {
+	AppendText(b []byte, openMetrics bool) []byte
+}
+
 // WriteMetrics writes one scrape to w in format (OpenMetrics or the text
-// format): the rendered collectors' bytes, then registry's families (the process's
-// own metrics) and the other collectors' and the framework's. Those run
-// while the rendered bytes are written, so that a slow reader holds up
-// neither. Every collector gets the deadline of ctx; one that misses it,
-// fails or panics is reported by kube_triage_scrape_collector_success and
-// never fails the scrape. An error is one of writing to w, after which the
-// answer is cut.
-func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.Format, registry prometheus.Gatherer) error {
+// format): the rendered collectors' bytes, then self's families (the
+// process's own, if self is not nil), then the other collectors' and the
+// framework's, gathered while the rendered bytes are written, so that a
+// slow reader holds up neither. Every collector gets the deadline of ctx;
+// one that misses it, fails or panics is reported by
+// kube_triage_scrape_collector_success and never fails the scrape. An
+// error is one of writing to w, after which the answer is cut.
+func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.Format, self TextAppender) error {
 	type gathered struct {
 		mfs []*dto.MetricFamily
 		err error
@@ -191,11 +198,16 @@ func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.
 	go func() {
 		perScrape := prometheus.NewRegistry()
 		perScrape.MustRegister(scrape{e: e, ctx: ctx})
-		mfs, err := prometheus.Gatherers{registry, perScrape}.Gather()
+		mfs, err := perScrape.Gather()
 		gatherDone <- gathered{mfs, err}
 	}()
 
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := bufWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // holds no reference to w
+		bufWriters.Put(bw)
+	}()
 	openMetrics := format.FormatType() == expfmt.TypeOpenMetrics
 	var rendered []familySample // their success and duration
 	for _, nc := range e.collectors {
@@ -207,6 +219,12 @@ func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.
 			rendered = append(rendered, familySample{scrapeDuration, scrapeDuration.Value(duration, nc.name)},
 				familySample{scrapeSuccess, scrapeSuccess.Value(BoolFloat(err == nil), nc.name)})
 		}
+	}
+	if self != nil {
+		buf := selfBuffers.Get().(*[]byte)
+		*buf = self.AppendText((*buf)[:0], openMetrics)
+		_, _ = bw.Write(*buf)
+		selfBuffers.Put(buf)
 	}
 
 	g := <-gatherDone
@@ -230,6 +248,13 @@ func (e *Exporter) WriteMetrics(ctx context.Context, w io.Writer, format expfmt.
 	}
 	return bw.Flush()
 }
+
+// bufWriters and selfBuffers are reused across scrapes: 64 KB a scrape
+// was a third of what it allocated.
+var (
+	bufWriters  = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	selfBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+)
 
 // familySample is a sample and the family it belongs to.
 type familySample struct {

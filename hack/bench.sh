@@ -50,8 +50,8 @@ figure sync_peak_ratio_paged_untrimmed ratio 'BenchmarkPodInformerMemory/list-un
 figure scrape_ns_per_series_10k ns 'BenchmarkScrape/rendered/10000' ns/series
 figure scrape_ns_per_series_100k ns 'BenchmarkScrape/rendered/100000' ns/series
 figure scrape_ns_per_series_100k_client_golang ns 'BenchmarkScrape/client_golang/100000' ns/series
-figure scrape_us_3600_series us 'BenchmarkScrapeWithRuntime/empty-registry' us/scrape
-figure scrape_us_3600_series_with_runtime us 'BenchmarkScrapeWithRuntime/runtime-registry' us/scrape
+figure scrape_us_3600_series us 'BenchmarkScrapeWithRuntime/alone' us/scrape
+figure scrape_us_3600_series_with_runtime us 'BenchmarkScrapeWithRuntime/with-self-metrics' us/scrape
 figure scrape_ns_per_series_services_150k ns 'BenchmarkServicesAtScale/pods-per-namespace=1000' ns/series
 figure scrape_concurrent50_p50_seconds seconds 'BenchmarkConcurrentScrapes' p50-s
 figure scrape_concurrent50_p99_seconds seconds 'BenchmarkConcurrentScrapes' p99-s

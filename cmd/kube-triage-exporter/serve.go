@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -63,13 +60,7 @@ func run(ctx context.Context, f *flags, logOut io.Writer) error {
 		return err
 	}
 
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(
-		versioncollector.NewCollector("kube_triage"),
-		promcollectors.NewGoCollector(),
-		server.ProcessCollector(),
-	)
-	handler, err := server.New(exp, registry, server.Options{
+	handler, err := server.New(exp, server.Options{
 		TelemetryPath:  f.telemetryPath,
 		MaxRequests:    f.maxRequests,
 		DefaultTimeout: f.scrapeTimeout,

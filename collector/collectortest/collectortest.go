@@ -48,7 +48,7 @@ func Scrape(t testing.TB, e *collector.Exporter, timeout time.Duration) promethe
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		var buf bytes.Buffer
-		if err := e.WriteMetrics(ctx, &buf, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
+		if err := e.WriteMetrics(ctx, &buf, expfmt.NewFormat(expfmt.TypeTextPlain), nil); err != nil {
 			return nil, err
 		}
 		parser := expfmt.NewTextParser(model.UTF8Validation)

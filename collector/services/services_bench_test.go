@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
@@ -232,13 +231,13 @@ func BenchmarkServicesAtScale(b *testing.B) {
 
 			e := collectortest.Exporter(b, "services", f.c.Collector())
 			var out bytes.Buffer
-			if err := e.WriteMetrics(context.Background(), &out, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
+			if err := e.WriteMetrics(context.Background(), &out, expfmt.NewFormat(expfmt.TypeTextPlain), nil); err != nil {
 				b.Fatal(err)
 			}
 			series := bytes.Count(out.Bytes(), []byte("\n")) - 2*bytes.Count(out.Bytes(), []byte("\n# TYPE"))
 			b.ResetTimer()
 			for range b.N {
-				if err := e.WriteMetrics(context.Background(), io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), prometheus.NewRegistry()); err != nil {
+				if err := e.WriteMetrics(context.Background(), io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -275,7 +274,7 @@ func BenchmarkConcurrentScrapes(b *testing.B) {
 				gz := gzips.Get().(*gzip.Writer)
 				gz.Reset(io.Discard)
 				defer gzips.Put(gz)
-				if err := e.WriteMetrics(context.Background(), gz, expfmt.NewFormat(expfmt.TypeOpenMetrics), prometheus.NewRegistry()); err != nil {
+				if err := e.WriteMetrics(context.Background(), gz, expfmt.NewFormat(expfmt.TypeOpenMetrics), nil); err != nil {
 					b.Error(err)
 				}
 				_ = gz.Close()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,7 +47,7 @@ func TestProbesPageShowsFailureAndQueryLog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go exp.Run(ctx)
-	h, err := New(exp, prometheus.NewRegistry(), Options{TelemetryPath: "/metrics", DefaultTimeout: time.Second,
+	h, err := New(exp, Options{TelemetryPath: "/metrics", DefaultTimeout: time.Second,
 		Ready: func() error { return nil }, Version: "test", Role: collector.RoleCluster}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)

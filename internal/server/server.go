@@ -5,6 +5,7 @@ package server
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,13 +17,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/kube-triage/kube-triage-exporter/collector"
 	"github.com/kube-triage/kube-triage-exporter/docs"
+	"github.com/kube-triage/kube-triage-exporter/internal/selfmetrics"
 	"github.com/kube-triage/kube-triage-exporter/internal/triage"
 )
 
@@ -50,11 +50,16 @@ const DocsPath = "/docs/metrics"
 // be none of them.
 var ReservedPaths = []string{"/", "/healthz", "/readyz", DocsPath, ProbesPath, triage.Path}
 
-// New builds the handler. registry holds the exporter's own metrics (build
-// info, Go and process); the collectors' metrics are gathered per scrape.
-func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) (http.Handler, error) {
+// New builds the handler. /metrics serves the process's own families
+// (build info, Go runtime, process, its own requests: selfmetrics) beside
+// the collectors'.
+func New(exp *collector.Exporter, opts Options, logger *slog.Logger) (http.Handler, error) {
+	self, err := selfmetrics.New(collector.Namespace)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle(opts.TelemetryPath, metricsHandler(exp, registry, opts, logger))
+	mux.Handle(opts.TelemetryPath, metricsHandler(exp, self, opts, logger))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -122,9 +127,7 @@ func New(exp *collector.Exporter, registry *prometheus.Registry, opts Options, l
 	return mux, nil
 }
 
-func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts Options, logger *slog.Logger) http.Handler {
-	// The handler is built per scrape (it gathers a per-scrape registry), so
-	// the bound on concurrent scrapes lives here, across scrapes.
+func metricsHandler(exp *collector.Exporter, self *selfmetrics.Metrics, opts Options, logger *slog.Logger) http.Handler {
 	var inFlight chan struct{}
 	if opts.MaxRequests > 0 {
 		inFlight = make(chan struct{}, opts.MaxRequests)
@@ -144,22 +147,36 @@ func metricsHandler(exp *collector.Exporter, registry *prometheus.Registry, opts
 		format := negotiate(r.Header)
 		w.Header().Set("Content-Type", string(format))
 		w.Header().Set("Vary", "Accept, Accept-Encoding")
-		var out io.Writer = w
+		body := bodies.Get().(*bufferedBody)
+		body.reset(w)
+		defer func() {
+			body.reset(nil)
+			bodies.Put(body)
+		}()
+		var out io.Writer = body
 		if acceptsGzip(r.Header) {
 			w.Header().Set("Content-Encoding", "gzip")
 			gz := gzipWriters.Get().(*gzip.Writer)
-			gz.Reset(w)
-			defer func() {
-				_ = gz.Close()
-				gzipWriters.Put(gz)
-			}()
+			gz.Reset(body)
 			out = gz
 		}
-		if err := exp.WriteMetrics(ctx, out, format, registry); err != nil {
-			logger.Error("serving metrics", "err", err) // the answer is cut: the scrape fails
+		err := exp.WriteMetrics(ctx, out, format, self)
+		if gz, ok := out.(*gzip.Writer); ok {
+			err = errors.Join(err, gz.Close())
+			gzipWriters.Put(gz)
+		}
+		switch {
+		case err == nil:
+			err = body.finish()
+		case !body.streaming: // nothing sent yet: a 500, not an answer cut short
+			w.Header().Del("Content-Encoding")
+			http.Error(w, "serving metrics: "+err.Error(), http.StatusInternalServerError)
+		}
+		if err != nil {
+			logger.Error("serving metrics", "err", err) // the answer is cut, or a 500: the scrape fails
 		}
 	})
-	return promhttp.InstrumentMetricHandler(registry, scrapes)
+	return self.Instrument(scrapes)
 }
 
 // negotiate picks, of OpenMetrics and the text format, the scraper's
@@ -191,6 +208,55 @@ var gzipWriters = sync.Pool{New: func() any {
 	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 	return gz
 }}
+
+// maxBuffered is the largest answer sent in one piece, with its length;
+// a larger one is streamed in chunks as it is written. A scrape of a
+// 50,000-pod cluster is 300 KB; sent with its length it reaches a reader
+// sooner than in chunks, in one write.
+const maxBuffered = 1 << 20
+
+// bufferedBody holds an answer up to maxBuffered, then sends it with its
+// Content-Length; past maxBuffered it streams what it has and the rest.
+type bufferedBody struct {
+	w         http.ResponseWriter
+	buf       []byte
+	streaming bool
+}
+
+var bodies = sync.Pool{New: func() any { return &bufferedBody{buf: make([]byte, 0, 64<<10)} }}
+
+func (b *bufferedBody) reset(w http.ResponseWriter) {
+	b.w, b.buf, b.streaming = w, b.buf[:0], false
+}
+
+func (b *bufferedBody) Write(p []byte) (int, error) {
+	if b.streaming {
+		return b.w.Write(p)
+	}
+	if len(b.buf)+len(p) <= maxBuffered {
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	b.streaming = true
+	if _, err := b.w.Write(b.buf); err != nil {
+		return 0, err
+	}
+	b.buf = b.buf[:0]
+	return b.w.Write(p)
+}
+
+// finish sends what is held, with its length.
+func (b *bufferedBody) finish() error {
+	if b.streaming {
+		return nil
+	}
+	b.w.Header().Set("Content-Length", strconv.Itoa(len(b.buf)))
+	_, err := b.w.Write(b.buf)
+	if cap(b.buf) > maxBuffered { // a pool keeps no more than that
+		b.buf = nil
+	}
+	return err
+}
 
 // scrapeTimeout is the scraper's timeout less the offset, as in
 // blackbox_exporter, or the default when the scraper does not say.

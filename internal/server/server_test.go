@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func newHandler(t *testing.T, ready func() error, collectors ...collector.Named)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(exp, prometheus.NewRegistry(), Options{
+	h, err := New(exp, Options{
 		TelemetryPath: "/metrics", DefaultTimeout: 10 * time.Second, TimeoutOffset: 500 * time.Millisecond,
 		Ready: ready, Version: "test", Role: collector.RoleCluster,
 	}, promslog.NewNopLogger())
@@ -117,7 +118,7 @@ func TestMaxRequestsBoundsConcurrentScrapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(exp, prometheus.NewRegistry(), Options{TelemetryPath: "/metrics", MaxRequests: 1, DefaultTimeout: 10 * time.Second,
+	h, err := New(exp, Options{TelemetryPath: "/metrics", MaxRequests: 1, DefaultTimeout: 10 * time.Second,
 		Ready: func() error { return nil }}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -192,5 +193,62 @@ func TestMetricsNegotiation(t *testing.T) {
 		if got := strings.HasSuffix(string(b), "# EOF\n"); got != tc.wantEOF || !strings.Contains(string(b), `kube_triage_scrape_collector_success{collector="probe"} 1`) {
 			t.Errorf("Accept %q: body (EOF %v, want %v):\n%s", tc.accept, got, tc.wantEOF, b)
 		}
+	}
+}
+
+// A scrape up to maxBuffered, as sent (gzipped or not), is sent in one
+// piece with its length, a larger one in chunks as it is written; either
+// whole, with the process's own families in it.
+func TestMetricsSentWithLengthOrInChunks(t *testing.T) {
+	family := (&collector.Families{}).Gauge("test_objects", "-", "Objects.", "name")
+	for _, c := range []struct {
+		name    string
+		objects int
+		chunked bool // when not gzipped; gzipped, both fit
+	}{{"small", 100, false}, {"beyond maxBuffered", maxBuffered / 40, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := collector.NewRendered(family)
+			for i := range c.objects {
+				b := r.Builder()
+				b.Add(family, float64(i), strings.Repeat("x", 10)+strconv.Itoa(i))
+				r.Set(strconv.Itoa(i), b)
+			}
+			srv := httptest.NewServer(newHandler(t, func() error { return nil },
+				collector.Named{Name: "rendered", Collector: &collector.Collector{Rendered: func() *collector.Rendered { return r }}}))
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+			for _, gz := range []bool{false, true} {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+				if gz {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body io.Reader = resp.Body
+				if gz {
+					if body, err = gzip.NewReader(resp.Body); err != nil {
+						t.Fatal(err)
+					}
+				}
+				text, err := io.ReadAll(body)
+				resp.Body.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if chunked := resp.ContentLength < 0; chunked != (c.chunked && !gz) {
+					t.Errorf("gzip %v: Content-Length %d, transfer encoding %v", gz, resp.ContentLength, resp.TransferEncoding)
+				}
+				if n := strings.Count(string(text), "kube_triage_test_objects{"); n != c.objects {
+					t.Errorf("gzip %v: %d samples, want %d", gz, n, c.objects)
+				}
+				for _, want := range []string{"\ngo_goroutines ", "\nprocess_cpu_seconds_total ", "\nkube_triage_build_info{", `kube_triage_scrape_collector_success{collector="rendered"} 1`} {
+					if !strings.Contains(string(text), want) {
+						t.Errorf("gzip %v: no %q", gz, want)
+					}
+				}
+			}
+		})
 	}
 }
