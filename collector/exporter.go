@@ -184,8 +184,7 @@ type TextAppender interface {
 // WriteMetrics writes one scrape to w in format (OpenMetrics or the text
 // format): the rendered collectors' bytes, then self's families (the
 // process's own, if self is not nil), then the other collectors' and the
-// framework's, gathered while the rendered bytes are written, so that a
-// slow reader holds up neither. Every collector gets the deadline of ctx;
+// framework's, gathered while the rendered bytes are written. Every collector gets the deadline of ctx;
 // one that misses it, fails or panics is reported by
 // kube_triage_scrape_collector_success and never fails the scrape. An
 // error is one of writing to w, after which the answer is cut.

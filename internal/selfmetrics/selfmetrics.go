@@ -45,8 +45,8 @@ type Metrics struct {
 	mu sync.Mutex // the buffers a scrape reads into, reused
 	rm []metrics.Sample
 	gc debug.GCStats
-	// statm and fds stay open: a scrape reads them with one pread and
-	// one getdents instead of an open, a read and a close each.
+	// statm and fds stay open: a scrape reads them with a pread and a
+	// stat (or a directory read) instead of opening each.
 	statm, fds *os.File
 	pageSize   float64
 
@@ -61,7 +61,7 @@ type Metrics struct {
 type family struct {
 	name             string
 	textHeader       []byte
-	openMetricsHeadr []byte
+	openMetricsHeader []byte
 	sample           func(b []byte, s *snapshot, openMetrics bool) []byte
 	constant         [2][]byte // whole family, text and OpenMetrics, when sample is nil
 }
@@ -74,7 +74,8 @@ type snapshot struct {
 	threads            int
 	cpu                float64
 	vsize, rss, fds    float64
-	haveStatm, haveFDs bool
+	haveCPU, haveStatm bool
+	haveFDs            bool
 }
 
 // runtime/metrics names, as client_golang's memstats read them.
@@ -102,11 +103,11 @@ const (
 	rmGOGC           = "/gc/gogc:percent"
 	rmGOMEMLIMIT     = "/gc/gomemlimit:bytes"
 	rmGOMAXPROCS     = "/sched/gomaxprocs:threads"
-	rmGoroutinesLive = "/sched/goroutines:goroutines"
 )
 
-// gauges are the families of one value each, by name.
-var gauges = map[string]func(s *snapshot) (float64, bool){
+// singles are the families of one sample each (gauges and counters), by
+// name, and how a scrape's snapshot gives it (false: not read).
+var singles = map[string]func(s *snapshot) (float64, bool){
 	"go_goroutines":                    func(s *snapshot) (float64, bool) { return float64(s.goroutines), true },
 	"go_threads":                       func(s *snapshot) (float64, bool) { return float64(s.threads), true },
 	"go_gc_gogc_percent":               rm(rmGOGC),
@@ -134,7 +135,7 @@ var gauges = map[string]func(s *snapshot) (float64, bool){
 	"go_memstats_stack_sys_bytes":      rm(rmStacks, rmOSStacks),
 	"go_memstats_sys_bytes":            rm(rmTotal),
 	"go_memstats_last_gc_time_seconds": func(s *snapshot) (float64, bool) { return float64(s.m.gc.LastGC.UnixNano()) / 1e9, true },
-	"process_cpu_seconds_total":        func(s *snapshot) (float64, bool) { return s.cpu, true },
+	"process_cpu_seconds_total":        func(s *snapshot) (float64, bool) { return s.cpu, s.haveCPU },
 	"process_virtual_memory_bytes":     func(s *snapshot) (float64, bool) { return s.vsize, s.haveStatm },
 	"process_resident_memory_bytes":    func(s *snapshot) (float64, bool) { return s.rss, s.haveStatm },
 	"process_open_fds":                 func(s *snapshot) (float64, bool) { return s.fds, s.haveFDs },
@@ -190,10 +191,10 @@ func New(program string) (*Metrics, error) {
 		}
 		m.families = append(m.families, f)
 	}
-	// What the Go runtime families read, in the order client_golang lists them.
+	// What the Go runtime families read.
 	for _, name := range []string{rmTinyAllocs, rmAllocs, rmFrees, rmAllocBytes, rmTotal, rmHeapObjects, rmHeapUnused, rmHeapReleased,
 		rmHeapFree, rmObjects, rmStacks, rmOSStacks, rmMSpanInuse, rmMSpanFree, rmMCacheInuse, rmMCacheFree, rmBuckets,
-		rmMetadataOther, rmOther, rmGoal, rmGOGC, rmGOMEMLIMIT, rmGOMAXPROCS, rmGoroutinesLive} {
+		rmMetadataOther, rmOther, rmGoal, rmGOGC, rmGOMEMLIMIT, rmGOMAXPROCS} {
 		m.rm = append(m.rm, metrics.Sample{Name: name})
 	}
 	m.gc.PauseQuantiles = make([]time.Duration, 5)
@@ -267,8 +268,8 @@ func (m *Metrics) family(mf *dto.MetricFamily) (family, error) {
 	if _, err := expfmt.MetricFamilyToOpenMetrics(&om, mf); err != nil {
 		return family{}, fmt.Errorf("%s: %w", name, err)
 	}
-	f := family{name: name, textHeader: header(text.Bytes()), openMetricsHeadr: header(om.Bytes())}
-	switch value, ok := gauges[name]; {
+	f := family{name: name, textHeader: header(text.Bytes()), openMetricsHeader: header(om.Bytes())}
+	switch value, ok := singles[name]; {
 	case constants[name]:
 		f.constant = [2][]byte{text.Bytes(), om.Bytes()}
 	case ok:
@@ -320,7 +321,7 @@ func (m *Metrics) AppendText(b []byte, openMetrics bool) []byte {
 		}
 		start := len(b)
 		if openMetrics {
-			b = append(b, f.openMetricsHeadr...)
+			b = append(b, f.openMetricsHeader...)
 		} else {
 			b = append(b, f.textHeader...)
 		}
@@ -349,7 +350,7 @@ func (m *Metrics) read() *snapshot {
 	s.threads, _ = runtime.ThreadCreateProfile(nil)
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		s.cpu = seconds(ru.Utime) + seconds(ru.Stime)
+		s.cpu, s.haveCPU = seconds(ru.Utime)+seconds(ru.Stime), true
 	}
 	if m.statm != nil {
 		var buf [128]byte
@@ -360,13 +361,22 @@ func (m *Metrics) read() *snapshot {
 		}
 	}
 	if m.fds != nil {
-		if _, err := m.fds.Seek(0, 0); err == nil {
-			if names, err := m.fds.Readdirnames(-1); err == nil {
-				s.fds, s.haveFDs = float64(len(names)), true
-			}
-		}
+		s.fds, s.haveFDs = m.openFDs()
 	}
 	return s
+}
+
+// openFDs counts the process's open files: since Linux 6.2 the size of
+// /proc/self/fd, before that its entries.
+func (m *Metrics) openFDs() (float64, bool) {
+	if st, err := m.fds.Stat(); err == nil && st.Size() > 0 {
+		return float64(st.Size()), true
+	}
+	if _, err := m.fds.Seek(0, 0); err != nil {
+		return 0, false
+	}
+	names, err := m.fds.Readdirnames(-1)
+	return float64(len(names)), err == nil
 }
 
 func seconds(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }

@@ -163,18 +163,23 @@ func metricsHandler(exp *collector.Exporter, self *selfmetrics.Metrics, opts Opt
 		err := exp.WriteMetrics(ctx, out, format, self)
 		if gz, ok := out.(*gzip.Writer); ok {
 			err = errors.Join(err, gz.Close())
+			gz.Reset(io.Discard) // the pool keeps no body alive
 			gzipWriters.Put(gz)
 		}
-		switch {
-		case err == nil:
+		if err == nil {
 			err = body.finish()
-		case !body.streaming: // nothing sent yet: a 500, not an answer cut short
-			w.Header().Del("Content-Encoding")
-			http.Error(w, "serving metrics: "+err.Error(), http.StatusInternalServerError)
 		}
-		if err != nil {
-			logger.Error("serving metrics", "err", err) // the answer is cut, or a 500: the scrape fails
+		if err == nil {
+			return
 		}
+		logger.Error("serving metrics", "err", err)
+		if body.streaming {
+			// Part of it was sent: the connection is cut, so that the
+			// scraper does not take what it got for all.
+			panic(http.ErrAbortHandler)
+		}
+		w.Header().Del("Content-Encoding")
+		http.Error(w, "serving metrics: "+err.Error(), http.StatusInternalServerError)
 	})
 	return self.Instrument(scrapes)
 }
@@ -252,7 +257,7 @@ func (b *bufferedBody) finish() error {
 	}
 	b.w.Header().Set("Content-Length", strconv.Itoa(len(b.buf)))
 	_, err := b.w.Write(b.buf)
-	if cap(b.buf) > maxBuffered { // a pool keeps no more than that
+	if cap(b.buf) > 2*maxBuffered { // a pool keeps no more than that
 		b.buf = nil
 	}
 	return err
