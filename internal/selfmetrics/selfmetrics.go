@@ -59,11 +59,11 @@ type Metrics struct {
 // OpenMetrics, and its samples, rendered each scrape by sample, or fixed
 // for the life of the process (constant).
 type family struct {
-	name             string
-	textHeader       []byte
+	name              string
+	textHeader        []byte
 	openMetricsHeader []byte
-	sample           func(b []byte, s *snapshot, openMetrics bool) []byte
-	constant         [2][]byte // whole family, text and OpenMetrics, when sample is nil
+	sample            func(b []byte, s *snapshot, openMetrics bool) []byte
+	constant          [2][]byte // whole family, text and OpenMetrics, when sample is nil
 }
 
 // snapshot is what one scrape read.
@@ -80,29 +80,29 @@ type snapshot struct {
 
 // runtime/metrics names, as client_golang's memstats read them.
 const (
-	rmTinyAllocs     = "/gc/heap/tiny/allocs:objects"
-	rmAllocs         = "/gc/heap/allocs:objects"
-	rmFrees          = "/gc/heap/frees:objects"
-	rmAllocBytes     = "/gc/heap/allocs:bytes"
-	rmTotal          = "/memory/classes/total:bytes"
-	rmHeapObjects    = "/memory/classes/heap/objects:bytes"
-	rmHeapUnused     = "/memory/classes/heap/unused:bytes"
-	rmHeapReleased   = "/memory/classes/heap/released:bytes"
-	rmHeapFree       = "/memory/classes/heap/free:bytes"
-	rmObjects        = "/gc/heap/objects:objects"
-	rmStacks         = "/memory/classes/heap/stacks:bytes"
-	rmOSStacks       = "/memory/classes/os-stacks:bytes"
-	rmMSpanInuse     = "/memory/classes/metadata/mspan/inuse:bytes"
-	rmMSpanFree      = "/memory/classes/metadata/mspan/free:bytes"
-	rmMCacheInuse    = "/memory/classes/metadata/mcache/inuse:bytes"
-	rmMCacheFree     = "/memory/classes/metadata/mcache/free:bytes"
-	rmBuckets        = "/memory/classes/profiling/buckets:bytes"
-	rmMetadataOther  = "/memory/classes/metadata/other:bytes"
-	rmOther          = "/memory/classes/other:bytes"
-	rmGoal           = "/gc/heap/goal:bytes"
-	rmGOGC           = "/gc/gogc:percent"
-	rmGOMEMLIMIT     = "/gc/gomemlimit:bytes"
-	rmGOMAXPROCS     = "/sched/gomaxprocs:threads"
+	rmTinyAllocs    = "/gc/heap/tiny/allocs:objects"
+	rmAllocs        = "/gc/heap/allocs:objects"
+	rmFrees         = "/gc/heap/frees:objects"
+	rmAllocBytes    = "/gc/heap/allocs:bytes"
+	rmTotal         = "/memory/classes/total:bytes"
+	rmHeapObjects   = "/memory/classes/heap/objects:bytes"
+	rmHeapUnused    = "/memory/classes/heap/unused:bytes"
+	rmHeapReleased  = "/memory/classes/heap/released:bytes"
+	rmHeapFree      = "/memory/classes/heap/free:bytes"
+	rmObjects       = "/gc/heap/objects:objects"
+	rmStacks        = "/memory/classes/heap/stacks:bytes"
+	rmOSStacks      = "/memory/classes/os-stacks:bytes"
+	rmMSpanInuse    = "/memory/classes/metadata/mspan/inuse:bytes"
+	rmMSpanFree     = "/memory/classes/metadata/mspan/free:bytes"
+	rmMCacheInuse   = "/memory/classes/metadata/mcache/inuse:bytes"
+	rmMCacheFree    = "/memory/classes/metadata/mcache/free:bytes"
+	rmBuckets       = "/memory/classes/profiling/buckets:bytes"
+	rmMetadataOther = "/memory/classes/metadata/other:bytes"
+	rmOther         = "/memory/classes/other:bytes"
+	rmGoal          = "/gc/heap/goal:bytes"
+	rmGOGC          = "/gc/gogc:percent"
+	rmGOMEMLIMIT    = "/gc/gomemlimit:bytes"
+	rmGOMAXPROCS    = "/sched/gomaxprocs:threads"
 )
 
 // singles are the families of one sample each (gauges and counters), by

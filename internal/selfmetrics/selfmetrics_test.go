@@ -56,7 +56,7 @@ func TestSameAsClientGolang(t *testing.T) {
 	}
 	serve(t, ours.Instrument(answering()), answers)
 	theirs := clientGolang(t, answers)
-	var heap [][]byte // a heap and totals far above what a read allocates
+	var heap [][]byte   // a heap and totals far above what a read allocates
 	var tiny []*[8]byte // the tiny allocator's, which mallocs and frees count apart
 	for i := range 200_000 {
 		heap = append(heap, make([]byte, 16+i%64))
