@@ -185,11 +185,31 @@ func b2i(b bool) int {
 	return 0
 }
 
+// result is a target's last probe: one per ready endpoint, so 32 bytes
+// rather than the 56 of a guide.BackendResult, a string and a time.Time.
 type result struct {
-	result guide.BackendResult
-	err    string
-	at     time.Time
+	err  string
+	at   int64 // Unix nanoseconds
+	kind uint8 // index in guide.BackendResults, plus one; 0: not probed
 }
+
+func newResult(r guide.BackendResult, err string, at time.Time) result {
+	i := slices.Index(guide.BackendResults, r)
+	if i < 0 { // none is: Classify's are all listed
+		i = slices.Index(guide.BackendResults, guide.BackendError)
+	}
+	return result{err: err, at: at.UnixNano(), kind: uint8(i + 1)}
+}
+
+// outcome is what the probe found; "" for none.
+func (r result) outcome() guide.BackendResult {
+	if r.kind == 0 {
+		return ""
+	}
+	return guide.BackendResults[r.kind-1]
+}
+
+func (r result) time() time.Time { return time.Unix(0, r.at) }
 
 // pass is what a round leaves: every Service's counts from the last probe
 // of each of its endpoints, whichever round it was in.
@@ -398,7 +418,7 @@ func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	inBatch := map[int]bool{}
 	for k := 0; k < len(all) && len(batch) < n/retryShare; k++ {
 		i := (from + k) % len(all)
-		if r := results[i]; r.result != "" && r.result != guide.BackendAnswering {
+		if r := results[i]; r.outcome() != "" && r.outcome() != guide.BackendAnswering {
 			batch = append(batch, i)
 			inBatch[i] = true
 		}
@@ -431,11 +451,11 @@ func (c *backendsCollector) probeBatch(ctx context.Context) *pass {
 	// round's end left out comes first next time.
 	next := retries
 	for i, pr := range probed {
-		if pr.result.result == "" {
+		if pr.result.outcome() == "" {
 			continue // not dialled, or cut short: the round ended
 		}
 		results[batch[i]] = pr.result // the rounds alone list again: all and results are still c's
-		c.counts[pr.result.result]++
+		c.counts[pr.result.outcome()]++
 		p.probed = append(p.probed, pr)
 		if i >= retries {
 			next = i + 1
@@ -462,7 +482,7 @@ func (c *backendsCollector) judge() (states map[string]*serviceState, cutOff boo
 	results, reached := 0, false
 	for i, t := range c.all {
 		r := c.results[i]
-		if r.result == "" {
+		if r.outcome() == "" {
 			continue
 		}
 		s := out[t.service]
@@ -474,9 +494,9 @@ func (c *backendsCollector) judge() (states map[string]*serviceState, cutOff boo
 		if s.ports[t.port] == nil {
 			s.ports[t.port] = guide.BackendCounts{}
 		}
-		s.ports[t.port][r.result]++
+		s.ports[t.port][r.outcome()]++
 		results++
-		reached = reached || (r.result != guide.BackendTimeout && r.result != guide.BackendUnreachable)
+		reached = reached || (r.outcome() != guide.BackendTimeout && r.outcome() != guide.BackendUnreachable)
 	}
 	for key, s := range out {
 		svc, _ := kube.Get[record.Service](c.services, key)
@@ -498,18 +518,18 @@ func (c *backendsCollector) probe(round context.Context, t target) result {
 		if err == nil {
 			conn.Close()
 		}
-		r = result{result: Classify(err), err: errText(err), at: at}
+		r = newResult(Classify(err), errText(err), at)
 	} else {
 		status, connected, err := c.get(ctx, t)
 		switch {
 		case err == nil && status >= http.StatusInternalServerError:
-			r = result{result: guide.BackendError, err: fmt.Sprintf("HTTP %d", status), at: at}
+			r = newResult(guide.BackendError, fmt.Sprintf("HTTP %d", status), at)
 		case err != nil && connected:
 			// Connected, then no answer in time or a broken one: the
 			// application, not the network.
-			r = result{result: guide.BackendError, err: err.Error(), at: at}
+			r = newResult(guide.BackendError, err.Error(), at)
 		default:
-			r = result{result: Classify(err), err: errText(err), at: at}
+			r = newResult(Classify(err), errText(err), at)
 		}
 	}
 	if round.Err() != nil {
@@ -591,7 +611,7 @@ func errText(err error) string {
 func outcomes(p *pass) []prober.Outcome {
 	counts := map[guide.BackendResult]int{}
 	for _, pr := range p.probed {
-		counts[pr.result.result]++
+		counts[pr.result.outcome()]++
 	}
 	var summary []string
 	for _, r := range guide.BackendResults {
@@ -600,14 +620,14 @@ func outcomes(p *pass) []prober.Outcome {
 	out := []prober.Outcome{{Target: "round", Duration: p.duration, Log: []string{fmt.Sprintf(
 		"probed %d of %d ready endpoints in %s: %s; a pass takes %ss", len(p.probed), p.targets, p.duration.Round(time.Millisecond), strings.Join(summary, ", "), strconv.FormatFloat(p.seconds, 'f', -1, 64))}}}
 	for _, pr := range p.probed {
-		if pr.result.result == guide.BackendAnswering {
+		if pr.result.outcome() == guide.BackendAnswering {
 			continue
 		}
 		what := "TCP connect " + pr.addr.String()
 		if pr.scheme != "" {
 			what = "GET " + pr.scheme + "://" + pr.addr.String() + pr.path
 		}
-		out = append(out, prober.Outcome{Target: pr.service + " port " + pr.port + " " + pr.addr.String(), Reason: string(pr.result.result),
+		out = append(out, prober.Outcome{Target: pr.service + " port " + pr.port + " " + pr.addr.String(), Reason: string(pr.result.outcome()),
 			Log: []string{what, "error: " + pr.err}})
 	}
 	return out
@@ -715,14 +735,14 @@ func (c *backendsCollector) Backends(namespace, name string) (verdict guide.Back
 	first, _ := slices.BinarySearchFunc(c.all, key, func(t target, key string) int { return strings.Compare(t.service, key) })
 	for i := first; i < len(c.all) && c.all[i].service == key; i++ {
 		t, r := c.all[i], c.results[i]
-		if r.result == "" {
+		if r.outcome() == "" {
 			continue
 		}
-		endpoints = append(endpoints, guide.BackendEndpoint{Port: t.port, Addr: t.addr.String(), Result: r.result, Err: r.err, At: r.at})
+		endpoints = append(endpoints, guide.BackendEndpoint{Port: t.port, Addr: t.addr.String(), Result: r.outcome(), Err: r.err, At: r.time()})
 		if ports[t.port] == nil {
 			ports[t.port] = guide.BackendCounts{}
 		}
-		ports[t.port][r.result]++
+		ports[t.port][r.outcome()]++
 	}
 	c.mu.Unlock()
 	svc, _ := kube.Get[record.Service](c.services, namespace+"/"+name)

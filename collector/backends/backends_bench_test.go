@@ -64,7 +64,7 @@ func BenchmarkBackendsAtScale(b *testing.B) {
 	all := c.all
 	now := time.Now()
 	for i := range c.results {
-		c.results[i] = result{result: guide.BackendAnswering, at: now}
+		c.results[i] = newResult(guide.BackendAnswering, "", now)
 	}
 	states, _ := c.judge()
 	c.mu.Unlock()
@@ -115,8 +115,8 @@ func BenchmarkBackendConnection(b *testing.B) {
 	b.ResetTimer()
 	cpu := testenv.ProcessCPU()
 	for range b.N {
-		if r := c.probe(context.Background(), t); r.result != guide.BackendAnswering {
-			b.Fatalf("probe: %s %s", r.result, r.err)
+		if r := c.probe(context.Background(), t); r.outcome() != guide.BackendAnswering {
+			b.Fatalf("probe: %s %s", r.outcome(), r.err)
 		}
 	}
 	b.ReportMetric(float64((testenv.ProcessCPU()-cpu).Microseconds())/float64(b.N), "cpu-us/connection")

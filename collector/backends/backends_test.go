@@ -429,7 +429,7 @@ func TestBackendsHungHTTPIsTheApplication(t *testing.T) {
 	web.AppProtocol = ptr.To("http")
 	c, _ := newTestCollector(t, Config{}, quick, objects(service("hung", nil, web), endpoints("hung", "http", true, l.Addr().String())))
 	p := round(c)
-	if len(p.probed) != 1 || p.probed[0].result.result != guide.BackendError {
+	if len(p.probed) != 1 || p.probed[0].result.outcome() != guide.BackendError {
 		t.Fatalf("a hung HTTP endpoint: %+v, want error", p.probed)
 	}
 }
@@ -490,7 +490,7 @@ func TestBackendsKeepResultsWhenListedAgain(t *testing.T) {
 	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.all[0].service != "shop/till" || c.results[0].result != guide.BackendRefused {
-		t.Errorf("after listing again: %s with result %q, want shop/till still refused", c.all[0].service, c.results[0].result)
+	if c.all[0].service != "shop/till" || c.results[0].outcome() != guide.BackendRefused {
+		t.Errorf("after listing again: %s with result %q, want shop/till still refused", c.all[0].service, c.results[0].outcome())
 	}
 }
