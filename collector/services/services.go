@@ -342,7 +342,7 @@ func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, err
 func podUnchanged(old, cur any) bool {
 	o, ok1 := old.(*record.Pod)
 	n, ok2 := cur.(*record.Pod)
-	return ok1 && ok2 && o.Phase == n.Phase && o.Ready == n.Ready && o.Terminating == n.Terminating && o.PodShape == n.PodShape
+	return ok1 && ok2 && o.Phase() == n.Phase() && o.Ready == n.Ready && o.Terminating == n.Terminating && o.PodShape == n.PodShape
 }
 
 // workloadUnchanged: a status update.

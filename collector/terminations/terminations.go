@@ -269,8 +269,8 @@ func (c *terminationsCollector) trackWaiting(p *record.Pod, deleted bool) {
 	if !deleted {
 		kind, workload := c.WorkloadOf(p)
 		for _, cs := range p.Containers {
-			k := waitingKey{workloadID{p.Namespace, kind, workload}, cs.Waiting}
-			if guide.Stuck(cs.Waiting) && !slices.Contains(keys, k) {
+			k := waitingKey{workloadID{p.Namespace, kind, workload}, cs.Waiting()}
+			if guide.Stuck(cs.Waiting()) && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
 		}
@@ -346,18 +346,18 @@ func deaths(prev, cur record.ContainerStatus, seen bool) []death {
 	if !seen || restarts < 0 {
 		restarts = 0 // a container new to us, or a count that went back (recreated)
 	}
-	if restarts > 0 && seen && prev.Terminated != nil {
+	if restarts > 0 && seen && prev.Terminated() != nil {
 		restarts-- // that run's end was counted when it was the current state
 	}
 	if restarts > 0 {
-		term := cur.LastTerminated
+		term := cur.LastTerminated()
 		if term == nil {
 			term = &record.Termination{Reason: "Unknown"}
 		}
 		out = append(out, death{restarts, term})
 	}
-	if cur.Terminated != nil && seen && (prev.Terminated == nil || prev.Terminated.FinishedAt != cur.Terminated.FinishedAt) {
-		out = append(out, death{1, cur.Terminated})
+	if cur.Terminated() != nil && seen && (prev.Terminated() == nil || prev.Terminated().FinishedAt != cur.Terminated().FinishedAt) {
+		out = append(out, death{1, cur.Terminated()})
 	}
 	return out
 }

@@ -35,10 +35,10 @@ func term(reason string, code int32, finished int64) *record.Termination {
 
 func TestDeaths(t *testing.T) {
 	running := func(restarts int32, last *record.Termination) record.ContainerStatus {
-		return record.ContainerStatus{Container: &record.Container{Name: "app", Type: "regular"}, RestartCount: restarts, LastTerminated: last}
+		return record.NewContainerStatus(&record.Container{Name: "app", Type: "regular"}, restarts, "", nil, last)
 	}
 	exited := func(restarts int32, now, last *record.Termination) record.ContainerStatus {
-		return record.ContainerStatus{Container: &record.Container{Name: "app", Type: "regular"}, RestartCount: restarts, Terminated: now, LastTerminated: last}
+		return record.NewContainerStatus(&record.Container{Name: "app", Type: "regular"}, restarts, "", now, last)
 	}
 	oom := term("OOMKilled", 137, 100)
 	cases := []struct {
@@ -178,7 +178,7 @@ func TestWaitingPodsPerWorkload(t *testing.T) {
 	pod := func(name string, waiting ...string) *record.Pod {
 		p := &record.Pod{Meta: record.Meta{Name: name, Namespace: "shop"}, PodShape: &record.PodShape{Labels: record.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
 		for i, w := range waiting {
-			p.Containers = append(p.Containers, record.ContainerStatus{Container: &record.Container{Name: "c" + strconv.Itoa(i), Type: "regular"}, Waiting: w})
+			p.Containers = append(p.Containers, record.NewContainerStatus(&record.Container{Name: "c" + strconv.Itoa(i), Type: "regular"}, 0, w, nil, nil))
 		}
 		return p
 	}
@@ -276,7 +276,7 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := *p
-		done.Containers = []record.ContainerStatus{{Container: &record.Container{Name: "main", Type: "regular"}, Terminated: term("Error", 1, now.Unix())}}
+		done.Containers = []record.ContainerStatus{record.NewContainerStatus(&record.Container{Name: "main", Type: "regular"}, 0, "", term("Error", 1, now.Unix()), nil)}
 		c.observe(p, &done)
 		if !keep {
 			if err := pods.Delete(p); err != nil {

@@ -257,7 +257,7 @@ func portEndpoints(ports []record.ServicePort, epSlices []*record.EndpointSlice)
 // Selectable: the pod can be a Service's endpoint; finished pods never
 // are, and terminating ones are leaving.
 func Selectable(p *record.Pod) bool {
-	return p.Phase != corev1.PodSucceeded && p.Phase != corev1.PodFailed && !p.Terminating
+	return p.Phase() != corev1.PodSucceeded && p.Phase() != corev1.PodFailed && !p.Terminating
 }
 
 // Matches: every pair of the selector is among the labels.

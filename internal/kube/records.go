@@ -112,7 +112,8 @@ func (in *interner) shape(s record.PodShape) *record.PodShape {
 }
 
 func (in *interner) pod(p *corev1.Pod) *record.Pod {
-	r := &record.Pod{Meta: record.Meta{Name: p.Name, Namespace: in.get(p.Namespace)}, Phase: corev1.PodPhase(in.get(string(p.Status.Phase)))}
+	r := &record.Pod{Meta: record.Meta{Name: p.Name, Namespace: in.get(p.Namespace)}}
+	r.SetPhase(p.Status.Phase)
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
@@ -143,12 +144,15 @@ func (in *interner) pod(p *corev1.Pod) *record.Pod {
 		statuses []corev1.ContainerStatus
 	}{{"init", p.Status.InitContainerStatuses}, {"regular", p.Status.ContainerStatuses}, {"ephemeral", p.Status.EphemeralContainerStatuses}} {
 		for _, cs := range group.statuses {
-			c := record.ContainerStatus{Container: in.container(record.Container{Name: cs.Name, Type: group.typ}), RestartCount: cs.RestartCount,
-				Terminated: in.termination(cs.State.Terminated), LastTerminated: in.termination(cs.LastTerminationState.Terminated)}
+			var waiting string
 			if cs.State.Waiting != nil {
-				c.Waiting = in.get(cs.State.Waiting.Reason)
+				waiting = in.get(cs.State.Waiting.Reason)
 			}
-			r.Containers = append(r.Containers, c)
+			if r.Containers == nil {
+				r.Containers = make([]record.ContainerStatus, 0, len(p.Status.InitContainerStatuses)+len(p.Status.ContainerStatuses)+len(p.Status.EphemeralContainerStatuses))
+			}
+			r.Containers = append(r.Containers, record.NewContainerStatus(in.container(record.Container{Name: cs.Name, Type: group.typ}), cs.RestartCount,
+				waiting, in.termination(cs.State.Terminated), in.termination(cs.LastTerminationState.Terminated)))
 		}
 	}
 	return r

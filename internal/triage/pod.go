@@ -63,12 +63,12 @@ func (w *Walker) workloadOf(p *record.Pod) (kind, name string) {
 func (w *Walker) walkPod(ctx context.Context, r *report.Report, p *record.Pod, d Details) {
 	now := time.Now()
 	kind, workload := w.workloadOf(p)
-	s := r.Add("pod", report.Pass, fmt.Sprintf("phase %s, workload %s %s", p.Phase, kind, workload))
+	s := r.Add("pod", report.Pass, fmt.Sprintf("phase %s, workload %s %s", p.Phase(), kind, workload))
 	verdict := "ok"
 	switch {
 	case p.Reason == "Evicted":
 		s.Status, s.Summary, verdict = report.Fail, "evicted by the kubelet (node pressure): "+s.Summary, "Evicted"
-	case p.Phase == corev1.PodFailed:
+	case p.Phase() == corev1.PodFailed:
 		s.Status, verdict = report.Fail, "Failed"
 	case p.Terminating:
 		s.Status, s.Summary = report.Warn, "being deleted: "+s.Summary
@@ -84,19 +84,19 @@ func (w *Walker) walkPod(ctx context.Context, r *report.Report, p *record.Pod, d
 	for _, c := range p.Containers {
 		state := "running"
 		switch {
-		case c.Waiting != "":
-			state = "waiting: " + c.Waiting
-		case c.Terminated != nil:
-			state = "terminated: " + terminationText(c.Terminated, now)
+		case c.Waiting() != "":
+			state = "waiting: " + c.Waiting()
+		case c.Terminated() != nil:
+			state = "terminated: " + terminationText(c.Terminated(), now)
 		}
 		cs.Evidence = append(cs.Evidence, fmt.Sprintf("%s (%s): %s, restarts %d", c.Name, c.Type, state, c.RestartCount))
-		if guide.Stuck(c.Waiting) {
-			cs.Status, cs.Summary = report.Fail, fmt.Sprintf("container %s is stuck: %s", c.Name, c.Waiting)
+		if guide.Stuck(c.Waiting()) {
+			cs.Status, cs.Summary = report.Fail, fmt.Sprintf("container %s is stuck: %s", c.Name, c.Waiting())
 			if verdict == "ok" {
-				verdict = c.Waiting
+				verdict = c.Waiting()
 			}
 		}
-		for _, t := range []*record.Termination{c.Terminated, c.LastTerminated} {
+		for _, t := range []*record.Termination{c.Terminated(), c.LastTerminated()} {
 			if t == nil {
 				continue
 			}
@@ -126,9 +126,9 @@ func (w *Walker) walkPod(ctx context.Context, r *report.Report, p *record.Pod, d
 
 	rs := r.Add("readiness", report.Pass, "ready")
 	switch {
-	case p.Phase == corev1.PodSucceeded:
+	case p.Phase() == corev1.PodSucceeded:
 		rs.Summary = "completed"
-	case p.Phase == corev1.PodPending:
+	case p.Phase() == corev1.PodPending:
 		rs.Status, rs.Summary = report.Fail, "pending: not scheduled or its containers not started"
 		if verdict == "ok" {
 			verdict = "Pending"

@@ -313,10 +313,10 @@ func selectedNotReady(svc *record.Service, pods []*record.Pod) []*record.Pod {
 
 // podStateText is a pod's phase and its containers' trouble, for one line.
 func podStateText(p *record.Pod) string {
-	parts := []string{string(p.Phase)}
+	parts := []string{string(p.Phase())}
 	for _, c := range p.Containers {
-		if c.Waiting != "" {
-			parts = append(parts, c.Name+" waiting "+c.Waiting)
+		if c.Waiting() != "" {
+			parts = append(parts, c.Name+" waiting "+c.Waiting())
 		}
 		if c.RestartCount > 0 {
 			parts = append(parts, fmt.Sprintf("%s restarted %d times", c.Name, c.RestartCount))

@@ -1,0 +1,51 @@
+package record
+
+import (
+	"testing"
+	"unsafe"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// A pod's record is 96 bytes (a size class), its phase what it was set to.
+func TestPod(t *testing.T) {
+	if n := unsafe.Sizeof(Pod{}); n > 96 {
+		t.Errorf("a pod record is %d bytes, want 96 at most", n)
+	}
+	var p Pod
+	for _, phase := range []corev1.PodPhase{"", corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown} {
+		if p.SetPhase(phase); p.Phase() != phase {
+			t.Errorf("phase %q read back as %q", phase, p.Phase())
+		}
+	}
+	if p.SetPhase("Hibernating"); p.Phase() != corev1.PodUnknown {
+		t.Errorf("a phase the API does not define read back as %q, want Unknown", p.Phase())
+	}
+}
+
+// A status is 24 bytes while its container runs and has never ended (a
+// pod keeps one per container), and says what it was given.
+func TestContainerStatus(t *testing.T) {
+	if n := unsafe.Sizeof(ContainerStatus{}); n != 24 {
+		t.Errorf("a container status is %d bytes, want 24", n)
+	}
+	c := &Container{Name: "app", Type: "regular"}
+	running := NewContainerStatus(c, 3, "", nil, nil)
+	if running.ended != nil || running.Waiting() != "" || running.Terminated() != nil || running.LastTerminated() != nil || running.RestartCount != 3 {
+		t.Errorf("running: %+v", running)
+	}
+	now, last := &Termination{Reason: "Error"}, &Termination{Reason: "OOMKilled"}
+	for _, s := range []struct {
+		status                ContainerStatus
+		waiting               string
+		terminated, lastEnded *Termination
+	}{
+		{NewContainerStatus(c, 1, "CrashLoopBackOff", nil, last), "CrashLoopBackOff", nil, last},
+		{NewContainerStatus(c, 1, "", now, last), "", now, last},
+		{NewContainerStatus(c, 0, "", now, nil), "", now, nil},
+	} {
+		if s.status.Waiting() != s.waiting || s.status.Terminated() != s.terminated || s.status.LastTerminated() != s.lastEnded {
+			t.Errorf("%+v: waiting %q, terminated %v, last %v", s.status, s.status.Waiting(), s.status.Terminated(), s.status.LastTerminated())
+		}
+	}
+}
