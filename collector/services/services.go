@@ -138,21 +138,14 @@ type servicesCollector struct {
 // exists: a pod's update finds the Services whose selectors can match it,
 // and a Service's judgement its pods and EndpointSlices, without walking
 // its namespace.
-const (
-	selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
-	labelSetIndex = "labelset" // pods, by namespace and label set (their labels but unindexedLabels)
-)
-
-// unindexedLabels differ on every pod: left out of the label sets, the
-// pods of one StatefulSet or indexed Job share one. A selector made only
-// of them is judged by walking its namespace's pods.
-var unindexedLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index"}
+// The pods' is kube.PodLabelSetIndex, which every pod cache has.
+const selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
 
 func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + value }
 
 // servicesIndexers are the indexes each cache of the collector needs (the
 // EndpointSlices' is shared: kube.SlicesByService).
-var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
+var servicesIndexers = struct{ services, slices cache.Indexers }{
 	services: cache.Indexers{selectorIndex: func(obj any) ([]string, error) {
 		svc, ok := obj.(*record.Service)
 		if !ok {
@@ -165,38 +158,12 @@ var servicesIndexers = struct{ services, slices, pods cache.Indexers }{
 		return out, nil
 	}},
 	slices: kube.SlicesByService,
-	pods: cache.Indexers{labelSetIndex: func(obj any) ([]string, error) {
-		p, ok := obj.(*record.Pod)
-		if !ok || p.PodShape == nil {
-			return nil, nil
-		}
-		key, _ := labelSetKey(p.Namespace, p.Labels)
-		return []string{key}, nil
-	}},
-}
-
-// labelSetKey is the key of the label set of a pod of ns with labels, and
-// the set's labels (those but unindexedLabels).
-func labelSetKey(ns string, labels record.Labels) (string, record.Labels) {
-	indexed := labels
-	for i := 0; i+1 < len(labels); i += 2 {
-		if slices.Contains(unindexedLabels, labels[i]) {
-			indexed = slices.Clone(labels[:i])
-			for j := i + 2; j+1 < len(labels); j += 2 {
-				if !slices.Contains(unindexedLabels, labels[j]) {
-					indexed = append(indexed, labels[j], labels[j+1])
-				}
-			}
-			break
-		}
-	}
-	return ns + "\x00" + strings.Join(indexed, "\x00"), indexed
 }
 
 // labelSets are the distinct label sets of the pods, with how many pods
 // have each, and, for each label pair, the sets that have it: a Service's
 // candidate pods are those of the sets its selector matches, found through
-// labelSetIndex. A pod costs one index entry, where an index of label pairs
+// kube.PodLabelSetIndex. A pod costs one index entry, where an index of label pairs
 // cost one per label; the sets are as many as the workloads' revisions.
 // The pods' event handler keeps them (podHandler).
 type labelSets struct {
@@ -221,7 +188,7 @@ func (l *labelSets) add(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	key, labels := labelSetKey(p.Namespace, p.Labels)
+	key, labels := kube.LabelSetKey(p.Namespace, p.Labels)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sets[key]
@@ -244,7 +211,7 @@ func (l *labelSets) remove(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	key, _ := labelSetKey(p.Namespace, p.Labels)
+	key, _ := kube.LabelSetKey(p.Namespace, p.Labels)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sets[key]
@@ -266,14 +233,14 @@ func (l *labelSets) remove(p *record.Pod) {
 
 // matching are the keys of the sets of ns that selector matches, through
 // its rarest pair of indexed labels; found is false for a selector without
-// one (only unindexedLabels): its candidates are every pod of ns.
+// one (only kube.PerPodLabels): its candidates are every pod of ns.
 func (l *labelSets) matching(ns string, selector map[string]string) (keys []string, found bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var best map[*labelSet]struct{}
 	indexed := make(map[string]string, len(selector))
 	for k, v := range selector {
-		if slices.Contains(unindexedLabels, k) {
+		if slices.Contains(kube.PerPodLabels, k) {
 			continue
 		}
 		indexed[k] = v
@@ -299,7 +266,7 @@ func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, err
 		i *kube.Informer
 		r kube.Resource
 		x cache.Indexers
-	}{{&services, kube.Services, servicesIndexers.services}, {&epSlices, kube.EndpointSlices, servicesIndexers.slices}, {&pods, kube.Pods, servicesIndexers.pods}} {
+	}{{&services, kube.Services, servicesIndexers.services}, {&epSlices, kube.EndpointSlices, servicesIndexers.slices}, {&pods, kube.Pods, nil}} {
 		if *ix.i, err = inf.RecordsIndexed(ix.r, ix.x); err != nil {
 			return nil, err
 		}
@@ -591,15 +558,15 @@ func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	if c.podsHandled != nil && !c.podsHandled() {
 		// The cache has listed, its handler not yet caught up: the label
 		// sets would miss pods.
-		return kube.InNamespace[record.Pod](c.pods, svc.Namespace)
+		return kube.PodsIn(c.pods, svc.Namespace)
 	}
 	keys, found := c.labelSets.matching(svc.Namespace, svc.Selector)
 	if !found {
-		return kube.InNamespace[record.Pod](c.pods, svc.Namespace)
+		return kube.PodsIn(c.pods, svc.Namespace)
 	}
 	var out []*record.Pod
 	for _, k := range keys {
-		out = append(out, kube.Indexed[record.Pod](c.pods, labelSetIndex, k)...)
+		out = append(out, kube.Indexed[record.Pod](c.pods, kube.PodLabelSetIndex, k)...)
 	}
 	return out
 }

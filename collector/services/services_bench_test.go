@@ -115,6 +115,11 @@ func benchSlice(ns string, svc, i int) *discoveryv1.EndpointSlice {
 	return s
 }
 
+// newPodIndexer is a cache of pod records, indexed as the informers' are.
+func newPodIndexer() cache.Indexer {
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, kube.PodIndexers)
+}
+
 func newNamespaceIndexer(more ...cache.Indexers) cache.Indexer {
 	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	for _, m := range more {
@@ -157,7 +162,7 @@ type servicesFixture struct {
 
 func newServicesFixture(b *testing.B, namespaces, services int) *servicesFixture {
 	transform := kube.NewTransform()
-	svcs, epSlices, pods := newNamespaceIndexer(servicesIndexers.services), newNamespaceIndexer(servicesIndexers.slices), newNamespaceIndexer(servicesIndexers.pods)
+	svcs, epSlices, pods := newNamespaceIndexer(servicesIndexers.services), newNamespaceIndexer(servicesIndexers.slices), newPodIndexer()
 	ns := func(i int) string { return fmt.Sprintf("ns-%03d", i%namespaces) }
 	f := &servicesFixture{pods: pods}
 	f.perService = fill(b, svcs, transform, services, func(i int) any { return benchService(ns(i), i/namespaces) })

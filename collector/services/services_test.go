@@ -433,7 +433,7 @@ func TestServicesIncrementalMatchesFresh(t *testing.T) {
 func TestServicesRejudgedUntilWorkloadsListed(t *testing.T) {
 	services := newNamespaceIndexer(servicesIndexers.services)
 	c := newServicesJudge(promslog.NewNopLogger(), Config{Interval: time.Second}, services,
-		newNamespaceIndexer(servicesIndexers.slices), newNamespaceIndexer(servicesIndexers.pods))
+		newNamespaceIndexer(servicesIndexers.slices), newPodIndexer())
 	c.workloads = []kube.Informer{unlisted{}}
 	rec, err := kube.NewTransform()(svc("parked", map[string]string{"app": "parked"}))
 	if err != nil {
@@ -472,7 +472,7 @@ func scrapeOnce(t testing.TB, c *servicesCollector) prometheus.Gatherer {
 // not from sets that would miss some (a false selector_matches_nothing).
 func TestServicesJudgedFromTheCacheWhileTheHandlerCatchesUp(t *testing.T) {
 	web := map[string]string{"app": "web"}
-	pods := newNamespaceIndexer(servicesIndexers.pods)
+	pods := newPodIndexer()
 	services := newNamespaceIndexer(servicesIndexers.services)
 	transform := kube.NewTransform()
 	for _, obj := range []runtime.Object{svc("web", web), pod("web-1", web, true)} {

@@ -16,6 +16,7 @@ type Cache interface {
 	ListKeys() []string
 	GetByKey(key string) (item any, exists bool, err error)
 	ByIndex(indexName, indexedValue string) ([]any, error)
+	ListIndexFuncValues(indexName string) []string
 }
 
 // Get is the record of type T under key (namespace/name, or name), if the
@@ -41,7 +42,8 @@ func Indexed[T any](c Cache, index, value string) []*T {
 	return only[T](objs)
 }
 
-// InNamespace are the records of type T in namespace ns.
+// InNamespace are the records of type T in namespace ns (not pods: their
+// caches have no namespace index; PodsIn).
 func InNamespace[T any](c Cache, ns string) []*T {
 	return Indexed[T](c, cache.NamespaceIndex, ns)
 }
@@ -66,6 +68,4 @@ func (p PodCache) Pod(namespace, name string) (*record.Pod, bool) {
 }
 
 // PodsIn are the records of the pods of a namespace.
-func (p PodCache) PodsIn(namespace string) []*record.Pod {
-	return InNamespace[record.Pod](p.Cache, namespace)
-}
+func (p PodCache) PodsIn(namespace string) []*record.Pod { return PodsIn(p.Cache, namespace) }

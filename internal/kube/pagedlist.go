@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -121,6 +122,7 @@ type Resource struct {
 	namespaced bool
 	obj        runtime.Object
 	client     func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc)
+	indexers   cache.Indexers // those every cache of it has
 }
 
 type (
@@ -132,12 +134,20 @@ func resource[L runtime.Object](name string, namespaced bool, obj runtime.Object
 	return Resource{name: name, namespaced: namespaced, obj: obj, client: func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc) {
 		l := get(cs, namespace)
 		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return l.List(ctx, o) }, l.Watch
-	}}
+	}, indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}}
+}
+
+// withIndexers is r with indexers in place of the namespace index.
+func (r Resource) withIndexers(indexers cache.Indexers) Resource {
+	r.indexers = indexers
+	return r
 }
 
 // The resources whose objects become records: the large lists.
 var (
-	Pods           = resource("pods", true, &corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) })
+	// Pods have no namespace index: their label sets' serves (PodsIn).
+	Pods = resource("pods", true, &corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) }).
+		withIndexers(PodIndexers)
 	Services       = resource("services", true, &corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })
 	EndpointSlices = resource("endpointslices", true, &discoveryv1.EndpointSlice{}, func(cs kubernetes.Interface, ns string) lister[*discoveryv1.EndpointSliceList] {
 		return cs.DiscoveryV1().EndpointSlices(ns)
@@ -179,7 +189,6 @@ func (i *Informers) TrimmedInformer(f informers.SharedInformerFactory, r Resourc
 		}
 		// As the generated informers do: a client that cannot stream a
 		// watch-list (a fake one) is listed.
-		return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, cs), r.obj, resync,
-			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, cs), r.obj, resync, maps.Clone(r.indexers))
 	})
 }

@@ -185,6 +185,14 @@ func (m multiCache) GetByKey(key string) (any, bool, error) {
 	return nil, false, nil
 }
 
+func (m multiCache) ListIndexFuncValues(indexName string) []string {
+	var out []string
+	for _, p := range m {
+		out = append(out, p.ListIndexFuncValues(indexName)...)
+	}
+	return out
+}
+
 func (m multiCache) ByIndex(indexName, value string) ([]any, error) {
 	var out []any
 	for _, p := range m {
