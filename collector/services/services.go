@@ -114,7 +114,7 @@ type serviceResult struct {
 type servicesCollector struct {
 	logger                 *slog.Logger
 	cfg                    Config
-	services, slices, pods kube.Cache // the informers' caches of records, with servicesIndexers
+	services, slices, pods kube.Cache // the informers' caches of records, with servicesIndexers (the pods': kube.PodIndexers)
 	// workloads are the informers of Deployments, StatefulSets and
 	// ReplicaSets, for a selector that matches a workload scaled to zero.
 	workloads []kube.Informer
@@ -170,6 +170,7 @@ type labelSets struct {
 	mu     sync.Mutex
 	sets   map[string]*labelSet              // by key
 	byPair map[string]map[*labelSet]struct{} // by labelPair
+	byNS   map[string]map[*labelSet]struct{} // by namespace: a selector of per-pod labels alone
 }
 
 type labelSet struct {
@@ -180,7 +181,7 @@ type labelSet struct {
 }
 
 func newLabelSets() *labelSets {
-	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]map[*labelSet]struct{}{}}
+	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]map[*labelSet]struct{}{}, byNS: map[string]map[*labelSet]struct{}{}}
 }
 
 // add counts a pod in its set.
@@ -195,6 +196,10 @@ func (l *labelSets) add(p *record.Pod) {
 	if s == nil {
 		s = &labelSet{key: key, namespace: p.Namespace, labels: labels}
 		l.sets[key] = s
+		if l.byNS[p.Namespace] == nil {
+			l.byNS[p.Namespace] = map[*labelSet]struct{}{}
+		}
+		l.byNS[p.Namespace][s] = struct{}{}
 		for i := 0; i+1 < len(labels); i += 2 {
 			pair := labelPair(p.Namespace, labels[i], labels[i+1])
 			if l.byPair[pair] == nil {
@@ -222,6 +227,9 @@ func (l *labelSets) remove(p *record.Pod) {
 		return
 	}
 	delete(l.sets, key)
+	if delete(l.byNS[s.namespace], s); len(l.byNS[s.namespace]) == 0 {
+		delete(l.byNS, s.namespace)
+	}
 	for i := 0; i+1 < len(s.labels); i += 2 {
 		pair := labelPair(s.namespace, s.labels[i], s.labels[i+1])
 		delete(l.byPair[pair], s)
@@ -232,12 +240,13 @@ func (l *labelSets) remove(p *record.Pod) {
 }
 
 // matching are the keys of the sets of ns that selector matches, through
-// its rarest pair of indexed labels; found is false for a selector without
-// one (only kube.PerPodLabels): its candidates are every pod of ns.
-func (l *labelSets) matching(ns string, selector map[string]string) (keys []string, found bool) {
+// its rarest pair of indexed labels, or for a selector without one (only
+// kube.PerPodLabels) every set of ns: the pods' own labels are matched
+// against the whole selector then.
+func (l *labelSets) matching(ns string, selector map[string]string) (keys []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var best map[*labelSet]struct{}
+	best, found := l.byNS[ns], false
 	indexed := make(map[string]string, len(selector))
 	for k, v := range selector {
 		if slices.Contains(kube.PerPodLabels, k) {
@@ -253,7 +262,7 @@ func (l *labelSets) matching(ns string, selector map[string]string) (keys []stri
 			keys = append(keys, s.key)
 		}
 	}
-	return keys, found
+	return keys
 }
 
 func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, error) {
@@ -415,7 +424,7 @@ func (c *servicesCollector) servicesMatching(ns string, labels record.Labels) []
 }
 
 // newServicesJudge builds the collector over caches of records that carry
-// servicesIndexers; the caller marks Services dirty as the caches change.
+// servicesIndexers (and the pods' kube.PodIndexers); the caller marks Services dirty as the caches change.
 func newServicesJudge(logger *slog.Logger, cfg Config, services, slices, pods kube.Cache) *servicesCollector {
 	c := &servicesCollector{
 		logger: logger, cfg: cfg,
@@ -454,8 +463,11 @@ func (c *servicesCollector) render() *collector.Rendered { return c.rendered }
 // judgeDirty judges again every Service changed since the last round, and
 // renders those whose result changed.
 func (c *servicesCollector) judgeDirty() {
-	if !c.synced() {
-		return // judging half a cache would report false verdicts
+	if !c.synced() || (c.podsHandled != nil && !c.podsHandled()) {
+		// Judging half a cache would report false verdicts; judging before
+		// the label sets hold every pod would walk the cluster's for each
+		// Service (candidatePods). The dirty Services wait.
+		return
 	}
 	c.mu.Lock()
 	dirty := c.dirty
@@ -557,13 +569,11 @@ func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	}
 	if c.podsHandled != nil && !c.podsHandled() {
 		// The cache has listed, its handler not yet caught up: the label
-		// sets would miss pods.
+		// sets would miss pods. Only a Service walk asks then (judging
+		// waits: judgeDirty); this walks every label set of the cluster.
 		return kube.PodsIn(c.pods, svc.Namespace)
 	}
-	keys, found := c.labelSets.matching(svc.Namespace, svc.Selector)
-	if !found {
-		return kube.PodsIn(c.pods, svc.Namespace)
-	}
+	keys := c.labelSets.matching(svc.Namespace, svc.Selector)
 	var out []*record.Pod
 	for _, k := range keys {
 		out = append(out, kube.Indexed[record.Pod](c.pods, kube.PodLabelSetIndex, k)...)

@@ -500,3 +500,33 @@ func TestServicesJudgedFromTheCacheWhileTheHandlerCatchesUp(t *testing.T) {
 		t.Errorf("from empty label sets: %d candidates", got)
 	}
 }
+
+// A selector of per-pod labels alone (a StatefulSet's per-pod Service)
+// gets every label set of its namespace as candidates, none of another,
+// from the sets themselves; the last pod of a set takes it away.
+func TestLabelSetsPerPodSelector(t *testing.T) {
+	l := newLabelSets()
+	pod := func(ns, name string, labels ...string) *record.Pod {
+		return &record.Pod{Meta: record.Meta{Name: name, Namespace: ns}, PodShape: &record.PodShape{Labels: labels}}
+	}
+	db0 := pod("shop", "db-0", "app", "db", "statefulset.kubernetes.io/pod-name", "db-0")
+	for _, p := range []*record.Pod{db0, pod("shop", "db-1", "app", "db", "statefulset.kubernetes.io/pod-name", "db-1"),
+		pod("shop", "web-1", "app", "web"), pod("other", "db-0", "app", "db", "statefulset.kubernetes.io/pod-name", "db-0")} {
+		l.add(p)
+	}
+	selector := map[string]string{"statefulset.kubernetes.io/pod-name": "db-0"}
+	if got := l.matching("shop", selector); len(got) != 2 {
+		t.Errorf("candidate sets of shop: %q, want db's and web's", got)
+	}
+	if got := l.matching("shop", map[string]string{"app": "db", "statefulset.kubernetes.io/pod-name": "db-0"}); len(got) != 1 {
+		t.Errorf("with app=db: %q, want db's", got)
+	}
+	l.remove(db0)
+	l.remove(pod("shop", "db-1", "app", "db", "statefulset.kubernetes.io/pod-name", "db-1"))
+	if got := l.matching("shop", selector); len(got) != 1 {
+		t.Errorf("after db's pods went: %q, want web's alone", got)
+	}
+	if len(l.byNS) != 2 {
+		t.Errorf("namespaces with sets: %d, want 2", len(l.byNS))
+	}
+}

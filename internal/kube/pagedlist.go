@@ -145,7 +145,7 @@ func (r Resource) withIndexers(indexers cache.Indexers) Resource {
 
 // The resources whose objects become records: the large lists.
 var (
-	// Pods have no namespace index: their label sets' serves (PodsIn).
+	// Pods have no namespace index: their label-set index serves (PodsIn).
 	Pods = resource("pods", true, &corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) }).
 		withIndexers(PodIndexers)
 	Services       = resource("services", true, &corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -58,7 +59,12 @@ func LabelSetKey(ns string, labels record.Labels) (string, record.Labels) {
 
 // PodsIn are the pod records of namespace ns: those of each of its label
 // sets.
+// It walks every label set of the cache: not for a path that runs per
+// Service.
 func PodsIn(c Cache, ns string) []*record.Pod {
+	if _, err := c.ByIndex(PodLabelSetIndex, ""); err != nil { // as Indexed: none would be found
+		panic(fmt.Sprintf("kube: index %s: %v", PodLabelSetIndex, err))
+	}
 	var out []*record.Pod
 	for _, key := range c.ListIndexFuncValues(PodLabelSetIndex) {
 		if strings.HasPrefix(key, ns+labelSetSep) {

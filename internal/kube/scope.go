@@ -115,7 +115,7 @@ func (i *Informers) RecordsIndexed(r Resource, indexers cache.Indexers) (Informe
 	}
 	todo := cache.Indexers{}
 	for name, fn := range indexers {
-		if !i.indexed[[2]string{r.name, name}] {
+		if _, own := r.indexers[name]; !own && !i.indexed[[2]string{r.name, name}] { // every cache of r has its own
 			todo[name] = fn
 		}
 	}

@@ -45,7 +45,7 @@ func (m *Meta) GetObjectMeta() metav1.Object {
 type Pod struct {
 	Meta
 	*PodShape
-	phase uint8 // index in phases: a byte, not a string's 16, and the record is 96 bytes, not 112
+	phase uint8 // index in phases: a byte, not a string's 16, and the record is in the 96-byte size class, not 112
 	// Ready is the Ready condition, false once the pod is being deleted
 	// (the EndpointSlice controller takes it out of service then).
 	Ready bool
