@@ -59,7 +59,6 @@ type Metrics struct {
 // OpenMetrics, and its samples, rendered each scrape by sample, or fixed
 // for the life of the process (constant).
 type family struct {
-	name              string
 	textHeader        []byte
 	openMetricsHeader []byte
 	sample            func(b []byte, s *snapshot, openMetrics bool) []byte
@@ -268,7 +267,7 @@ func (m *Metrics) family(mf *dto.MetricFamily) (family, error) {
 	if _, err := expfmt.MetricFamilyToOpenMetrics(&om, mf); err != nil {
 		return family{}, fmt.Errorf("%s: %w", name, err)
 	}
-	f := family{name: name, textHeader: header(text.Bytes()), openMetricsHeader: header(om.Bytes())}
+	f := family{textHeader: header(text.Bytes()), openMetricsHeader: header(om.Bytes())}
 	switch value, ok := singles[name]; {
 	case constants[name]:
 		f.constant = [2][]byte{text.Bytes(), om.Bytes()}
