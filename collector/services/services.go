@@ -189,19 +189,19 @@ func (l *labelSets) add(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	key, labels := kube.LabelSetKey(p.Namespace, p.Labels)
+	key, labels := kube.LabelSetKey(p.Namespace(), p.Labels)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sets[key]
 	if s == nil {
-		s = &labelSet{key: key, namespace: p.Namespace, labels: labels}
+		s = &labelSet{key: key, namespace: p.Namespace(), labels: labels}
 		l.sets[key] = s
-		if l.byNS[p.Namespace] == nil {
-			l.byNS[p.Namespace] = map[*labelSet]struct{}{}
+		if l.byNS[p.Namespace()] == nil {
+			l.byNS[p.Namespace()] = map[*labelSet]struct{}{}
 		}
-		l.byNS[p.Namespace][s] = struct{}{}
+		l.byNS[p.Namespace()][s] = struct{}{}
 		for i := 0; i+1 < len(labels); i += 2 {
-			pair := labelPair(p.Namespace, labels[i], labels[i+1])
+			pair := labelPair(p.Namespace(), labels[i], labels[i+1])
 			if l.byPair[pair] == nil {
 				l.byPair[pair] = map[*labelSet]struct{}{}
 			}
@@ -216,7 +216,7 @@ func (l *labelSets) remove(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	key, _ := kube.LabelSetKey(p.Namespace, p.Labels)
+	key, _ := kube.LabelSetKey(p.Namespace(), p.Labels)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.sets[key]
@@ -399,7 +399,7 @@ func (c *servicesCollector) sliceChanged(obj any) {
 
 func (c *servicesCollector) podChanged(obj any) {
 	if p, ok := obj.(*record.Pod); ok && p.PodShape != nil {
-		c.markDirty(c.servicesMatching(p.Namespace, p.Labels)...)
+		c.markDirty(c.servicesMatching(p.Namespace(), p.Labels)...)
 	}
 }
 

@@ -507,7 +507,7 @@ func TestServicesJudgedFromTheCacheWhileTheHandlerCatchesUp(t *testing.T) {
 func TestLabelSetsPerPodSelector(t *testing.T) {
 	l := newLabelSets()
 	pod := func(ns, name string, labels ...string) *record.Pod {
-		return &record.Pod{Meta: record.Meta{Name: name, Namespace: ns}, PodShape: &record.PodShape{Labels: labels}}
+		return record.NewPod(ns, name, &record.PodShape{Labels: labels})
 	}
 	db0 := pod("shop", "db-0", "app", "db", "statefulset.kubernetes.io/pod-name", "db-0")
 	for _, p := range []*record.Pod{db0, pod("shop", "db-1", "app", "db", "statefulset.kubernetes.io/pod-name", "db-1"),

@@ -235,7 +235,7 @@ func (c *terminationsCollector) expire() {
 	live := map[workloadID]bool{}
 	for _, p := range kube.All[record.Pod](c.pods) {
 		kind, name := c.WorkloadOf(p)
-		live[workloadID{p.Namespace, kind, name}] = true
+		live[workloadID{p.Namespace(), kind, name}] = true
 	}
 	now := c.now()
 	expired := 0
@@ -269,13 +269,13 @@ func (c *terminationsCollector) trackWaiting(p *record.Pod, deleted bool) {
 	if !deleted {
 		kind, workload := c.WorkloadOf(p)
 		for _, cs := range p.Containers {
-			k := waitingKey{workloadID{p.Namespace, kind, workload}, cs.Waiting()}
+			k := waitingKey{workloadID{p.Namespace(), kind, workload}, cs.Waiting()}
 			if guide.Stuck(cs.Waiting()) && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
 		}
 	}
-	id := p.Namespace + "/" + p.Name
+	id := p.Key()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	before := c.stuck[id]
@@ -307,8 +307,8 @@ func (c *terminationsCollector) trackWaiting(p *record.Pod, deleted bool) {
 // observe counts the terminations between two states of a pod.
 func (c *terminationsCollector) observe(old, cur *record.Pod) {
 	kind, workload := c.WorkloadOf(cur)
-	if cur.Reason == "Evicted" && old.Reason != "Evicted" {
-		c.add(terminationKey{cur.Namespace, kind, workload, "", "pod", "Evicted", "", ""}, 1, cur, nil)
+	if cur.Reason() == "Evicted" && old.Reason() != "Evicted" {
+		c.add(terminationKey{cur.Namespace(), kind, workload, "", "pod", "Evicted", "", ""}, 1, cur, nil)
 	}
 	for _, cs := range cur.Containers {
 		var prev record.ContainerStatus
@@ -317,7 +317,7 @@ func (c *terminationsCollector) observe(old, cur *record.Pod) {
 			prev = old.Containers[i]
 		}
 		for _, t := range deaths(prev, cs, i >= 0) {
-			c.add(terminationKey{cur.Namespace, kind, workload, cs.Name, cs.Type, guide.ReasonLabel(t.term.Reason), guide.ExitCodeLabel(t.term.ExitCode), guide.SignalLabel(t.term)}, float64(t.n), cur, t.term)
+			c.add(terminationKey{cur.Namespace(), kind, workload, cs.Name, cs.Type, guide.ReasonLabel(t.term.Reason), guide.ExitCodeLabel(t.term.ExitCode), guide.SignalLabel(t.term)}, float64(t.n), cur, t.term)
 		}
 	}
 }
@@ -367,7 +367,7 @@ func deaths(prev, cur record.ContainerStatus, seen bool) []death {
 func (c *terminationsCollector) WorkloadOf(p *record.Pod) (kind, name string) {
 	kind, name = p.Workload()
 	if kind == "Job" && c.jobs != nil {
-		if job, ok := kube.Get[batchv1.Job](c.jobs, p.Namespace+"/"+name); ok {
+		if job, ok := kube.Get[batchv1.Job](c.jobs, p.Namespace()+"/"+name); ok {
 			if ref := metav1.GetControllerOf(job); ref != nil && ref.Kind == "CronJob" {
 				return "CronJob", ref.Name
 			}
@@ -377,7 +377,7 @@ func (c *terminationsCollector) WorkloadOf(p *record.Pod) (kind, name string) {
 }
 
 func (c *terminationsCollector) add(k terminationKey, n float64, p *record.Pod, t *record.Termination) {
-	entry := guide.SeenTermination{Time: time.Now(), Namespace: k.namespace, Pod: p.Name, Workload: k.workloadKind + "/" + k.workload,
+	entry := guide.SeenTermination{Time: time.Now(), Namespace: k.namespace, Pod: p.Name(), Workload: k.workloadKind + "/" + k.workload,
 		Container: k.container, Reason: k.reason, ExitCode: k.exitCode, Signal: k.signal, Count: n}
 	if t != nil {
 		entry.Message = guide.CleanMessage(t.Message)

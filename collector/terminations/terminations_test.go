@@ -77,13 +77,13 @@ func TestWorkloadOf(t *testing.T) {
 		pod        record.Pod
 		kind, name string
 	}{
-		{record.Pod{Meta: record.Meta{Name: "web-7d9f8c6b5-abcde"}, PodShape: &record.PodShape{Labels: record.Labels{"pod-template-hash", "7d9f8c6b5"}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}}, "Deployment", "web"},
-		{record.Pod{Meta: record.Meta{Name: "rs-x"}, PodShape: &record.PodShape{OwnerKind: "ReplicaSet", OwnerName: "standalone"}}, "ReplicaSet", "standalone"},
-		{record.Pod{Meta: record.Meta{Name: "db-0"}, PodShape: &record.PodShape{OwnerKind: "StatefulSet", OwnerName: "db"}}, "StatefulSet", "db"},
-		{record.Pod{Meta: record.Meta{Name: "debug"}, PodShape: &record.PodShape{}}, "Pod", "debug"},
+		{*record.NewPod("", "web-7d9f8c6b5-abcde", &record.PodShape{Labels: record.Labels{"pod-template-hash", "7d9f8c6b5"}, OwnerKind: "ReplicaSet", OwnerName: "web-7d9f8c6b5"}), "Deployment", "web"},
+		{*record.NewPod("", "rs-x", &record.PodShape{OwnerKind: "ReplicaSet", OwnerName: "standalone"}), "ReplicaSet", "standalone"},
+		{*record.NewPod("", "db-0", &record.PodShape{OwnerKind: "StatefulSet", OwnerName: "db"}), "StatefulSet", "db"},
+		{*record.NewPod("", "debug", &record.PodShape{}), "Pod", "debug"},
 	} {
 		if kind, name := (&terminationsCollector{}).WorkloadOf(&tc.pod); kind != tc.kind || name != tc.name {
-			t.Errorf("%s: %s/%s, want %s/%s", tc.pod.Name, kind, name, tc.kind, tc.name)
+			t.Errorf("%s: %s/%s, want %s/%s", tc.pod.Name(), kind, name, tc.kind, tc.name)
 		}
 	}
 }
@@ -176,7 +176,7 @@ func TestTerminationsThroughInformer(t *testing.T) {
 func TestWaitingPodsPerWorkload(t *testing.T) {
 	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig, cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}))
 	pod := func(name string, waiting ...string) *record.Pod {
-		p := &record.Pod{Meta: record.Meta{Name: name, Namespace: "shop"}, PodShape: &record.PodShape{Labels: record.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"}}
+		p := record.NewPod("shop", name, &record.PodShape{Labels: record.Labels{"pod-template-hash", "abc"}, OwnerKind: "ReplicaSet", OwnerName: "web-abc"})
 		for i, w := range waiting {
 			p.Containers = append(p.Containers, record.NewContainerStatus(&record.Container{Name: "c" + strconv.Itoa(i), Type: "regular"}, 0, w, nil, nil))
 		}
@@ -202,7 +202,7 @@ kube_triage_workload_pods_waiting{namespace="shop",reason="CrashLoopBackOff",wor
 // messages escaped and cut at 4 KiB; the message is never a label.
 func TestRecentTerminationsPage(t *testing.T) {
 	c := newTerminations(promslog.NewNopLogger(), testTerminationsConfig, cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}))
-	p := &record.Pod{Meta: record.Meta{Name: "web-1", Namespace: "shop"}, PodShape: &record.PodShape{}}
+	p := record.NewPod("shop", "web-1", &record.PodShape{})
 	for i := range recentLimit + 5 {
 		c.add(terminationKey{"shop", "Pod", "web-1", "app", "regular", "Error", "1", ""}, 1, p, &record.Termination{Message: "run " + strconv.Itoa(i)})
 	}
@@ -246,7 +246,7 @@ func TestWorkloadOfCronJob(t *testing.T) {
 		{"nightly-29000000", "CronJob", "nightly"},
 		{"one-off", "Job", "one-off"}, // not (or no longer) known: the Job itself
 	} {
-		p := &record.Pod{Meta: record.Meta{Name: tc.job + "-x", Namespace: "batch"}, PodShape: &record.PodShape{OwnerKind: "Job", OwnerName: tc.job}}
+		p := record.NewPod("batch", tc.job+"-x", &record.PodShape{OwnerKind: "Job", OwnerName: tc.job})
 		if kind, name := c.WorkloadOf(p); kind != tc.kind || name != tc.name {
 			t.Errorf("%s: %s/%s, want %s/%s", tc.job, kind, name, tc.kind, tc.name)
 		}
@@ -266,8 +266,9 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c.now = func() time.Time { return now }
 	pod := func(name, ownerKind, owner string) *record.Pod {
-		return &record.Pod{Meta: record.Meta{Name: name, Namespace: "batch"}, PodShape: &record.PodShape{OwnerKind: ownerKind, OwnerName: owner},
-			Containers: []record.ContainerStatus{{Container: &record.Container{Name: "main", Type: "regular"}}}}
+		p := record.NewPod("batch", name, &record.PodShape{OwnerKind: ownerKind, OwnerName: owner})
+		p.Containers = []record.ContainerStatus{{Container: &record.Container{Name: "main", Type: "regular"}}}
+		return p
 	}
 	// A pod runs, its container exits (a termination), then it is deleted
 	// (or, with keep, stays).

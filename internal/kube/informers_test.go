@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -127,8 +128,8 @@ func TestResourceOf(t *testing.T) {
 }
 
 // Pods of one controller share one shape, and pods their containers'
-// names; a record keys and indexes like
-// the object it came from.
+// names; a record keys like the object it came from, with no second copy
+// of its key, and a namespace index of pod records is refused.
 func TestPodRecords(t *testing.T) {
 	in := newInterner()
 	owner := []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-abc", Controller: ptr.To(true)}}
@@ -167,11 +168,15 @@ func TestPodRecords(t *testing.T) {
 	if a.OwnerKind != "ReplicaSet" || a.OwnerName != "web-abc" || len(a.Ports) != 1 || a.Containers[0].RestartCount != 3 {
 		t.Errorf("record %+v, shape %+v", a, a.PodShape)
 	}
-	if key, err := cache.MetaNamespaceKeyFunc(a); err != nil || key != "shop/web-abc-1" {
-		t.Errorf("key %q, %v", key, err)
+	// The store's key is the record's own string, not a copy.
+	if key, err := cache.MetaNamespaceKeyFunc(a); err != nil || key != "shop/web-abc-1" || unsafe.StringData(key) != unsafe.StringData(a.Key()) {
+		t.Errorf("key %q, %v: want shop/web-abc-1, the record's own", key, err)
 	}
-	if ns, err := cache.MetaNamespaceIndexFunc(a); err != nil || !slices.Equal(ns, []string{"shop"}) {
-		t.Errorf("namespace index %q, %v", ns, err)
+	if a.Namespace() != "shop" || a.Name() != "web-abc-1" {
+		t.Errorf("namespace %q, name %q", a.Namespace(), a.Name())
+	}
+	if _, err := NewInformers(fake.NewClientset()).RecordsIndexed(Pods, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}); err == nil {
+		t.Error("pod records were given a namespace index, which would file every pod under \"\"")
 	}
 	cp := a.DeepCopyObject().(*record.Pod)
 	cp.Containers[0].RestartCount = 9

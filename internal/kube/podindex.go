@@ -31,7 +31,7 @@ var PodIndexers = cache.Indexers{PodLabelSetIndex: func(obj any) ([]string, erro
 	if p.PodShape != nil { // always, but in tests' records: still in PodsIn
 		labels = p.Labels
 	}
-	key, _ := LabelSetKey(p.Namespace, labels)
+	key, _ := LabelSetKey(p.Namespace(), labels)
 	return []string{key}, nil
 }}
 

@@ -15,7 +15,7 @@ import (
 func TestPodsIn(t *testing.T) {
 	c := cache.NewIndexer(cache.MetaNamespaceKeyFunc, PodIndexers)
 	add := func(ns, name string, shape *record.PodShape) {
-		if err := c.Add(&record.Pod{Meta: record.Meta{Name: name, Namespace: ns}, PodShape: shape}); err != nil {
+		if err := c.Add(record.NewPod(ns, name, shape)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -32,13 +32,13 @@ func TestPodsIn(t *testing.T) {
 	}
 	var names []string
 	for _, p := range PodsIn(c, "a") {
-		names = append(names, p.Name)
+		names = append(names, p.Name())
 	}
 	slices.Sort(names)
 	if want := []string{"bare", "db-0", "db-1", "no-shape", "web-1", "web-2"}; !slices.Equal(names, want) {
 		t.Errorf("pods of a: %v, want %v", names, want)
 	}
-	if got := PodsIn(c, "ab"); len(got) != 1 || got[0].Namespace != "ab" {
+	if got := PodsIn(c, "ab"); len(got) != 1 || got[0].Namespace() != "ab" {
 		t.Errorf("pods of ab: %v", got)
 	}
 }

@@ -112,14 +112,6 @@ func (in *interner) shape(s record.PodShape) *record.PodShape {
 }
 
 func (in *interner) pod(p *corev1.Pod) *record.Pod {
-	r := &record.Pod{Meta: record.Meta{Name: p.Name, Namespace: in.get(p.Namespace)}}
-	r.SetPhase(p.Status.Phase)
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
-		}
-	}
-	r.Terminating = p.DeletionTimestamp != nil
 	shape := record.PodShape{Labels: in.sortedLabels(p.Labels)}
 	containers := p.Spec.Containers
 	for _, c := range p.Spec.InitContainers {
@@ -137,8 +129,15 @@ func (in *interner) pod(p *corev1.Pod) *record.Pod {
 	if ref := metav1.GetControllerOf(p); ref != nil {
 		shape.OwnerKind, shape.OwnerName = in.get(ref.Kind), in.get(ref.Name)
 	}
-	r.PodShape = in.shape(shape)
-	r.Reason = in.get(p.Status.Reason)
+	r := record.NewPod(p.Namespace, p.Name, in.shape(shape))
+	r.SetPhase(p.Status.Phase)
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			r.Ready = c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
+		}
+	}
+	r.Terminating = p.DeletionTimestamp != nil
+	r.SetReason(in.get(p.Status.Reason))
 	for _, group := range []struct {
 		typ      string
 		statuses []corev1.ContainerStatus

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -115,6 +116,11 @@ func (i *Informers) RecordsIndexed(r Resource, indexers cache.Indexers) (Informe
 	}
 	todo := cache.Indexers{}
 	for name, fn := range indexers {
+		if r.name == Pods.name && name == cache.NamespaceIndex {
+			// A pod record hands client-go its whole key as its name
+			// (record.Pod.GetObjectMeta): every pod would be filed under "".
+			return nil, fmt.Errorf("kube: pod records have no namespace index (kube.PodsIn serves)")
+		}
 		if _, own := r.indexers[name]; !own && !i.indexed[[2]string{r.name, name}] { // every cache of r has its own
 			todo[name] = fn
 		}

@@ -38,7 +38,7 @@ func (w *Walker) addRestartHistory(s *report.Step, p *record.Pod) {
 	if !ok {
 		return
 	}
-	for _, t := range tc.RecentOf(p.Namespace, p.Name) {
+	for _, t := range tc.RecentOf(p.Namespace(), p.Name()) {
 		line := fmt.Sprintf("seen by the exporter %s: %s %s, exit code %s", t.Time.UTC().Format(time.RFC3339), orNone(t.Container), t.Reason, t.ExitCode)
 		if t.Signal != "" {
 			line += " (" + t.Signal + ")"
@@ -66,7 +66,7 @@ func (w *Walker) walkPod(ctx context.Context, r *report.Report, p *record.Pod, d
 	s := r.Add("pod", report.Pass, fmt.Sprintf("phase %s, workload %s %s", p.Phase(), kind, workload))
 	verdict := "ok"
 	switch {
-	case p.Reason == "Evicted":
+	case p.Reason() == "Evicted":
 		s.Status, s.Summary, verdict = report.Fail, "evicted by the kubelet (node pressure): "+s.Summary, "Evicted"
 	case p.Phase() == corev1.PodFailed:
 		s.Status, verdict = report.Fail, "Failed"
@@ -74,7 +74,7 @@ func (w *Walker) walkPod(ctx context.Context, r *report.Report, p *record.Pod, d
 		s.Status, s.Summary = report.Warn, "being deleted: "+s.Summary
 	}
 	if d.Pod != nil {
-		s.Evidence = append(s.Evidence, d.Pod(ctx, p.Namespace, p.Name)...)
+		s.Evidence = append(s.Evidence, d.Pod(ctx, p.Namespace(), p.Name())...)
 	}
 
 	// Each container: its state, its restarts and why it waits.
@@ -139,7 +139,7 @@ func (w *Walker) walkPod(ctx context.Context, r *report.Report, p *record.Pod, d
 			verdict = "not_ready"
 		}
 	}
-	r.Next = guide.PodNext(verdict, p.Namespace, p.Name)
+	r.Next = guide.PodNext(verdict, p.Namespace(), p.Name())
 	*r = finish(*r, verdict, guide.PodAlert(verdict))
 }
 
@@ -179,7 +179,7 @@ func (w *Walker) Workload(ctx context.Context, namespace, kind, name string, d D
 	sort.SliceStable(pods, func(i, j int) bool { return restarts(pods[i]) > restarts(pods[j]) })
 	var shown report.Report
 	for i, p := range pods {
-		r := newReport("workload", target+" (pod "+p.Name+")", d)
+		r := newReport("workload", target+" (pod "+p.Name()+")", d)
 		w.walkPod(ctx, &r, p, d)
 		if i == 0 || !r.OK() {
 			shown = r

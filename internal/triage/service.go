@@ -105,9 +105,9 @@ func (w *Walker) Service(ctx context.Context, namespace, name string, d Details)
 				s.Evidence = append(s.Evidence, fmt.Sprintf("... and %d more not ready", len(notReady)-i))
 				break
 			}
-			s.Evidence = append(s.Evidence, "not ready: "+p.Name+podStateText(p))
+			s.Evidence = append(s.Evidence, "not ready: "+p.Name()+podStateText(p))
 			if d.Pod != nil {
-				for _, l := range d.Pod(ctx, p.Namespace, p.Name) {
+				for _, l := range d.Pod(ctx, p.Namespace(), p.Name()) {
 					s.Evidence = append(s.Evidence, "  "+l)
 				}
 			}
@@ -307,7 +307,7 @@ func selectedNotReady(svc *record.Service, pods []*record.Pod) []*record.Pod {
 			out = append(out, p)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out
 }
 

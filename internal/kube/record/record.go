@@ -22,7 +22,7 @@ import (
 // The informer caches hold these records instead of the API objects: the
 // transform (trim) turns each object into its record before it is cached,
 // keeping only the fields some collector reads. A full Pod is 6 to 15 KB;
-// its record about 300 bytes, most of it the pod's name and its container
+// its record about 100 bytes, most of it the pod's key and its container
 // statuses: what the pods of one controller have in common (labels, ports,
 // owner) is one shared PodShape.
 //
@@ -43,20 +43,70 @@ func (m *Meta) GetObjectMeta() metav1.Object {
 
 // Pod is the cached record of a Pod.
 type Pod struct {
-	Meta
+	// key is "namespace/name", the key the informer's store files the
+	// record under: GetObjectMeta hands client-go the whole key as the
+	// name, so the store's key is this string, not a second copy, and the
+	// name and namespace are slices of it (about 56 bytes a pod).
+	key string
 	*PodShape
-	phase uint8 // index in phases: a byte, not a string's 16, and the record is in the 96-byte size class, not 112
+	reason *string // the pod's status reason; nil for most pods
+	// Containers are the statuses of the init, regular and ephemeral
+	// containers, as the terminations collector reads them.
+	Containers []ContainerStatus
+	ns         uint8 // the namespace's length (63 at most)
+	phase      uint8 // index in phases: a byte, not a string's 16
 	// Ready is the Ready condition, false once the pod is being deleted
 	// (the EndpointSlice controller takes it out of service then).
 	Ready bool
 	// Terminating: the pod is being deleted; it is leaving whatever selects
 	// it.
 	Terminating bool
-	// Reason is the pod's status reason (Evicted, ...).
-	Reason string
-	// Containers are the statuses of the init, regular and ephemeral
-	// containers, as the terminations collector reads them.
-	Containers []ContainerStatus
+}
+
+// NewPod is the record of pod name in namespace, of shape, without
+// status. The record is 64 bytes (a size class).
+func NewPod(namespace, name string, shape *PodShape) *Pod {
+	if namespace == "" { // as client-go keys an object without one
+		return &Pod{key: name, PodShape: shape}
+	}
+	return &Pod{key: namespace + "/" + name, ns: uint8(min(len(namespace), 255)), PodShape: shape}
+}
+
+// Name is the pod's name.
+func (p *Pod) Name() string {
+	if p.ns == 0 {
+		return p.key
+	}
+	return p.key[int(p.ns)+1:]
+}
+
+// Namespace is the pod's namespace.
+func (p *Pod) Namespace() string { return p.key[:p.ns] }
+
+// Key is namespace/name (name alone without a namespace).
+func (p *Pod) Key() string { return p.key }
+
+// GetObjectMeta lets client-go (meta.Accessor) key the record: the whole
+// key as the name, no namespace, so that the key it makes is p.key itself
+// (a pod cache has no namespace index that would read the namespace).
+func (p *Pod) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Name: p.key}
+}
+
+// Reason is the pod's status reason (Evicted, ...).
+func (p *Pod) Reason() string {
+	if p.reason == nil {
+		return ""
+	}
+	return *p.reason
+}
+
+// SetReason sets the pod's status reason.
+func (p *Pod) SetReason(reason string) {
+	p.reason = nil
+	if reason != "" {
+		p.reason = &reason
+	}
 }
 
 // phases are the pod phases, by the index a record keeps.
@@ -81,7 +131,7 @@ func (p *Pod) SetPhase(phase corev1.PodPhase) {
 func (p *Pod) Workload() (kind, name string) {
 	switch p.OwnerKind {
 	case "":
-		return "Pod", p.Name
+		return "Pod", p.Name()
 	case "ReplicaSet":
 		if hash, _ := p.Labels.Get("pod-template-hash"); hash != "" {
 			if deploy, ok := strings.CutSuffix(p.OwnerName, "-"+hash); ok {

@@ -7,12 +7,35 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// A pod's record is 96 bytes (a size class), its phase what it was set to.
+// A pod's record is 64 bytes (a size class); its name, namespace, phase
+// and reason are what they were set to.
 func TestPod(t *testing.T) {
-	if n := unsafe.Sizeof(Pod{}); n > 96 {
-		t.Errorf("a pod record is %d bytes, want 96 at most", n)
+	if n := unsafe.Sizeof(Pod{}); n > 64 {
+		t.Errorf("a pod record is %d bytes, want 64 at most", n)
 	}
-	var p Pod
+	for _, id := range [][2]string{{"shop", "web-0"}, {"", "x"}, {"a-namespace-of-sixty-three-characters-0123456789012345678901234", "p"}} {
+		p := NewPod(id[0], id[1], nil)
+		key := id[0] + "/" + id[1]
+		if id[0] == "" {
+			key = id[1]
+		}
+		if p.Namespace() != id[0] || p.Name() != id[1] || p.Key() != key {
+			t.Errorf("NewPod(%q, %q): namespace %q, name %q, key %q", id[0], id[1], p.Namespace(), p.Name(), p.Key())
+		}
+		if m := p.GetObjectMeta(); m.GetName() != p.Key() || m.GetNamespace() != "" {
+			t.Errorf("the object meta client-go keys by: name %q, namespace %q; want the key as the name", m.GetName(), m.GetNamespace())
+		}
+	}
+	p := NewPod("shop", "web-0", nil)
+	if p.Reason() != "" {
+		t.Errorf("reason %q, want none", p.Reason())
+	}
+	if p.SetReason("Evicted"); p.Reason() != "Evicted" {
+		t.Errorf("reason %q, want Evicted", p.Reason())
+	}
+	if p.SetReason(""); p.reason != nil {
+		t.Errorf("an empty reason kept: %q", *p.reason)
+	}
 	for _, phase := range []corev1.PodPhase{"", corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown} {
 		if p.SetPhase(phase); p.Phase() != phase {
 			t.Errorf("phase %q read back as %q", phase, p.Phase())
