@@ -151,11 +151,22 @@ type backendsCollector struct {
 	failing  map[string]guide.BackendVerdict // the Services failing at the last summary
 }
 
-// target is one ready endpoint of one Service port: 40 bytes, for there are
+// target is one ready endpoint of one Service port: 32 bytes (an address
+// is 16 bytes, an IPv4 one mapped into IPv6, not netip's 24), for there are
 // as many as the cluster has ready pods.
 type target struct {
 	*servicePort
-	addr netip.AddrPort
+	ip  [16]byte
+	num uint16 // the port number
+}
+
+func newTarget(p *servicePort, a netip.AddrPort) target {
+	return target{servicePort: p, ip: a.Addr().As16(), num: a.Port()}
+}
+
+// addr is the endpoint's address and port.
+func (t target) addr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(t.ip).Unmap(), t.num)
 }
 
 // servicePort is what the targets of one Service port share.
@@ -171,11 +182,11 @@ type servicePort struct {
 func (t target) compare(u target) int {
 	switch {
 	case t.servicePort == u.servicePort: // of one listing's Service port (or both the zero cursor)
-		return t.addr.Compare(u.addr)
+		return t.addr().Compare(u.addr())
 	case t.servicePort == nil || u.servicePort == nil: // the zero cursor comes first
 		return cmp.Compare(b2i(t.servicePort != nil), b2i(u.servicePort != nil))
 	}
-	return cmp.Or(strings.Compare(t.service, u.service), strings.Compare(t.port, u.port), t.addr.Compare(u.addr))
+	return cmp.Or(strings.Compare(t.service, u.service), strings.Compare(t.port, u.port), t.addr().Compare(u.addr()))
 }
 
 func b2i(b bool) int {
@@ -185,12 +196,12 @@ func b2i(b bool) int {
 	return 0
 }
 
-// result is a target's last probe: one per ready endpoint, so 32 bytes
+// result is a target's last probe: one per ready endpoint, so 16 bytes
 // rather than the 56 of a guide.BackendResult, a string and a time.Time.
 type result struct {
-	err  string
-	at   int64 // Unix nanoseconds
-	kind uint8 // index in guide.BackendResults, plus one; 0: not probed
+	err  *string // nil when it answered
+	at   uint32  // Unix seconds
+	kind uint8   // index in guide.BackendResults, plus one; 0: not probed
 }
 
 func newResult(r guide.BackendResult, err string, at time.Time) result {
@@ -198,7 +209,19 @@ func newResult(r guide.BackendResult, err string, at time.Time) result {
 	if i < 0 { // none is: Classify's are all listed
 		i = slices.Index(guide.BackendResults, guide.BackendError)
 	}
-	return result{err: err, at: at.UnixNano(), kind: uint8(i + 1)}
+	out := result{at: uint32(max(at.Unix(), 0)), kind: uint8(i + 1)}
+	if err != "" {
+		out.err = &err
+	}
+	return out
+}
+
+// errText is what the probe's error said; "" for none.
+func (r result) errText() string {
+	if r.err == nil {
+		return ""
+	}
+	return *r.err
 }
 
 // outcome is what the probe found; "" for none.
@@ -209,7 +232,7 @@ func (r result) outcome() guide.BackendResult {
 	return guide.BackendResults[r.kind-1]
 }
 
-func (r result) time() time.Time { return time.Unix(0, r.at) }
+func (r result) time() time.Time { return time.Unix(int64(r.at), 0) }
 
 // pass is what a round leaves: every Service's counts from the last probe
 // of each of its endpoints, whichever round it was in.
@@ -361,14 +384,15 @@ func (c *backendsCollector) listTargets() []target {
 					continue
 				}
 				for _, a := range s.Addrs() {
-					out = append(out, target{port, netip.AddrPortFrom(a, uint16(s.Ports[i].Port))})
+					out = append(out, newTarget(port, netip.AddrPortFrom(a, uint16(s.Ports[i].Port))))
 				}
 			}
 		}
 	}
 	slices.SortFunc(out, target.compare)
-	// An address in two slices of a Service (during a handover) is one target.
-	return slices.CompactFunc(out, func(a, b target) bool { return a.compare(b) == 0 })
+	// An address in two slices of a Service (during a handover) is one
+	// target. Kept at its length: appending left up to a quarter unused.
+	return slices.Clone(slices.CompactFunc(out, func(a, b target) bool { return a.compare(b) == 0 }))
 }
 
 // httpOf is how a port is probed: an HTTP GET where its appProtocol says
@@ -514,7 +538,7 @@ func (c *backendsCollector) probe(round context.Context, t target) result {
 	at := time.Now()
 	var r result
 	if t.scheme == "" {
-		conn, err := c.dial(ctx, "tcp", t.addr.String())
+		conn, err := c.dial(ctx, "tcp", t.addr().String())
 		if err == nil {
 			conn.Close()
 		}
@@ -554,7 +578,7 @@ func (c *backendsCollector) get(ctx context.Context, t target) (status int, conn
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a pod's address, not a name a certificate carries
 	}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.scheme+"://"+t.addr.String()+t.path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.scheme+"://"+t.addr().String()+t.path, nil)
 	if err != nil {
 		return 0, false, err
 	}
@@ -623,12 +647,12 @@ func outcomes(p *pass) []prober.Outcome {
 		if pr.result.outcome() == guide.BackendAnswering {
 			continue
 		}
-		what := "TCP connect " + pr.addr.String()
+		what := "TCP connect " + pr.addr().String()
 		if pr.scheme != "" {
-			what = "GET " + pr.scheme + "://" + pr.addr.String() + pr.path
+			what = "GET " + pr.scheme + "://" + pr.addr().String() + pr.path
 		}
-		out = append(out, prober.Outcome{Target: pr.service + " port " + pr.port + " " + pr.addr.String(), Reason: string(pr.result.outcome()),
-			Log: []string{what, "error: " + pr.err}})
+		out = append(out, prober.Outcome{Target: pr.service + " port " + pr.port + " " + pr.addr().String(), Reason: string(pr.result.outcome()),
+			Log: []string{what, "error: " + pr.errText()}})
 	}
 	return out
 }
@@ -738,7 +762,7 @@ func (c *backendsCollector) Backends(namespace, name string) (verdict guide.Back
 		if r.outcome() == "" {
 			continue
 		}
-		endpoints = append(endpoints, guide.BackendEndpoint{Port: t.port, Addr: t.addr.String(), Result: r.outcome(), Err: r.err, At: r.time()})
+		endpoints = append(endpoints, guide.BackendEndpoint{Port: t.port, Addr: t.addr().String(), Result: r.outcome(), Err: r.errText(), At: r.time()})
 		if ports[t.port] == nil {
 			ports[t.port] = guide.BackendCounts{}
 		}

@@ -111,12 +111,12 @@ func BenchmarkBackendConnection(b *testing.B) {
 		}
 	}()
 	c := newProber(promslog.NewNopLogger(), Config{Rate: 50}, Spec.Probe.Schedule, nil, nil)
-	t := target{&servicePort{}, netip.MustParseAddrPort(l.Addr().String())}
+	t := newTarget(&servicePort{}, netip.MustParseAddrPort(l.Addr().String()))
 	b.ResetTimer()
 	cpu := testenv.ProcessCPU()
 	for range b.N {
 		if r := c.probe(context.Background(), t); r.outcome() != guide.BackendAnswering {
-			b.Fatalf("probe: %s %s", r.outcome(), r.err)
+			b.Fatalf("probe: %s %s", r.outcome(), r.errText())
 		}
 	}
 	b.ReportMetric(float64((testenv.ProcessCPU()-cpu).Microseconds())/float64(b.N), "cpu-us/connection")

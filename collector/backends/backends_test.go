@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
@@ -492,5 +493,29 @@ func TestBackendsKeepResultsWhenListedAgain(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.all[0].service != "shop/till" || c.results[0].outcome() != guide.BackendRefused {
 		t.Errorf("after listing again: %s with result %q, want shop/till still refused", c.all[0].service, c.results[0].outcome())
+	}
+}
+
+// A target is 32 bytes and a result 16 (there is one of each per ready
+// endpoint), and both give back what they were made of.
+func TestTargetAndResult(t *testing.T) {
+	if n := unsafe.Sizeof(target{}); n != 32 {
+		t.Errorf("a target is %d bytes, want 32", n)
+	}
+	if n := unsafe.Sizeof(result{}); n != 16 {
+		t.Errorf("a result is %d bytes, want 16", n)
+	}
+	for _, a := range []string{"10.244.1.7:8080", "[fd00::17]:443", "[::ffff:10.1.2.3]:80"} {
+		ap := netip.MustParseAddrPort(a)
+		if got, want := newTarget(&servicePort{}, ap).addr(), netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()); got != want {
+			t.Errorf("target of %s: %s, want %s", a, got, want)
+		}
+	}
+	at := time.Unix(1_800_000_000, 0)
+	if r := newResult(guide.BackendRefused, "connection refused", at); r.outcome() != guide.BackendRefused || r.errText() != "connection refused" || !r.time().Equal(at) {
+		t.Errorf("result %s %q %s", r.outcome(), r.errText(), r.time())
+	}
+	if r := newResult(guide.BackendAnswering, "", at); r.err != nil || r.errText() != "" || r.outcome() != guide.BackendAnswering {
+		t.Errorf("an answer kept an error: %+v", r)
 	}
 }
