@@ -114,7 +114,7 @@ type serviceResult struct {
 type servicesCollector struct {
 	logger                 *slog.Logger
 	cfg                    Config
-	services, slices, pods kube.Cache // the informers' caches of records, with servicesIndexers (the pods': kube.PodIndexers)
+	services, slices, pods kube.Cache // the informers' caches of records, with servicesIndexers (the pods' has none: labelSets)
 	// workloads are the informers of Deployments, StatefulSets and
 	// ReplicaSets, for a selector that matches a workload scaled to zero.
 	workloads []kube.Informer
@@ -138,7 +138,7 @@ type servicesCollector struct {
 // exists: a pod's update finds the Services whose selectors can match it,
 // and a Service's judgement its pods and EndpointSlices, without walking
 // its namespace.
-// The pods' is kube.PodLabelSetIndex, which every pod cache has.
+// The pods' cache has none: labelSets are what a Service's judgement reads.
 const selectorIndex = "selector" // Services, by namespace/key=value of each selector pair
 
 func labelPair(ns, key, value string) string { return ns + "/" + key + "=" + value }
@@ -160,55 +160,96 @@ var servicesIndexers = struct{ services, slices cache.Indexers }{
 	slices: kube.SlicesByService,
 }
 
-// labelSets are the distinct label sets of the pods, with how many pods
-// have each, and, for each label pair, the sets that have it: a Service's
-// candidate pods are those of the sets its selector matches, found through
-// kube.PodLabelSetIndex. A pod costs one index entry, where an index of label pairs
-// cost one per label; the sets are as many as the workloads' revisions.
-// The pods' event handler keeps them (podHandler).
+// labelSets are the distinct label sets of the pods (kube.LabelSetKey),
+// each with its pods, and, for each label pair, the sets that have it: a
+// Service's candidate pods are those of the sets its selector matches. The
+// pods' event handler keeps them (podHandler), so that judging reads the
+// pods as that handler has seen them, in the order of its dirty marks;
+// the pods' cache has no index (an entry a pod costs 50 bytes, where a
+// set's member costs a pointer). The sets are as many as the workloads'
+// revisions.
 type labelSets struct {
-	mu     sync.Mutex
-	sets   map[string]*labelSet              // by key
-	byPair map[string]map[*labelSet]struct{} // by labelPair
-	byNS   map[string]map[*labelSet]struct{} // by namespace: a selector of per-pod labels alone
+	mu      sync.Mutex
+	sets    map[string]*labelSet              // by key
+	byShape map[*record.PodShape]*shapeRef    // the set of each shape pods have
+	byPair  map[string]map[*labelSet]struct{} // by labelPair
+	byNS    map[string]map[*labelSet]struct{} // by namespace: a selector of per-pod labels alone
 }
 
 type labelSet struct {
 	key       string
 	namespace string
 	labels    record.Labels
-	pods      int
+	pods      map[*record.Pod]struct{}
+}
+
+// shapeRef is the set of the pods of one shape (interned: the pods of a
+// revision share it, and a StatefulSet's pods, whose shapes differ by
+// their per-pod labels, share a set), found without making the set's key.
+type shapeRef struct {
+	set  *labelSet
+	pods int
 }
 
 func newLabelSets() *labelSets {
-	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]map[*labelSet]struct{}{}, byNS: map[string]map[*labelSet]struct{}{}}
+	return &labelSets{sets: map[string]*labelSet{}, byShape: map[*record.PodShape]*shapeRef{},
+		byPair: map[string]map[*labelSet]struct{}{}, byNS: map[string]map[*labelSet]struct{}{}}
 }
 
-// add counts a pod in its set.
+// add puts a pod in its set.
 func (l *labelSets) add(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	key, labels := kube.LabelSetKey(p.Namespace(), p.Labels)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.sets[key]
-	if s == nil {
-		s = &labelSet{key: key, namespace: p.Namespace(), labels: labels}
-		l.sets[key] = s
-		if l.byNS[p.Namespace()] == nil {
-			l.byNS[p.Namespace()] = map[*labelSet]struct{}{}
-		}
-		l.byNS[p.Namespace()][s] = struct{}{}
-		for i := 0; i+1 < len(labels); i += 2 {
-			pair := labelPair(p.Namespace(), labels[i], labels[i+1])
-			if l.byPair[pair] == nil {
-				l.byPair[pair] = map[*labelSet]struct{}{}
-			}
-			l.byPair[pair][s] = struct{}{}
-		}
+	ref := l.byShape[p.PodShape]
+	if ref == nil {
+		ref = &shapeRef{set: l.setOf(p)}
+		l.byShape[p.PodShape] = ref
 	}
-	s.pods++
+	ref.pods++
+	ref.set.pods[p] = struct{}{}
+}
+
+// setOf is the set of p, made if it has none (l.mu held).
+func (l *labelSets) setOf(p *record.Pod) *labelSet {
+	ns := p.Namespace()
+	key, labels := kube.LabelSetKey(ns, p.Labels)
+	if s := l.sets[key]; s != nil {
+		return s
+	}
+	s := &labelSet{key: key, namespace: ns, labels: labels, pods: map[*record.Pod]struct{}{}}
+	l.sets[key] = s
+	if l.byNS[ns] == nil {
+		l.byNS[ns] = map[*labelSet]struct{}{}
+	}
+	l.byNS[ns][s] = struct{}{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		pair := labelPair(ns, labels[i], labels[i+1])
+		if l.byPair[pair] == nil {
+			l.byPair[pair] = map[*labelSet]struct{}{}
+		}
+		l.byPair[pair][s] = struct{}{}
+	}
+	return s
+}
+
+// replace puts cur in old's place: an update of a pod (whose record is
+// a new one). Of one shape, they are of one set.
+func (l *labelSets) replace(old, cur *record.Pod) {
+	if old.PodShape != cur.PodShape || old.PodShape == nil {
+		l.remove(old)
+		l.add(cur)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := l.member(old); m != nil {
+		s := l.byShape[m.PodShape].set
+		delete(s.pods, m)
+		s.pods[cur] = struct{}{}
+	}
 }
 
 // remove takes a pod out of its set; the last one takes the set.
@@ -216,17 +257,22 @@ func (l *labelSets) remove(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	key, _ := kube.LabelSetKey(p.Namespace(), p.Labels)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.sets[key]
-	if s == nil {
+	m := l.member(p)
+	if m == nil {
 		return
 	}
-	if s.pods--; s.pods > 0 {
+	ref := l.byShape[m.PodShape]
+	s := ref.set
+	delete(s.pods, m)
+	if ref.pods--; ref.pods == 0 {
+		delete(l.byShape, m.PodShape)
+	}
+	if len(s.pods) > 0 {
 		return
 	}
-	delete(l.sets, key)
+	delete(l.sets, s.key)
 	if delete(l.byNS[s.namespace], s); len(l.byNS[s.namespace]) == 0 {
 		delete(l.byNS, s.namespace)
 	}
@@ -239,11 +285,44 @@ func (l *labelSets) remove(p *record.Pod) {
 	}
 }
 
-// matching are the keys of the sets of ns that selector matches, through
+// member is the record the sets hold for p's pod (l.mu held): p itself,
+// or, for the record of a deletion (client-go hands the handler the one
+// decoded from the watch, not the one it had), the one with p's key, in
+// the set of p's shape (a pod's labels do not change as it is deleted)
+// or else any of its namespace's.
+func (l *labelSets) member(p *record.Pod) *record.Pod {
+	if ref := l.byShape[p.PodShape]; ref != nil {
+		if _, ok := ref.set.pods[p]; ok {
+			return p
+		}
+		if m := ref.set.withKey(p.Key()); m != nil {
+			return m
+		}
+	}
+	for s := range l.byNS[p.Namespace()] {
+		if m := s.withKey(p.Key()); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// withKey is the set's pod of key, if it has one: a walk of its pods, for
+// deletions alone.
+func (s *labelSet) withKey(key string) *record.Pod {
+	for m := range s.pods {
+		if m.Key() == key {
+			return m
+		}
+	}
+	return nil
+}
+
+// matching are the pods of the sets of ns that selector matches, through
 // its rarest pair of indexed labels, or for a selector without one (only
 // kube.PerPodLabels) every set of ns: the pods' own labels are matched
 // against the whole selector then.
-func (l *labelSets) matching(ns string, selector map[string]string) (keys []string) {
+func (l *labelSets) matching(ns string, selector map[string]string) (pods []*record.Pod) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	best, found := l.byNS[ns], false
@@ -259,10 +338,12 @@ func (l *labelSets) matching(ns string, selector map[string]string) (keys []stri
 	}
 	for s := range best {
 		if guide.Matches(indexed, s.labels) {
-			keys = append(keys, s.key)
+			for p := range s.pods {
+				pods = append(pods, p)
+			}
 		}
 	}
-	return keys
+	return pods
 }
 
 func newServicesCollector(cfg Config, d collector.Deps) (*servicesCollector, error) {
@@ -342,9 +423,8 @@ func (c *servicesCollector) podHandler() cache.ResourceEventHandler {
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*record.Pod)
 			n, ok2 := cur.(*record.Pod)
-			if ok1 && ok2 && o.PodShape != n.PodShape {
-				c.labelSets.remove(o)
-				c.labelSets.add(n)
+			if ok1 && ok2 {
+				c.labelSets.replace(o, n)
 			}
 			if podUnchanged(old, cur) {
 				return
@@ -424,7 +504,7 @@ func (c *servicesCollector) servicesMatching(ns string, labels record.Labels) []
 }
 
 // newServicesJudge builds the collector over caches of records that carry
-// servicesIndexers (and the pods' kube.PodIndexers); the caller marks Services dirty as the caches change.
+// servicesIndexers; the caller marks Services dirty as the caches change, and keeps the label sets (podHandler).
 func newServicesJudge(logger *slog.Logger, cfg Config, services, slices, pods kube.Cache) *servicesCollector {
 	c := &servicesCollector{
 		logger: logger, cfg: cfg,
@@ -570,15 +650,10 @@ func (c *servicesCollector) candidatePods(svc *record.Service) []*record.Pod {
 	if c.podsHandled != nil && !c.podsHandled() {
 		// The cache has listed, its handler not yet caught up: the label
 		// sets would miss pods. Only a Service walk asks then (judging
-		// waits: judgeDirty); this walks every label set of the cluster.
+		// waits: judgeDirty); this reads every pod of the cluster.
 		return kube.PodsIn(c.pods, svc.Namespace)
 	}
-	keys := c.labelSets.matching(svc.Namespace, svc.Selector)
-	var out []*record.Pod
-	for _, k := range keys {
-		out = append(out, kube.Indexed[record.Pod](c.pods, kube.PodLabelSetIndex, k)...)
-	}
-	return out
+	return c.labelSets.matching(svc.Namespace, svc.Selector)
 }
 
 // renderService renders one Service's samples into b.

@@ -115,9 +115,9 @@ func benchSlice(ns string, svc, i int) *discoveryv1.EndpointSlice {
 	return s
 }
 
-// newPodIndexer is a cache of pod records, indexed as the informers' are.
+// newPodIndexer is a cache of pod records, without index as the informers'.
 func newPodIndexer() cache.Indexer {
-	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, kube.PodIndexers)
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 }
 
 func newNamespaceIndexer(more ...cache.Indexers) cache.Indexer {

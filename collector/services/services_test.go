@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -502,31 +504,66 @@ func TestServicesJudgedFromTheCacheWhileTheHandlerCatchesUp(t *testing.T) {
 }
 
 // A selector of per-pod labels alone (a StatefulSet's per-pod Service)
-// gets every label set of its namespace as candidates, none of another,
-// from the sets themselves; the last pod of a set takes it away.
+// gets the pods of every label set of its namespace as candidates, none of
+// another, from the sets themselves; a StatefulSet's pods share a set;
+// an update puts the new record in the old one's place, in its set or in
+// another when its labels changed; a deletion takes the pod of its key
+// out; the last pod of a set takes it away.
 func TestLabelSetsPerPodSelector(t *testing.T) {
 	l := newLabelSets()
-	pod := func(ns, name string, labels ...string) *record.Pod {
-		return record.NewPod(ns, name, &record.PodShape{Labels: labels})
+	pod := func(ns, name string, shape *record.PodShape) *record.Pod { return record.NewPod(ns, name, shape) }
+	dbShape := func(name string) *record.PodShape {
+		return &record.PodShape{Labels: record.Labels{"app", "db", "statefulset.kubernetes.io/pod-name", name}}
 	}
-	db0 := pod("shop", "db-0", "app", "db", "statefulset.kubernetes.io/pod-name", "db-0")
-	for _, p := range []*record.Pod{db0, pod("shop", "db-1", "app", "db", "statefulset.kubernetes.io/pod-name", "db-1"),
-		pod("shop", "web-1", "app", "web"), pod("other", "db-0", "app", "db", "statefulset.kubernetes.io/pod-name", "db-0")} {
+	web := &record.PodShape{Labels: record.Labels{"app", "web"}}
+	db0, db1, web1 := pod("shop", "db-0", dbShape("db-0")), pod("shop", "db-1", dbShape("db-1")), pod("shop", "web-1", web)
+	for _, p := range []*record.Pod{db0, db1, web1, pod("other", "db-0", dbShape("db-0"))} {
 		l.add(p)
 	}
-	selector := map[string]string{"statefulset.kubernetes.io/pod-name": "db-0"}
-	if got := l.matching("shop", selector); len(got) != 2 {
-		t.Errorf("candidate sets of shop: %q, want db's and web's", got)
+	names := func(pods []*record.Pod) string {
+		var out []string
+		for _, p := range pods {
+			out = append(out, p.Key())
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
 	}
-	if got := l.matching("shop", map[string]string{"app": "db", "statefulset.kubernetes.io/pod-name": "db-0"}); len(got) != 1 {
-		t.Errorf("with app=db: %q, want db's", got)
+	if len(l.sets) != 3 {
+		t.Errorf("%d label sets, want 3 (db and web in shop, db in other): a StatefulSet's pods share one", len(l.sets))
+	}
+	selector := map[string]string{"statefulset.kubernetes.io/pod-name": "db-0"}
+	if got, want := names(l.matching("shop", selector)), "shop/db-0 shop/db-1 shop/web-1"; got != want {
+		t.Errorf("candidates in shop: %s, want %s", got, want)
+	}
+	if got, want := names(l.matching("shop", map[string]string{"app": "db", "statefulset.kubernetes.io/pod-name": "db-0"})), "shop/db-0 shop/db-1"; got != want {
+		t.Errorf("with app=db: %s, want %s", got, want)
+	}
+	// An update: the new record, of the same shape, replaces the old.
+	web1b := pod("shop", "web-1", web)
+	web1b.Ready = true
+	l.replace(web1, web1b)
+	if got := l.matching("shop", map[string]string{"app": "web"}); len(got) != 1 || got[0] != web1b {
+		t.Errorf("after an update: %v, want the new record alone", got)
+	}
+	// Relabelled: it moves to its new set, and the old set goes.
+	web1c := pod("shop", "web-1", &record.PodShape{Labels: record.Labels{"app", "web", "track", "canary"}})
+	l.replace(web1b, web1c)
+	if got := l.matching("shop", map[string]string{"track": "canary"}); len(got) != 1 || got[0] != web1c {
+		t.Errorf("after relabelling: %v, want the new record", got)
 	}
 	l.remove(db0)
-	l.remove(pod("shop", "db-1", "app", "db", "statefulset.kubernetes.io/pod-name", "db-1"))
-	if got := l.matching("shop", selector); len(got) != 1 {
-		t.Errorf("after db's pods went: %q, want web's alone", got)
+	// A deletion's record is the one decoded from the watch, not the one
+	// the sets hold.
+	l.remove(pod("shop", "db-1", dbShape("db-1")))
+	if got, want := names(l.matching("shop", selector)), "shop/web-1"; got != want {
+		t.Errorf("after db's pods went: %s, want %s", got, want)
 	}
-	if len(l.byNS) != 2 {
-		t.Errorf("namespaces with sets: %d, want 2", len(l.byNS))
+	if len(l.byNS) != 2 || len(l.sets) != 2 || len(l.byShape) != 2 {
+		t.Errorf("namespaces with sets %d, sets %d, shapes %d; want 2 of each", len(l.byNS), len(l.sets), len(l.byShape))
+	}
+	l.remove(pod("shop", "web-1", web1c.PodShape))
+	l.remove(l.matching("other", selector)[0])
+	if len(l.byNS)+len(l.sets)+len(l.byShape)+len(l.byPair) != 0 {
+		t.Errorf("with every pod gone: %d namespaces, %d sets, %d shapes, %d pairs kept", len(l.byNS), len(l.sets), len(l.byShape), len(l.byPair))
 	}
 }

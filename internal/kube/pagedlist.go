@@ -137,17 +137,19 @@ func resource[L runtime.Object](name string, namespaced bool, obj runtime.Object
 	}, indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}}
 }
 
-// withIndexers is r with indexers in place of the namespace index.
-func (r Resource) withIndexers(indexers cache.Indexers) Resource {
-	r.indexers = indexers
+// unindexed is r without the namespace index.
+func (r Resource) unindexed() Resource {
+	r.indexers = nil
 	return r
 }
 
 // The resources whose objects become records: the large lists.
 var (
-	// Pods have no namespace index: their label-set index serves (PodsIn).
+	// Pods have no index: an entry each would cost 50 bytes a pod; the
+	// services collector keeps their label sets itself, and walks on
+	// demand read them all (PodsIn).
 	Pods = resource("pods", true, &corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) }).
-		withIndexers(PodIndexers)
+		unindexed()
 	Services       = resource("services", true, &corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })
 	EndpointSlices = resource("endpointslices", true, &discoveryv1.EndpointSlice{}, func(cs kubernetes.Interface, ns string) lister[*discoveryv1.EndpointSliceList] {
 		return cs.DiscoveryV1().EndpointSlices(ns)

@@ -1,39 +1,15 @@
 package kube
 
 import (
-	"fmt"
 	"slices"
 	"strings"
-
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/kube-triage/kube-triage-exporter/internal/kube/record"
 )
 
-// PodLabelSetIndex indexes pod records by namespace and label set (their
-// labels but PerPodLabels), so that the pods of one workload revision share
-// one value. It is the pods' only index: a namespace's pods are found
-// through it (PodsIn), so a pod costs one index entry, not two (about 50
-// bytes a pod at 50,000 pods).
-const PodLabelSetIndex = "labelset"
-
-// PerPodLabels differ on every pod: left out of the label sets, the pods
-// of one StatefulSet or indexed Job share one.
+// PerPodLabels differ on every pod: left out of a pod's label set
+// (LabelSetKey), the pods of one StatefulSet or indexed Job share one.
 var PerPodLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index"}
-
-// PodIndexers are the indexes of every cache of pod records.
-var PodIndexers = cache.Indexers{PodLabelSetIndex: func(obj any) ([]string, error) {
-	p, ok := obj.(*record.Pod)
-	if !ok {
-		return nil, nil
-	}
-	var labels record.Labels
-	if p.PodShape != nil { // always, but in tests' records: still in PodsIn
-		labels = p.Labels
-	}
-	key, _ := LabelSetKey(p.Namespace(), labels)
-	return []string{key}, nil
-}}
 
 // labelSetSep ends the namespace in a label set's key, and separates its
 // labels: no namespace or label has it.
@@ -57,18 +33,15 @@ func LabelSetKey(ns string, labels record.Labels) (string, record.Labels) {
 	return ns + labelSetSep + strings.Join(indexed, labelSetSep), indexed
 }
 
-// PodsIn are the pod records of namespace ns: those of each of its label
-// sets.
-// It walks every label set of the cache: not for a path that runs per
-// Service.
+// PodsIn are the pod records of namespace ns. Pod caches have no index
+// (an entry a pod, 50 bytes at 50,000 pods, kept for walks on demand): it
+// reads every pod of the cache, so not for a path that runs per Service
+// or per event.
 func PodsIn(c Cache, ns string) []*record.Pod {
-	if _, err := c.ByIndex(PodLabelSetIndex, ""); err != nil { // as Indexed: none would be found
-		panic(fmt.Sprintf("kube: index %s: %v", PodLabelSetIndex, err))
-	}
 	var out []*record.Pod
-	for _, key := range c.ListIndexFuncValues(PodLabelSetIndex) {
-		if strings.HasPrefix(key, ns+labelSetSep) {
-			out = append(out, Indexed[record.Pod](c, PodLabelSetIndex, key)...)
+	for _, p := range All[record.Pod](c) {
+		if p.Namespace() == ns {
+			out = append(out, p)
 		}
 	}
 	return out
