@@ -312,7 +312,7 @@ func (c *terminationsCollector) observe(old, cur *record.Pod) {
 	}
 	for _, cs := range cur.Containers {
 		var prev record.ContainerStatus
-		i := slices.IndexFunc(old.Containers, func(o record.ContainerStatus) bool { return *o.Container == *cs.Container })
+		i := slices.IndexFunc(old.Containers, func(o record.ContainerStatus) bool { return o.Name == cs.Name && o.Type == cs.Type })
 		if i >= 0 {
 			prev = old.Containers[i]
 		}

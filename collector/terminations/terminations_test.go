@@ -267,7 +267,7 @@ func TestTerminationSeriesEndAfterRetention(t *testing.T) {
 	c.now = func() time.Time { return now }
 	pod := func(name, ownerKind, owner string) *record.Pod {
 		p := record.NewPod("batch", name, &record.PodShape{OwnerKind: ownerKind, OwnerName: owner})
-		p.Containers = []record.ContainerStatus{{Container: &record.Container{Name: "main", Type: "regular"}}}
+		p.Containers = []record.ContainerStatus{record.NewContainerStatus(record.NewContainer("main", "regular"), 0, "", nil, nil)}
 		return p
 	}
 	// A pod runs, its container exits (a termination), then it is deleted

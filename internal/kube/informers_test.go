@@ -153,7 +153,7 @@ func TestPodRecords(t *testing.T) {
 	if a.PodShape == c.PodShape {
 		t.Error("pods with different labels share a shape")
 	}
-	if a.Containers[0].Container != c.Containers[0].Container || *a.Containers[0].Container != (record.Container{Name: "app", Type: "regular"}) {
+	if a.Containers[0].Container != c.Containers[0].Container || a.Containers[0].Name != "app" || a.Containers[0].Type != "regular" {
 		t.Errorf("pods' container %+v and %+v: want one shared copy of app, regular", a.Containers[0].Container, c.Containers[0].Container)
 	}
 	if want := (record.Labels{"app", "web", "pod-template-hash", "abc"}); !slices.Equal(a.Labels, want) {

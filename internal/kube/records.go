@@ -24,11 +24,11 @@ type interner struct {
 	mu         sync.Mutex
 	m          map[string]string
 	shapes     map[string]*record.PodShape
-	containers map[record.Container]*record.Container
+	containers map[[2]string]*record.Container // by name and type
 }
 
 func newInterner() *interner {
-	return &interner{m: map[string]string{}, shapes: map[string]*record.PodShape{}, containers: map[record.Container]*record.Container{}}
+	return &interner{m: map[string]string{}, shapes: map[string]*record.PodShape{}, containers: map[[2]string]*record.Container{}}
 }
 
 // maxInterned bounds each table: label values such as pod-template-hash
@@ -70,18 +70,19 @@ func (in *interner) labels(m map[string]string) map[string]string {
 }
 
 // container returns the one shared copy of c.
-func (in *interner) container(c record.Container) *record.Container {
+func (in *interner) container(name, typ string) *record.Container {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if v, ok := in.containers[c]; ok {
+	k := [2]string{name, typ}
+	if v, ok := in.containers[k]; ok {
 		return v
 	}
 	if len(in.containers) >= maxInterned {
 		clear(in.containers)
 	}
-	c.Name = in.getLocked(c.Name)
-	in.containers[c] = &c
-	return &c
+	c := record.NewContainer(in.getLocked(name), typ)
+	in.containers[k] = c
+	return c
 }
 
 // shape returns the one shared copy of s.
@@ -150,7 +151,7 @@ func (in *interner) pod(p *corev1.Pod) *record.Pod {
 			if r.Containers == nil {
 				r.Containers = make([]record.ContainerStatus, 0, len(p.Status.InitContainerStatuses)+len(p.Status.ContainerStatuses)+len(p.Status.EphemeralContainerStatuses))
 			}
-			r.Containers = append(r.Containers, record.NewContainerStatus(in.container(record.Container{Name: cs.Name, Type: group.typ}), cs.RestartCount,
+			r.Containers = append(r.Containers, record.NewContainerStatus(in.container(cs.Name, group.typ), cs.RestartCount,
 				waiting, in.termination(cs.State.Terminated), in.termination(cs.LastTerminationState.Terminated)))
 		}
 	}

@@ -173,17 +173,18 @@ func (l Labels) Get(key string) (string, bool) {
 	return "", false
 }
 
-// ContainerStatus is what the exporter keeps of a container's status.
+// ContainerStatus is what the exporter keeps of a container's status: 16
+// bytes, and a pod has one per container.
 type ContainerStatus struct {
-	*Container
+	*containerState
 	RestartCount int32
-	// ended is nil for a container that is not waiting and has never
-	// ended, most of them: a status is then 24 bytes, not 48, and a pod
-	// has one per container.
-	ended *containerEnded
 }
 
-type containerEnded struct {
+// containerState is which container a status is of, and how it ended:
+// for a container that is not waiting and has never ended, most of them,
+// its container's one copy (Container.idle), shared by every pod's.
+type containerState struct {
+	*Container
 	waiting                    string
 	terminated, lastTerminated *Termination
 }
@@ -192,43 +193,55 @@ type containerEnded struct {
 // reason ("" for none), its end when it has exited now, and its previous
 // run's end, once it has restarted.
 func NewContainerStatus(c *Container, restarts int32, waiting string, terminated, lastTerminated *Termination) ContainerStatus {
-	s := ContainerStatus{Container: c, RestartCount: restarts}
-	if waiting != "" || terminated != nil || lastTerminated != nil {
-		s.ended = &containerEnded{waiting, terminated, lastTerminated}
+	if waiting == "" && terminated == nil && lastTerminated == nil {
+		idle := c.idle
+		if idle == nil { // a Container not made by NewContainer: one of its own
+			idle = &containerState{Container: c}
+		}
+		return ContainerStatus{containerState: idle, RestartCount: restarts}
 	}
-	return s
+	return ContainerStatus{containerState: &containerState{c, waiting, terminated, lastTerminated}, RestartCount: restarts}
 }
 
 // Waiting is the waiting reason (CrashLoopBackOff, ImagePullBackOff...).
 func (s ContainerStatus) Waiting() string {
-	if s.ended == nil {
+	if s.containerState == nil {
 		return ""
 	}
-	return s.ended.waiting
+	return s.waiting
 }
 
 // Terminated is the current state when the container has exited.
 func (s ContainerStatus) Terminated() *Termination {
-	if s.ended == nil {
+	if s.containerState == nil {
 		return nil
 	}
-	return s.ended.terminated
+	return s.terminated
 }
 
 // LastTerminated is the previous run's end, once the container has
 // restarted.
 func (s ContainerStatus) LastTerminated() *Termination {
-	if s.ended == nil {
+	if s.containerState == nil {
 		return nil
 	}
-	return s.ended.lastTerminated
+	return s.lastTerminated
 }
 
 // Container names a container of a pod: one copy shared by every pod that
-// has it (a status is then 24 bytes, not 48).
+// has it.
 type Container struct {
 	Name string
 	Type string // init, regular or ephemeral
+	idle *containerState
+}
+
+// NewContainer is container name of type typ, with the state its statuses
+// share while it runs and has never ended.
+func NewContainer(name, typ string) *Container {
+	c := &Container{Name: name, Type: typ}
+	c.idle = &containerState{Container: c}
+	return c
 }
 
 // Termination is how a container run ended.

@@ -46,16 +46,27 @@ func TestPod(t *testing.T) {
 	}
 }
 
-// A status is 24 bytes while its container runs and has never ended (a
-// pod keeps one per container), and says what it was given.
+// A status is 16 bytes (a pod keeps one per container), those of a
+// container that runs and has never ended share one state, and each says
+// what it was given.
 func TestContainerStatus(t *testing.T) {
-	if n := unsafe.Sizeof(ContainerStatus{}); n != 24 {
-		t.Errorf("a container status is %d bytes, want 24", n)
+	if n := unsafe.Sizeof(ContainerStatus{}); n != 16 {
+		t.Errorf("a container status is %d bytes, want 16", n)
 	}
-	c := &Container{Name: "app", Type: "regular"}
+	c := NewContainer("app", "regular")
 	running := NewContainerStatus(c, 3, "", nil, nil)
-	if running.ended != nil || running.Waiting() != "" || running.Terminated() != nil || running.LastTerminated() != nil || running.RestartCount != 3 {
+	if running.Waiting() != "" || running.Terminated() != nil || running.LastTerminated() != nil || running.RestartCount != 3 || running.Name != "app" || running.Type != "regular" {
 		t.Errorf("running: %+v", running)
+	}
+	if other := NewContainerStatus(c, 0, "", nil, nil); other.containerState != running.containerState {
+		t.Error("two running statuses of one container do not share its state")
+	}
+	if lit := NewContainerStatus(&Container{Name: "lit"}, 0, "", nil, nil); lit.Name != "lit" {
+		t.Errorf("a status of a Container literal: %+v", lit)
+	}
+	var zero ContainerStatus
+	if zero.Waiting() != "" || zero.Terminated() != nil || zero.LastTerminated() != nil {
+		t.Error("the zero status has an end")
 	}
 	now, last := &Termination{Reason: "Error"}, &Termination{Reason: "OOMKilled"}
 	for _, s := range []struct {
