@@ -180,7 +180,10 @@ type labelSet struct {
 	key       string
 	namespace string
 	labels    record.Labels
-	pods      map[*record.Pod]struct{}
+	// pods, in no order: a slice (8 bytes a pod) where a map would cost
+	// 30; an update or a deletion finds its pod by a walk of the set's
+	// pointers, a fraction of what decoding the pod cost.
+	pods []*record.Pod
 }
 
 // shapeRef is the set of the pods of one shape (interned: the pods of a
@@ -209,7 +212,7 @@ func (l *labelSets) add(p *record.Pod) {
 		l.byShape[p.PodShape] = ref
 	}
 	ref.pods++
-	ref.set.pods[p] = struct{}{}
+	ref.set.pods = append(ref.set.pods, p)
 }
 
 // setOf is the set of p, made if it has none (l.mu held).
@@ -219,7 +222,7 @@ func (l *labelSets) setOf(p *record.Pod) *labelSet {
 	if s := l.sets[key]; s != nil {
 		return s
 	}
-	s := &labelSet{key: key, namespace: ns, labels: labels, pods: map[*record.Pod]struct{}{}}
+	s := &labelSet{key: key, namespace: ns, labels: labels}
 	l.sets[key] = s
 	if l.byNS[ns] == nil {
 		l.byNS[ns] = map[*labelSet]struct{}{}
@@ -245,10 +248,8 @@ func (l *labelSets) replace(old, cur *record.Pod) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if m := l.member(old); m != nil {
-		s := l.byShape[m.PodShape].set
-		delete(s.pods, m)
-		s.pods[cur] = struct{}{}
+	if s, i := l.member(old); s != nil {
+		s.pods[i] = cur
 	}
 }
 
@@ -259,15 +260,20 @@ func (l *labelSets) remove(p *record.Pod) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := l.member(p)
-	if m == nil {
+	s, i := l.member(p)
+	if s == nil {
 		return
 	}
-	ref := l.byShape[m.PodShape]
-	s := ref.set
-	delete(s.pods, m)
-	if ref.pods--; ref.pods == 0 {
-		delete(l.byShape, m.PodShape)
+	m := s.pods[i]
+	if ref := l.byShape[m.PodShape]; ref != nil {
+		if ref.pods--; ref.pods == 0 {
+			delete(l.byShape, m.PodShape)
+		}
+	}
+	last := len(s.pods) - 1
+	s.pods[i], s.pods[last] = s.pods[last], nil
+	if s.pods = s.pods[:last]; cap(s.pods) > 64 && len(s.pods) < cap(s.pods)/4 {
+		s.pods = slices.Clone(s.pods) // a scale-down gives its room back
 	}
 	if len(s.pods) > 0 {
 		return
@@ -285,37 +291,31 @@ func (l *labelSets) remove(p *record.Pod) {
 	}
 }
 
-// member is the record the sets hold for p's pod (l.mu held): p itself,
-// or, for the record of a deletion (client-go hands the handler the one
-// decoded from the watch, not the one it had), the one with p's key, in
-// the set of p's shape (a pod's labels do not change as it is deleted)
-// or else any of its namespace's.
-func (l *labelSets) member(p *record.Pod) *record.Pod {
+// member is where the sets hold p's pod (l.mu held): p itself, or, for
+// the record of a deletion (client-go hands the handler the one decoded
+// from the watch, not the one it had), the one with p's key, in the set
+// of p's shape (a pod's labels do not change as it is deleted) or else
+// in any of its namespace's.
+func (l *labelSets) member(p *record.Pod) (*labelSet, int) {
 	if ref := l.byShape[p.PodShape]; ref != nil {
-		if _, ok := ref.set.pods[p]; ok {
-			return p
+		if i := slices.Index(ref.set.pods, p); i >= 0 {
+			return ref.set, i
 		}
-		if m := ref.set.withKey(p.Key()); m != nil {
-			return m
+		if i := ref.set.withKey(p.Key()); i >= 0 {
+			return ref.set, i
 		}
 	}
 	for s := range l.byNS[p.Namespace()] {
-		if m := s.withKey(p.Key()); m != nil {
-			return m
+		if i := s.withKey(p.Key()); i >= 0 {
+			return s, i
 		}
 	}
-	return nil
+	return nil, -1
 }
 
-// withKey is the set's pod of key, if it has one: a walk of its pods, for
-// deletions alone.
-func (s *labelSet) withKey(key string) *record.Pod {
-	for m := range s.pods {
-		if m.Key() == key {
-			return m
-		}
-	}
-	return nil
+// withKey is the index of the set's pod of key, or -1.
+func (s *labelSet) withKey(key string) int {
+	return slices.IndexFunc(s.pods, func(m *record.Pod) bool { return m.Key() == key })
 }
 
 // matching are the pods of the sets of ns that selector matches, through
@@ -338,9 +338,7 @@ func (l *labelSets) matching(ns string, selector map[string]string) (pods []*rec
 	}
 	for s := range best {
 		if guide.Matches(indexed, s.labels) {
-			for p := range s.pods {
-				pods = append(pods, p)
-			}
+			pods = append(pods, s.pods...)
 		}
 	}
 	return pods
