@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -620,26 +621,62 @@ func writeKwokStages(root, dir string) (string, error) {
 	return path, os.WriteFile(path, []byte(strings.Join(parts, "\n---\n")+"\n"), 0o600)
 }
 
-// freePorts reserves n distinct free loopback ports. The listeners are
-// closed before return, so a port can in principle be taken meanwhile; the
-// component then fails to start with its log in the error.
+// freePorts reserves n distinct loopback ports, free for TCP and UDP,
+// below the kernel's ephemeral range: a component the end-to-end rows stop
+// and start again (CoreDNS, the apiserver) must find its port free, and
+// one the kernel hands out could meanwhile be the source port of any
+// connection on the machine (it happened: "bind: address already in
+// use"). The listeners are closed before return, so another process
+// could in principle bind a port meanwhile; the component then fails to
+// start with its log in the error.
 func freePorts(n int) ([]int, error) {
+	low, high := 10_000, ephemeralLow()
+	if high-low < 1_000 { // a machine whose ephemeral range starts low
+		low, high = 0, 0
+	}
 	var ports []int
-	var ls []net.Listener
+	var ls []io.Closer
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 10_000 {
+			return nil, fmt.Errorf("no %d free loopback ports in [%d, %d)", n, low, high)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		port := 0 // the kernel's choice
+		if high > 0 {
+			port = low + mrand.IntN(high-low)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		ls = append(ls, l, u)
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768 // Linux's default
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\t")
+	low, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 32768
+	}
+	return low
 }
 
 // dirPrefix names cluster directories: <prefix><pid>-<random>, so that a

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -64,4 +65,33 @@ func selfSigned(t *testing.T) ([]byte, tls.Certificate) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// The components' ports are distinct, below the kernel's ephemeral range
+// (no connection's source port can take one while its component is
+// stopped), and free for TCP and UDP once returned.
+func TestFreePortsBelowTheEphemeralRange(t *testing.T) {
+	ports, err := freePorts(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p >= ephemeralLow() || p < 10_000 || seen[p] {
+			t.Errorf("port %d of %v: want distinct ports in [10000, %d)", p, ports, ephemeralLow())
+		}
+		seen[p] = true
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Errorf("port %d not free for TCP: %v", p, err)
+			continue
+		}
+		l.Close()
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Errorf("port %d not free for UDP: %v", p, err)
+			continue
+		}
+		u.Close()
+	}
 }
