@@ -160,76 +160,160 @@ var servicesIndexers = struct{ services, slices cache.Indexers }{
 	slices: kube.SlicesByService,
 }
 
-// labelSets are the distinct label sets of the pods (kube.LabelSetKey),
-// each with its pods, and, for each label pair, the sets that have it: a
-// Service's candidate pods are those of the sets its selector matches. The
-// pods' event handler keeps them (podHandler), so that judging reads the
-// pods as that handler has seen them, in the order of its dirty marks;
-// the pods' cache has no index (an entry a pod costs 50 bytes, where a
-// set's member costs a pointer). The sets are as many as the workloads'
-// revisions.
+// labelSets are the distinct label sets of the pods (their labels but
+// perPodLabels, in their namespace), each with its pods, and, for each
+// label pair, the sets that have it: a Service's candidate pods are those
+// of the sets its selector matches. The pods' event handler keeps them
+// (podHandler), so that judging reads the pods as that handler has seen
+// them, in the order of its dirty marks; the pods' cache has no index (an
+// entry a pod cost 50 bytes, where a set's member costs a pointer). The
+// sets are as many as the workloads' revisions.
 type labelSets struct {
-	mu      sync.Mutex
-	sets    map[string]*labelSet              // by key
-	byShape map[*record.PodShape]*shapeRef    // the set of each shape pods have
-	byPair  map[string]map[*labelSet]struct{} // by labelPair
-	byNS    map[string]map[*labelSet]struct{} // by namespace: a selector of per-pod labels alone
+	mu     sync.Mutex
+	sets   map[string]*labelSet              // by appendSetKey's key
+	byPair map[string]map[*labelSet]struct{} // by labelPair
+	byNS   map[string]map[*labelSet]struct{} // by namespace: a selector of per-pod labels alone
+	key    []byte                            // the key looked up, reused (mu held)
 }
 
 type labelSet struct {
 	key       string
 	namespace string
-	labels    record.Labels
-	// pods, in no order: a slice (8 bytes a pod) where a map would cost
-	// 30; an update or a deletion finds its pod by a walk of the set's
-	// pointers, a fraction of what decoding the pod cost.
+	labels    record.Labels // but perPodLabels
+	// pods, sorted by key: a slice (8 bytes a pod) where a map would cost
+	// 30; an update or a deletion (whose record client-go decodes anew,
+	// not the one the set holds) finds its pod by a binary search.
 	pods []*record.Pod
 }
 
-// shapeRef is the set of the pods of one shape (interned: the pods of a
-// revision share it, and a StatefulSet's pods, whose shapes differ by
-// their per-pod labels, share a set), found without making the set's key.
-type shapeRef struct {
-	set  *labelSet
-	pods int
+// perPodLabels differ on every pod: left out of the label sets, the pods
+// of one StatefulSet or indexed Job share one.
+var perPodLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index", "batch.kubernetes.io/job-completion-index"}
+
+// labelSetSep ends the namespace in a label set's key, and separates its
+// labels: no namespace or label has it.
+const labelSetSep = 0
+
+// appendSetKey appends the key of the label set of a pod of ns with
+// labels: made for each event, into a buffer used again.
+func appendSetKey(dst []byte, ns string, labels record.Labels) []byte {
+	dst = append(append(dst, ns...), labelSetSep)
+	first := true
+	for i := 0; i+1 < len(labels); i += 2 {
+		if slices.Contains(perPodLabels, labels[i]) {
+			continue
+		}
+		if !first {
+			dst = append(dst, labelSetSep)
+		}
+		dst = append(append(append(dst, labels[i]...), labelSetSep), labels[i+1]...)
+		first = false
+	}
+	return dst
+}
+
+// setLabels are labels but perPodLabels (labels themselves without any).
+func setLabels(labels record.Labels) record.Labels {
+	for i := 0; i+1 < len(labels); i += 2 {
+		if slices.Contains(perPodLabels, labels[i]) {
+			out := slices.Clone(labels[:i])
+			for j := i + 2; j+1 < len(labels); j += 2 {
+				if !slices.Contains(perPodLabels, labels[j]) {
+					out = append(out, labels[j], labels[j+1])
+				}
+			}
+			return out
+		}
+	}
+	return labels
 }
 
 func newLabelSets() *labelSets {
-	return &labelSets{sets: map[string]*labelSet{}, byShape: map[*record.PodShape]*shapeRef{},
-		byPair: map[string]map[*labelSet]struct{}{}, byNS: map[string]map[*labelSet]struct{}{}}
+	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]map[*labelSet]struct{}{}, byNS: map[string]map[*labelSet]struct{}{}}
 }
 
 // add puts a pod in its set.
 func (l *labelSets) add(p *record.Pod) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addLocked(p)
+}
+
+// replace puts cur in old's place: an update of a pod (whose record is a
+// new one), in the same set unless its labels changed.
+func (l *labelSets) replace(old, cur *record.Pod) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if old.PodShape == cur.PodShape && old.Key() == cur.Key() { // the same labels
+		if s := l.setOf(old, false); s != nil {
+			if i, ok := s.find(cur.Key()); ok {
+				s.pods[i] = cur
+				return
+			}
+		}
+	}
+	l.removeLocked(old)
+	l.addLocked(cur)
+}
+
+// remove takes a pod out of its set; the last one takes the set.
+func (l *labelSets) remove(p *record.Pod) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(p)
+}
+
+// removeKey takes out the pod of key, whatever its labels: a deletion of
+// which client-go kept no object (a tombstone without one). It returns
+// the record taken, nil if none was.
+func (l *labelSets) removeKey(key string) *record.Pod {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ns, _, _ := strings.Cut(key, "/")
+	for s := range l.byNS[ns] {
+		if m := l.take(s, key); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+func (l *labelSets) addLocked(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ref := l.byShape[p.PodShape]
-	if ref == nil {
-		ref = &shapeRef{set: l.setOf(p)}
-		l.byShape[p.PodShape] = ref
+	s := l.setOf(p, true)
+	if i, ok := s.find(p.Key()); ok {
+		s.pods[i] = p
+	} else {
+		s.pods = slices.Insert(s.pods, i, p)
 	}
-	ref.pods++
-	ref.set.pods = append(ref.set.pods, p)
 }
 
-// setOf is the set of p, made if it has none (l.mu held).
-func (l *labelSets) setOf(p *record.Pod) *labelSet {
+func (l *labelSets) removeLocked(p *record.Pod) {
+	if p.PodShape == nil {
+		return
+	}
+	if s := l.setOf(p, false); s != nil {
+		l.take(s, p.Key())
+	}
+}
+
+// setOf is the set of p's labels (l.mu held), made if create says so.
+func (l *labelSets) setOf(p *record.Pod, create bool) *labelSet {
 	ns := p.Namespace()
-	key, labels := kube.LabelSetKey(ns, p.Labels)
-	if s := l.sets[key]; s != nil {
+	l.key = appendSetKey(l.key[:0], ns, p.Labels)
+	if s := l.sets[string(l.key)]; s != nil || !create {
 		return s
 	}
-	s := &labelSet{key: key, namespace: ns, labels: labels}
-	l.sets[key] = s
+	s := &labelSet{key: string(l.key), namespace: ns, labels: setLabels(p.Labels)}
+	l.sets[s.key] = s
 	if l.byNS[ns] == nil {
 		l.byNS[ns] = map[*labelSet]struct{}{}
 	}
 	l.byNS[ns][s] = struct{}{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		pair := labelPair(ns, labels[i], labels[i+1])
+	for i := 0; i+1 < len(s.labels); i += 2 {
+		pair := labelPair(ns, s.labels[i], s.labels[i+1])
 		if l.byPair[pair] == nil {
 			l.byPair[pair] = map[*labelSet]struct{}{}
 		}
@@ -238,45 +322,19 @@ func (l *labelSets) setOf(p *record.Pod) *labelSet {
 	return s
 }
 
-// replace puts cur in old's place: an update of a pod (whose record is
-// a new one). Of one shape, they are of one set.
-func (l *labelSets) replace(old, cur *record.Pod) {
-	if old.PodShape != cur.PodShape || old.PodShape == nil {
-		l.remove(old)
-		l.add(cur)
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s, i := l.member(old); s != nil {
-		s.pods[i] = cur
-	}
-}
-
-// remove takes a pod out of its set; the last one takes the set.
-func (l *labelSets) remove(p *record.Pod) {
-	if p.PodShape == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s, i := l.member(p)
-	if s == nil {
-		return
+// take removes the pod of key from s, and s with its last pod (l.mu
+// held); it returns the record taken, nil if s has none of key.
+func (l *labelSets) take(s *labelSet, key string) *record.Pod {
+	i, ok := s.find(key)
+	if !ok {
+		return nil
 	}
 	m := s.pods[i]
-	if ref := l.byShape[m.PodShape]; ref != nil {
-		if ref.pods--; ref.pods == 0 {
-			delete(l.byShape, m.PodShape)
-		}
-	}
-	last := len(s.pods) - 1
-	s.pods[i], s.pods[last] = s.pods[last], nil
-	if s.pods = s.pods[:last]; cap(s.pods) > 64 && len(s.pods) < cap(s.pods)/4 {
+	if s.pods = slices.Delete(s.pods, i, i+1); cap(s.pods) > 64 && len(s.pods) < cap(s.pods)/4 {
 		s.pods = slices.Clone(s.pods) // a scale-down gives its room back
 	}
 	if len(s.pods) > 0 {
-		return
+		return m
 	}
 	delete(l.sets, s.key)
 	if delete(l.byNS[s.namespace], s); len(l.byNS[s.namespace]) == 0 {
@@ -289,38 +347,17 @@ func (l *labelSets) remove(p *record.Pod) {
 			delete(l.byPair, pair)
 		}
 	}
+	return m
 }
 
-// member is where the sets hold p's pod (l.mu held): p itself, or, for
-// the record of a deletion (client-go hands the handler the one decoded
-// from the watch, not the one it had), the one with p's key, in the set
-// of p's shape (a pod's labels do not change as it is deleted) or else
-// in any of its namespace's.
-func (l *labelSets) member(p *record.Pod) (*labelSet, int) {
-	if ref := l.byShape[p.PodShape]; ref != nil {
-		if i := slices.Index(ref.set.pods, p); i >= 0 {
-			return ref.set, i
-		}
-		if i := ref.set.withKey(p.Key()); i >= 0 {
-			return ref.set, i
-		}
-	}
-	for s := range l.byNS[p.Namespace()] {
-		if i := s.withKey(p.Key()); i >= 0 {
-			return s, i
-		}
-	}
-	return nil, -1
-}
-
-// withKey is the index of the set's pod of key, or -1.
-func (s *labelSet) withKey(key string) int {
-	return slices.IndexFunc(s.pods, func(m *record.Pod) bool { return m.Key() == key })
+// find is where the pod of key is, or would be, in the set.
+func (s *labelSet) find(key string) (int, bool) {
+	return slices.BinarySearchFunc(s.pods, key, func(m *record.Pod, k string) int { return strings.Compare(m.Key(), k) })
 }
 
 // matching are the pods of the sets of ns that selector matches, through
 // its rarest pair of indexed labels, or for a selector without one (only
-// kube.PerPodLabels) every set of ns: the pods' own labels are matched
+// perPodLabels) every set of ns: the pods' own labels are matched
 // against the whole selector then.
 func (l *labelSets) matching(ns string, selector map[string]string) (pods []*record.Pod) {
 	l.mu.Lock()
@@ -328,7 +365,7 @@ func (l *labelSets) matching(ns string, selector map[string]string) (pods []*rec
 	best, found := l.byNS[ns], false
 	indexed := make(map[string]string, len(selector))
 	for k, v := range selector {
-		if slices.Contains(kube.PerPodLabels, k) {
+		if slices.Contains(perPodLabels, k) {
 			continue
 		}
 		indexed[k] = v
@@ -432,12 +469,17 @@ func (c *servicesCollector) podHandler() cache.ResourceEventHandler {
 		},
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
+				if obj = d.Obj; obj == nil { // client-go kept no object: the sets have one
+					if p := c.labelSets.removeKey(d.Key); p != nil {
+						c.podChanged(p)
+					}
+					return
+				}
 			}
 			if p, ok := obj.(*record.Pod); ok {
 				c.labelSets.remove(p)
+				c.podChanged(p)
 			}
-			c.podChanged(obj)
 		},
 	}
 }

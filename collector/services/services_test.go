@@ -539,6 +539,9 @@ func TestLabelSetsPerPodSelector(t *testing.T) {
 		t.Errorf("with app=db: %s, want %s", got, want)
 	}
 	// An update: the new record, of the same shape, replaces the old.
+	if got := l.matching("shop", map[string]string{"app": "web"}); len(got) != 1 || got[0] != web1 {
+		t.Fatalf("web's candidates %v, want web-1", got)
+	}
 	web1b := pod("shop", "web-1", web)
 	web1b.Ready = true
 	l.replace(web1, web1b)
@@ -558,12 +561,99 @@ func TestLabelSetsPerPodSelector(t *testing.T) {
 	if got, want := names(l.matching("shop", selector)), "shop/web-1"; got != want {
 		t.Errorf("after db's pods went: %s, want %s", got, want)
 	}
-	if len(l.byNS) != 2 || len(l.sets) != 2 || len(l.byShape) != 2 {
-		t.Errorf("namespaces with sets %d, sets %d, shapes %d; want 2 of each", len(l.byNS), len(l.sets), len(l.byShape))
+	if len(l.byNS) != 2 || len(l.sets) != 2 {
+		t.Errorf("namespaces with sets %d, sets %d; want 2 of each", len(l.byNS), len(l.sets))
 	}
+	// One Deployment applied in two namespaces: its pods share a shape
+	// (the interner's), each namespace's are its own.
+	api := &record.PodShape{Labels: record.Labels{"app", "api"}}
+	l.add(pod("shop", "api-1", api))
+	l.add(pod("other", "api-1", api))
+	for _, ns := range []string{"shop", "other"} {
+		if got, want := names(l.matching(ns, map[string]string{"app": "api"})), ns+"/api-1"; got != want {
+			t.Errorf("api's candidates in %s: %s, want %s", ns, got, want)
+		}
+	}
+	// A deletion of which client-go kept no object: by its key alone.
+	if got := l.removeKey("other/api-1"); got == nil || got.Key() != "other/api-1" {
+		t.Errorf("removeKey took %v, want other/api-1", got)
+	}
+	if got := l.removeKey("other/api-1"); got != nil {
+		t.Errorf("removeKey took %s again", got.Key())
+	}
+	l.remove(pod("shop", "api-1", api))
 	l.remove(pod("shop", "web-1", web1c.PodShape))
 	l.remove(l.matching("other", selector)[0])
-	if len(l.byNS)+len(l.sets)+len(l.byShape)+len(l.byPair) != 0 {
-		t.Errorf("with every pod gone: %d namespaces, %d sets, %d shapes, %d pairs kept", len(l.byNS), len(l.sets), len(l.byShape), len(l.byPair))
+	if len(l.byNS)+len(l.sets)+len(l.byPair) != 0 {
+		t.Errorf("with every pod gone: %d namespaces, %d sets, %d pairs kept", len(l.byNS), len(l.sets), len(l.byPair))
+	}
+}
+
+// A label set's key is its namespace and its labels but the per-pod ones,
+// so that a StatefulSet's pods share one, and pods of two namespaces do not.
+func TestLabelSetKey(t *testing.T) {
+	key := func(ns string, labels ...string) string { return string(appendSetKey(nil, ns, labels)) }
+	if a, b := key("shop", "app", "db", "statefulset.kubernetes.io/pod-name", "db-0"), key("shop", "app", "db", "statefulset.kubernetes.io/pod-name", "db-1"); a != b {
+		t.Errorf("a StatefulSet's pods: %q and %q", a, b)
+	}
+	if a, b := key("shop", "app", "db"), key("shop2", "app", "db"); a == b {
+		t.Errorf("two namespaces share %q", a)
+	}
+	if got, want := setLabels(record.Labels{"app", "db", "apps.kubernetes.io/pod-index", "0", "tier", "x"}), (record.Labels{"app", "db", "tier", "x"}); !slices.Equal(got, want) {
+		t.Errorf("set labels %q, want %q", got, want)
+	}
+}
+
+// One Deployment applied in two namespaces: the transform gives its pods
+// one shared shape, and each namespace's Service selects its own pods
+// alone, as they come, are updated and go through the pods' handler.
+func TestOneDeploymentInTwoNamespaces(t *testing.T) {
+	web := map[string]string{"app": "web", "pod-template-hash": "abc"}
+	pods, services := newPodIndexer(), newNamespaceIndexer(servicesIndexers.services)
+	transform := kube.NewTransform()
+	c := newServicesJudge(promslog.NewNopLogger(), Config{Interval: time.Second}, services, newNamespaceIndexer(servicesIndexers.slices), pods)
+	handler := c.podHandler()
+	toRecord := func(obj runtime.Object, ns string) any {
+		obj.(metav1.Object).SetNamespace(ns)
+		rec, err := transform(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	for _, ns := range []string{"prod", "staging"} {
+		if err := services.Add(toRecord(svc("web", map[string]string{"app": "web"}), ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"web-abc-1", "web-abc-2"} {
+			p := toRecord(pod(name, web, true), ns)
+			if err := pods.Add(p); err != nil {
+				t.Fatal(err)
+			}
+			handler.OnAdd(p, true)
+		}
+	}
+	a, _, _ := pods.GetByKey("prod/web-abc-1")
+	b, _, _ := pods.GetByKey("staging/web-abc-1")
+	if a.(*record.Pod).PodShape != b.(*record.Pod).PodShape {
+		t.Fatal("the two namespaces' pods have shapes of their own: not the case this tests")
+	}
+	selected := func(ns string) int { return c.judge(ns + "/web").Selected }
+	if p, s := selected("prod"), selected("staging"); p != 2 || s != 2 {
+		t.Fatalf("selected: prod %d, staging %d; want 2 each", p, s)
+	}
+	// An update, then a deletion with the record a watch decodes.
+	old, _, _ := pods.GetByKey("staging/web-abc-1")
+	cur := toRecord(pod("web-abc-1", web, false), "staging")
+	handler.OnUpdate(old, cur)
+	_ = pods.Update(cur)
+	if r := c.judge("staging/web").SelectedReady; r != 1 {
+		t.Errorf("staging's ready pods after an update: %d, want 1", r)
+	}
+	gone := toRecord(pod("web-abc-2", web, true), "prod")
+	_ = pods.Delete(gone)
+	handler.OnDelete(gone)
+	if p, s := selected("prod"), selected("staging"); p != 1 || s != 2 {
+		t.Errorf("after a deletion in prod: prod %d, staging %d; want 1 and 2", p, s)
 	}
 }

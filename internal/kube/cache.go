@@ -69,3 +69,17 @@ func (p PodCache) Pod(namespace, name string) (*record.Pod, bool) {
 
 // PodsIn are the records of the pods of a namespace.
 func (p PodCache) PodsIn(namespace string) []*record.Pod { return PodsIn(p.Cache, namespace) }
+
+// PodsIn are the pod records of namespace ns. Pod caches have no index
+// (an entry a pod, 50 bytes at 50,000 pods, kept for walks on demand): it
+// reads every pod of the cache, so not for a path that runs per Service
+// or per event.
+func PodsIn(c Cache, ns string) []*record.Pod {
+	var out []*record.Pod
+	for _, obj := range c.List() {
+		if p, ok := obj.(*record.Pod); ok && p.Namespace() == ns {
+			out = append(out, p)
+		}
+	}
+	return out
+}

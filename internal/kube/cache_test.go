@@ -11,7 +11,7 @@ import (
 
 // A namespace's pods are all of its, whichever labels they have (per-pod
 // ones, none, no shape), and none of a namespace whose name begins with
-// its; a StatefulSet's pods are of one label set.
+// its.
 func TestPodsIn(t *testing.T) {
 	c := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	add := func(ns, name string, shape *record.PodShape) {
@@ -27,16 +27,6 @@ func TestPodsIn(t *testing.T) {
 	add("a", "bare", &record.PodShape{})
 	add("a", "no-shape", nil)
 	add("ab", "web-1", web)
-	sets := map[string]bool{}
-	for _, p := range All[record.Pod](c) {
-		if p.PodShape != nil {
-			key, _ := LabelSetKey(p.Namespace(), p.Labels)
-			sets[key] = true
-		}
-	}
-	if len(sets) != 4 {
-		t.Errorf("%d label sets, want 4 (web, db, none in a; web in ab): a StatefulSet's pods share one", len(sets))
-	}
 	var names []string
 	for _, p := range PodsIn(c, "a") {
 		names = append(names, p.Name())
