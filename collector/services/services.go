@@ -170,10 +170,10 @@ var servicesIndexers = struct{ services, slices cache.Indexers }{
 // sets are as many as the workloads' revisions.
 type labelSets struct {
 	mu     sync.Mutex
-	sets   map[string]*labelSet              // by appendSetKey's key
-	byPair map[string]map[*labelSet]struct{} // by labelPair
-	byNS   map[string]map[*labelSet]struct{} // by namespace: a selector of per-pod labels alone
-	key    []byte                            // the key looked up, reused (mu held)
+	sets   map[string]*labelSet // by appendSetKey's key
+	byPair map[string]setList   // by labelPair
+	byNS   map[string]setList   // by namespace: a selector of per-pod labels alone
+	key    []byte               // the key looked up, reused (mu held)
 }
 
 type labelSet struct {
@@ -229,7 +229,7 @@ func setLabels(labels record.Labels) record.Labels {
 }
 
 func newLabelSets() *labelSets {
-	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]map[*labelSet]struct{}{}, byNS: map[string]map[*labelSet]struct{}{}}
+	return &labelSets{sets: map[string]*labelSet{}, byPair: map[string]setList{}, byNS: map[string]setList{}}
 }
 
 // add puts a pod in its set.
@@ -270,7 +270,7 @@ func (l *labelSets) removeKey(key string) *record.Pod {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ns, _, _ := strings.Cut(key, "/")
-	for s := range l.byNS[ns] {
+	for _, s := range l.byNS[ns] {
 		if m := l.take(s, key); m != nil {
 			return m
 		}
@@ -308,16 +308,10 @@ func (l *labelSets) setOf(p *record.Pod, create bool) *labelSet {
 	}
 	s := &labelSet{key: string(l.key), namespace: ns, labels: setLabels(p.Labels)}
 	l.sets[s.key] = s
-	if l.byNS[ns] == nil {
-		l.byNS[ns] = map[*labelSet]struct{}{}
-	}
-	l.byNS[ns][s] = struct{}{}
+	l.byNS[ns] = append(l.byNS[ns], s)
 	for i := 0; i+1 < len(s.labels); i += 2 {
 		pair := labelPair(ns, s.labels[i], s.labels[i+1])
-		if l.byPair[pair] == nil {
-			l.byPair[pair] = map[*labelSet]struct{}{}
-		}
-		l.byPair[pair][s] = struct{}{}
+		l.byPair[pair] = append(l.byPair[pair], s)
 	}
 	return s
 }
@@ -337,17 +331,33 @@ func (l *labelSets) take(s *labelSet, key string) *record.Pod {
 		return m
 	}
 	delete(l.sets, s.key)
-	if delete(l.byNS[s.namespace], s); len(l.byNS[s.namespace]) == 0 {
-		delete(l.byNS, s.namespace)
-	}
+	l.byNS[s.namespace].drop(l.byNS, s.namespace, s)
 	for i := 0; i+1 < len(s.labels); i += 2 {
 		pair := labelPair(s.namespace, s.labels[i], s.labels[i+1])
-		delete(l.byPair[pair], s)
-		if len(l.byPair[pair]) == 0 {
-			delete(l.byPair, pair)
-		}
+		l.byPair[pair].drop(l.byPair, pair, s)
 	}
 	return m
+}
+
+// setList is label sets in no order: most label pairs (a workload's own
+// labels) are of one set, a pointer where a map would cost 150 bytes;
+// taking one out walks the list, as a set goes (a rollout).
+type setList []*labelSet
+
+// drop takes s out of the list, which is m[key], and the list with its
+// last set.
+func (l setList) drop(m map[string]setList, key string, s *labelSet) {
+	i := slices.Index(l, s)
+	if i < 0 {
+		return
+	}
+	last := len(l) - 1
+	l[i], l[last] = l[last], nil
+	if last == 0 {
+		delete(m, key)
+		return
+	}
+	m[key] = l[:last]
 }
 
 // find is where the pod of key is, or would be, in the set.
@@ -373,7 +383,7 @@ func (l *labelSets) matching(ns string, selector map[string]string) (pods []*rec
 			best, found = sets, true
 		}
 	}
-	for s := range best {
+	for _, s := range best {
 		if guide.Matches(indexed, s.labels) {
 			pods = append(pods, s.pods...)
 		}
@@ -574,7 +584,24 @@ func (c *servicesCollector) markDirty(keys ...string) {
 // run judges the Services that changed, once per interval, off the scrape
 // path.
 func (c *servicesCollector) run(ctx context.Context) {
+	// The first round as soon as the caches and the label sets hold every
+	// object (looked at every 100ms), not up to an interval later: the
+	// first verdicts after a start or a restart come sooner.
+	for !c.judgeable() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c.judgeDirty()
 	schedule.Tick(ctx, c.cfg.Interval, c.judgeDirty)
+}
+
+// judgeable: the caches have listed and the pods' handler has been handed
+// their initial list.
+func (c *servicesCollector) judgeable() bool {
+	return c.synced() && (c.podsHandled == nil || c.podsHandled())
 }
 
 // render is the Services' samples, rendered as they are judged.
@@ -583,7 +610,7 @@ func (c *servicesCollector) render() *collector.Rendered { return c.rendered }
 // judgeDirty judges again every Service changed since the last round, and
 // renders those whose result changed.
 func (c *servicesCollector) judgeDirty() {
-	if !c.synced() || (c.podsHandled != nil && !c.podsHandled()) {
+	if !c.judgeable() {
 		// Judging half a cache would report false verdicts; judging before
 		// the label sets hold every pod would walk the cluster's for each
 		// Service (candidatePods). The dirty Services wait.

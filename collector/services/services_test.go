@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/promslog"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -656,4 +657,25 @@ func TestOneDeploymentInTwoNamespaces(t *testing.T) {
 	if p, s := selected("prod"), selected("staging"); p != 1 || s != 2 {
 		t.Errorf("after a deletion in prod: prod %d, staging %d; want 1 and 2", p, s)
 	}
+}
+
+// The first judging round comes once the caches have synced, not an
+// interval after the start (an hour here).
+func TestFirstVerdictsOnceSynced(t *testing.T) {
+	web := map[string]string{"app": "web"}
+	cs := fake.NewClientset(svc("web", web), pod("web-1", web, true, http9376), slice("web-1", "web", readyEP))
+	kc := &kube.Client{Informers: kube.NewInformers(cs)}
+	c, err := newServicesCollector(Config{Interval: time.Hour}, collector.Deps{Logger: promslog.NewNopLogger(), Kube: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	collectortest.StartInformers(t, kc)
+	testenv.WaitFor(t, "web's verdict", 10*time.Second, func() (bool, error) {
+		n, err := testutil.GatherAndCount(scrapeOnce(t, c), "kube_triage_service_verdict")
+		return n > 0, err
+	})
 }
