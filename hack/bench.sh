@@ -61,6 +61,7 @@ figure node_agent_heap_bytes_10k_services_all_watched bytes 'BenchmarkNodeAgentA
 figure cluster_heap_bytes_per_pod bytes 'BenchmarkClusterRole' heap-B/pod
 figure cluster_rss_over_live_heap ratio 'BenchmarkClusterRole' rss/live-heap
 figure cluster_anon_rss_over_live_heap ratio 'BenchmarkClusterRole' anon-rss/live-heap
+figure cluster_sync_peak_live_over_steady ratio 'BenchmarkClusterRole' sync-peak-live/steady
 figure cluster_full_data_seconds_50k seconds 'BenchmarkClusterRole' s/full-data
 figure cluster_sync_cpu_seconds_per_10k_pods seconds 'BenchmarkClusterRole' sync-cpu-s/10k-pods
 figure cluster_update_cpu_us_per_pod_update us 'BenchmarkClusterRole' cpu-us/pod-update

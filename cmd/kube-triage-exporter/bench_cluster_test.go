@@ -35,6 +35,9 @@ import (
 //   - heap-B/pod: the live heap beyond that of the same cluster without its
 //     pods, per pod (every collector's state, the informers' caches, the
 //     triage stores);
+//   - sync-peak-live/steady: the largest live heap (as each garbage
+//     collection left it) while the role syncs, beyond the same base, over
+//     the steady one;
 //   - rss/live-heap: the exporter binary's resident memory over its live
 //     heap, in a process of its own over the same fake API, once the
 //     initial lists' garbage was returned (without the backends collector,
@@ -66,7 +69,9 @@ func BenchmarkClusterRole(b *testing.B) {
 		baseHeap := testenv.HeapAlloc()
 		base.stop()
 
+		peak := testenv.LiveHeapPeak()
 		e, toFullData, syncCPU := startClusterRole(b, fullAPI, full)
+		syncPeak := peak()
 		heap := testenv.HeapAlloc()
 
 		plain, gzipped, series := e.scrapes(b, 100)
@@ -92,6 +97,7 @@ func BenchmarkClusterRole(b *testing.B) {
 			b.Fatalf("the exporter asked the fake API for what it does not serve (serve it in serveCluster):\n%s", strings.Join(u, "\n"))
 		}
 		b.ReportMetric(float64(heap-baseHeap)/float64(full.Pods), "heap-B/pod")
+		b.ReportMetric(float64(int64(syncPeak)-baseHeap)/float64(heap-baseHeap), "sync-peak-live/steady")
 		b.ReportMetric(rss, "rss/live-heap")
 		b.ReportMetric(anon, "anon-rss/live-heap")
 		b.ReportMetric(toFullData.Seconds(), "s/full-data")

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,32 @@ func Resident(pid int) (rss, anon int64) {
 		return 0
 	}
 	return kb("Rss"), kb("Anonymous")
+}
+
+// LiveHeapPeak samples the live heap as the last garbage collection left
+// it (runtime/metrics: no stop of the world) every 10ms, until the
+// function it returns is called, which returns the largest seen.
+func LiveHeapPeak() (stop func() uint64) {
+	var peak uint64
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		for {
+			metrics.Read(live)
+			peak = max(peak, live[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-stopped
+		return peak
+	}
 }
 
 // HeapAlloc is the live heap after two garbage collections: what the
