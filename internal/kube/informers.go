@@ -118,7 +118,10 @@ type Stat struct {
 }
 
 // NewInformers creates the factory. Informers never resync: collectors read
-// the caches and need no periodic replay of every object.
+// the caches and need no periodic replay of every object. And they must
+// not: records keep no resourceVersion, so client-go takes every update
+// of one for a resync and hands it only to the handlers that are due one;
+// without a resync period every handler always is, and gets every update.
 func NewInformers(cs kubernetes.Interface) *Informers {
 	in := newInterner()
 	return &Informers{

@@ -234,6 +234,9 @@ func (in *interner) endpointSlice(s *discoveryv1.EndpointSlice) *record.Endpoint
 		}
 	}
 	r.ReadyAddrs = string(addrs)
+	if cap(r.ReadyNodes) > len(r.ReadyNodes) {
+		r.ReadyNodes = slices.Clone(r.ReadyNodes) // kept at its length: appending left up to half unused
+	}
 	return r
 }
 
