@@ -244,7 +244,7 @@ func (l *labelSets) add(p *record.Pod) {
 func (l *labelSets) replace(old, cur *record.Pod) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old.PodShape == cur.PodShape && old.Key() == cur.Key() { // the same labels
+	if old.PodShape != nil && old.PodShape == cur.PodShape { // the same labels: the same set
 		if s := l.setOf(old, false); s != nil {
 			if i, ok := s.find(cur.Key()); ok {
 				s.pods[i] = cur
@@ -269,6 +269,10 @@ func (l *labelSets) remove(p *record.Pod) {
 func (l *labelSets) removeKey(key string) *record.Pod {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.removeKeyLocked(key)
+}
+
+func (l *labelSets) removeKeyLocked(key string) *record.Pod {
 	ns, _, _ := strings.Cut(key, "/")
 	for _, s := range l.byNS[ns] {
 		if m := l.take(s, key); m != nil {
@@ -294,8 +298,10 @@ func (l *labelSets) removeLocked(p *record.Pod) {
 	if p.PodShape == nil {
 		return
 	}
-	if s := l.setOf(p, false); s != nil {
-		l.take(s, p.Key())
+	if s := l.setOf(p, false); s == nil || l.take(s, p.Key()) == nil {
+		// Not in the set of its labels (a deletion's record whose labels
+		// differ from those last seen): wherever it is in its namespace.
+		l.removeKeyLocked(p.Key())
 	}
 }
 
@@ -331,10 +337,10 @@ func (l *labelSets) take(s *labelSet, key string) *record.Pod {
 		return m
 	}
 	delete(l.sets, s.key)
-	l.byNS[s.namespace].drop(l.byNS, s.namespace, s)
+	dropSet(l.byNS, s.namespace, s)
 	for i := 0; i+1 < len(s.labels); i += 2 {
 		pair := labelPair(s.namespace, s.labels[i], s.labels[i+1])
-		l.byPair[pair].drop(l.byPair, pair, s)
+		dropSet(l.byPair, pair, s)
 	}
 	return m
 }
@@ -344,9 +350,9 @@ func (l *labelSets) take(s *labelSet, key string) *record.Pod {
 // taking one out walks the list, as a set goes (a rollout).
 type setList []*labelSet
 
-// drop takes s out of the list, which is m[key], and the list with its
-// last set.
-func (l setList) drop(m map[string]setList, key string, s *labelSet) {
+// dropSet takes s out of the list m[key], and the list with its last set.
+func dropSet(m map[string]setList, key string, s *labelSet) {
+	l := m[key]
 	i := slices.Index(l, s)
 	if i < 0 {
 		return

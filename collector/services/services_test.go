@@ -575,6 +575,14 @@ func TestLabelSetsPerPodSelector(t *testing.T) {
 			t.Errorf("api's candidates in %s: %s, want %s", ns, got, want)
 		}
 	}
+	// A deletion whose record's labels differ from those last seen, and
+	// one without labels at all: the pod of its key goes all the same.
+	l.add(pod("shop", "api-2", api))
+	l.remove(pod("shop", "api-2", &record.PodShape{Labels: record.Labels{"app", "other"}}))
+	if got, want := names(l.matching("shop", map[string]string{"app": "api"})), "shop/api-1"; got != want {
+		t.Errorf("after api-2's deletion with other labels: %s, want %s", got, want)
+	}
+	l.replace(pod("shop", "none", nil), pod("shop", "none", nil)) // no shape: nothing to do, no panic
 	// A deletion of which client-go kept no object: by its key alone.
 	if got := l.removeKey("other/api-1"); got == nil || got.Key() != "other/api-1" {
 		t.Errorf("removeKey took %v, want other/api-1", got)
