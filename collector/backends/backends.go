@@ -10,6 +10,7 @@
 package backends
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -182,11 +183,17 @@ type servicePort struct {
 func (t target) compare(u target) int {
 	switch {
 	case t.servicePort == u.servicePort: // of one listing's Service port (or both the zero cursor)
-		return t.addr().Compare(u.addr())
+		return t.compareAddr(u)
 	case t.servicePort == nil || u.servicePort == nil: // the zero cursor comes first
 		return cmp.Compare(b2i(t.servicePort != nil), b2i(u.servicePort != nil))
 	}
-	return cmp.Or(strings.Compare(t.service, u.service), strings.Compare(t.port, u.port), t.addr().Compare(u.addr()))
+	return cmp.Or(strings.Compare(t.service, u.service), strings.Compare(t.port, u.port), t.compareAddr(u))
+}
+
+// compareAddr orders by address bytes (IPv4 ones, mapped, together) and
+// port: an order, without making either address.
+func (t target) compareAddr(u target) int {
+	return cmp.Or(bytes.Compare(t.ip[:], u.ip[:]), cmp.Compare(t.num, u.num))
 }
 
 func b2i(b bool) int {

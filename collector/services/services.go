@@ -8,6 +8,7 @@ package services
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -194,38 +195,37 @@ var perPodLabels = []string{"statefulset.kubernetes.io/pod-name", "apps.kubernet
 // labels: no namespace or label has it.
 const labelSetSep = 0
 
+// setPairs are the label pairs of labels but perPodLabels: a label set's.
+func setPairs(labels record.Labels) iter.Seq2[string, string] {
+	return func(yield func(k, v string) bool) {
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !slices.Contains(perPodLabels, labels[i]) && !yield(labels[i], labels[i+1]) {
+				return
+			}
+		}
+	}
+}
+
 // appendSetKey appends the key of the label set of a pod of ns with
 // labels: made for each event, into a buffer used again.
 func appendSetKey(dst []byte, ns string, labels record.Labels) []byte {
-	dst = append(append(dst, ns...), labelSetSep)
-	first := true
-	for i := 0; i+1 < len(labels); i += 2 {
-		if slices.Contains(perPodLabels, labels[i]) {
-			continue
-		}
-		if !first {
-			dst = append(dst, labelSetSep)
-		}
-		dst = append(append(append(dst, labels[i]...), labelSetSep), labels[i+1]...)
-		first = false
+	dst = append(dst, ns...)
+	for k, v := range setPairs(labels) {
+		dst = append(append(append(append(dst, labelSetSep), k...), labelSetSep), v...)
 	}
 	return dst
 }
 
 // setLabels are labels but perPodLabels (labels themselves without any).
 func setLabels(labels record.Labels) record.Labels {
-	for i := 0; i+1 < len(labels); i += 2 {
-		if slices.Contains(perPodLabels, labels[i]) {
-			out := slices.Clone(labels[:i])
-			for j := i + 2; j+1 < len(labels); j += 2 {
-				if !slices.Contains(perPodLabels, labels[j]) {
-					out = append(out, labels[j], labels[j+1])
-				}
-			}
-			return out
-		}
+	var out record.Labels
+	for k, v := range setPairs(labels) {
+		out = append(out, k, v)
 	}
-	return labels
+	if len(out) == len(labels) {
+		return labels // shared, not a copy
+	}
+	return out
 }
 
 func newLabelSets() *labelSets {
@@ -591,14 +591,10 @@ func (c *servicesCollector) markDirty(keys ...string) {
 // path.
 func (c *servicesCollector) run(ctx context.Context) {
 	// The first round as soon as the caches and the label sets hold every
-	// object (looked at every 100ms), not up to an interval later: the
-	// first verdicts after a start or a restart come sooner.
-	for !c.judgeable() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
+	// object (client-go looks every 100ms), not up to an interval later:
+	// the first verdicts after a start or a restart come sooner.
+	if !cache.WaitForCacheSync(ctx.Done(), c.judgeable) {
+		return
 	}
 	c.judgeDirty()
 	schedule.Tick(ctx, c.cfg.Interval, c.judgeDirty)

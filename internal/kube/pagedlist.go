@@ -123,6 +123,7 @@ type Resource struct {
 	obj        runtime.Object
 	client     func(cs kubernetes.Interface, namespace string) (listFunc, watchFunc)
 	indexers   cache.Indexers // those every cache of it has
+	nameIsKey  bool           // its records hand client-go their key as their name (keyedByName)
 }
 
 type (
@@ -137,9 +138,11 @@ func resource[L runtime.Object](name string, namespaced bool, obj runtime.Object
 	}, indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}}
 }
 
-// unindexed is r without the namespace index.
-func (r Resource) unindexed() Resource {
-	r.indexers = nil
+// keyedByName is r, whose records hand client-go their whole key as their
+// name (record.Pod.GetObjectMeta): no namespace index, which would file
+// every record under "", and none may be added (RecordsIndexed).
+func (r Resource) keyedByName() Resource {
+	r.indexers, r.nameIsKey = nil, true
 	return r
 }
 
@@ -149,7 +152,7 @@ var (
 	// services collector keeps their label sets itself, and walks on
 	// demand read them all (PodsIn).
 	Pods = resource("pods", true, &corev1.Pod{}, func(cs kubernetes.Interface, ns string) lister[*corev1.PodList] { return cs.CoreV1().Pods(ns) }).
-		unindexed()
+		keyedByName()
 	Services       = resource("services", true, &corev1.Service{}, func(cs kubernetes.Interface, ns string) lister[*corev1.ServiceList] { return cs.CoreV1().Services(ns) })
 	EndpointSlices = resource("endpointslices", true, &discoveryv1.EndpointSlice{}, func(cs kubernetes.Interface, ns string) lister[*discoveryv1.EndpointSliceList] {
 		return cs.DiscoveryV1().EndpointSlices(ns)

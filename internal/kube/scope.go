@@ -116,10 +116,8 @@ func (i *Informers) RecordsIndexed(r Resource, indexers cache.Indexers) (Informe
 	}
 	todo := cache.Indexers{}
 	for name, fn := range indexers {
-		if r.name == Pods.name && name == cache.NamespaceIndex {
-			// A pod record hands client-go its whole key as its name
-			// (record.Pod.GetObjectMeta): every pod would be filed under "".
-			return nil, fmt.Errorf("kube: pod records have no namespace index (kube.PodsIn serves)")
+		if r.nameIsKey && name == cache.NamespaceIndex {
+			return nil, fmt.Errorf("kube: %s records have no namespace index: they hand client-go no namespace", r.name)
 		}
 		if _, own := r.indexers[name]; !own && !i.indexed[[2]string{r.name, name}] { // every cache of r has its own
 			todo[name] = fn
